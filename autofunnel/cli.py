@@ -1,0 +1,21 @@
+"""The `autofunnel` operator CLI. Each group of verbs lives in its own module."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.group()
+@click.version_option(package_name="autofunnel")
+def main() -> None:
+    """Autofunnel: funnels as code on your own AWS account."""
+
+
+def _register() -> None:
+    from autofunnel import dev_commands
+
+    for command in dev_commands.COMMANDS:
+        main.add_command(command)
+
+
+_register()
