@@ -1,7 +1,43 @@
-"""Local development verbs (filled in by the foundation work)."""
+"""Local development and deployment verbs."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-COMMANDS: list[click.Command] = []
+from autofunnel import devstack, dynamodb_local
+from autofunnel.infra import TEMPLATE_PATH, render_template
+
+
+@click.command("dev")
+def dev() -> None:
+    """Run the local stack: DynamoDB Local, tables, and the API (what `make run` calls)."""
+    try:
+        code = devstack.run(devstack.LocalOptions.from_env())
+    except dynamodb_local.SetupError as error:
+        raise click.ClickException(str(error)) from error
+    raise SystemExit(code)
+
+
+@click.command("infra-template")
+@click.option("--output", "-o", type=click.Path(path_type=Path), default=TEMPLATE_PATH)
+def infra_template(output: Path) -> None:
+    """Write infra/template.yaml from the table definitions in the models."""
+    output.write_text(render_template())
+    click.echo(f"wrote {output}")
+
+
+@click.command("deploy")
+@click.option("--stage", required=True, help="Chalice stage: dev or prod")
+def deploy(stage: str) -> None:
+    """Deploy infra/template.yaml, then `chalice deploy` with its outputs and your secrets."""
+    from autofunnel import deploy as deployment
+
+    try:
+        deployment.deploy(stage)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from error
+
+
+COMMANDS: list[click.Command] = [dev, infra_template, deploy]

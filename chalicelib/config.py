@@ -1,0 +1,116 @@
+"""Settings in one place, read from the environment (Chalice stage variables on AWS).
+
+Nothing here talks to AWS; `Settings.from_env()` is a pure function of the environment so tests
+can build settings for any stage without touching `os.environ`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+VERSION = "0.1.0"
+
+
+class SettingsError(ValueError):
+    """A setting is present but malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class WriteKey:
+    """A site's ingest key and the browser origins allowed to use it (CORS)."""
+
+    key: str
+    origins: tuple[str, ...] = ("*",)
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str = "dev"
+    region: str = "us-east-1"
+    dynamodb_endpoint: str = ""  # empty on AWS; DynamoDB Local's URL locally
+    table_prefix: str = "autofunnel-dev"
+    admin_key: str = ""
+    write_keys: tuple[WriteKey, ...] = ()
+    signing_secret: str = ""  # signs click, unsubscribe and deep-link tokens
+    public_url: str = ""  # https base URL the API is reachable at (links in messages)
+    scheduler: str = "local"  # "local" (DynamoDB-backed poller) or "eventbridge"
+    schedule_group: str = ""
+    scheduler_role_arn: str = ""
+    step_runner_arn: str = ""
+    dead_letter_queue_arn: str = ""
+    providers: Mapping[str, str] = field(default_factory=dict)
+
+    def table_name(self, logical_name: str) -> str:
+        return f"{self.table_prefix}-{logical_name}"
+
+    def write_key(self, key: str) -> WriteKey | None:
+        return next((candidate for candidate in self.write_keys if candidate.key == key), None)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        stage = env.get("AUTOFUNNEL_STAGE", "dev")
+        return cls(
+            stage=stage,
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+            dynamodb_endpoint=env.get("AUTOFUNNEL_DYNAMODB_ENDPOINT", ""),
+            table_prefix=env.get("AUTOFUNNEL_TABLE_PREFIX") or f"autofunnel-{stage}",
+            admin_key=env.get("AUTOFUNNEL_ADMIN_KEY", ""),
+            write_keys=_parse_write_keys(env),
+            signing_secret=env.get("AUTOFUNNEL_SIGNING_SECRET", ""),
+            public_url=env.get("AUTOFUNNEL_PUBLIC_URL", "").rstrip("/"),
+            scheduler=env.get("AUTOFUNNEL_SCHEDULER", "local"),
+            schedule_group=env.get("AUTOFUNNEL_SCHEDULE_GROUP", ""),
+            scheduler_role_arn=env.get("AUTOFUNNEL_SCHEDULER_ROLE_ARN", ""),
+            step_runner_arn=env.get("AUTOFUNNEL_STEP_RUNNER_ARN", ""),
+            dead_letter_queue_arn=env.get("AUTOFUNNEL_DEAD_LETTER_QUEUE_ARN", ""),
+            providers={
+                name: value for name, value in env.items() if name.startswith(PROVIDER_PREFIXES)
+            },
+        )
+
+
+# Provider credentials are passed through untouched; each channel adapter reads its own.
+PROVIDER_PREFIXES = (
+    "SENDGRID_",
+    "TWILIO_",
+    "TELEGRAM_",
+    "META_",
+    "SHOPIFY_",
+    "WOOCOMMERCE_",
+    "SHOP_",
+)
+
+
+def _parse_write_keys(env: Mapping[str, str]) -> tuple[WriteKey, ...]:
+    """AUTOFUNNEL_WRITE_KEYS is JSON {"key": ["https://shop.example", ...]};
+    AUTOFUNNEL_WRITE_KEY is a single key allowed from any origin (local development)."""
+    keys: list[WriteKey] = []
+    raw = env.get("AUTOFUNNEL_WRITE_KEYS", "").strip()
+    if raw:
+        try:
+            parsed = json.loads(raw)
+        except json.JSONDecodeError as error:
+            raise SettingsError(f"AUTOFUNNEL_WRITE_KEYS is not valid JSON: {error}") from error
+        if not isinstance(parsed, dict) or not all(
+            isinstance(origins, list) and all(isinstance(o, str) for o in origins)
+            for origins in parsed.values()
+        ):
+            raise SettingsError(
+                'AUTOFUNNEL_WRITE_KEYS must map each key to a list of origins: {"key": ["https://..."]}'
+            )
+        keys.extend(WriteKey(key, tuple(origins)) for key, origins in parsed.items())
+    single = env.get("AUTOFUNNEL_WRITE_KEY", "").strip()
+    if single and all(existing.key != single for existing in keys):
+        keys.append(WriteKey(single))
+    return tuple(keys)
+
+
+@lru_cache(maxsize=1)
+def current() -> Settings:
+    """The settings of this process (one Lambda container), read once."""
+    return Settings.from_env()

@@ -1,0 +1,278 @@
+"""PynamoDB models: one table per kind of item, with the access patterns each serves.
+
+No request path uses Scan: every read below is a GetItem or a Query on a key or a GSI.
+Table names are placeholders until `chalicelib.storage.binding.bind(settings)` sets them per stage.
+
+- contacts (contact_id): get a profile; conditional update guarded by `version`.
+- identities (identity = "email:a@b.c"): get → contact; uniqueness by conditional put;
+  GSI by_contact lists a contact's identities.
+- events (contact_id, event_key = "time#id"): a contact's timeline, time-ordered; TTL expires_at.
+- funnels (name, version; 0 = head): get the head (state, latest version) or one version;
+  GSI by_listing (sparse, heads only) lists all funnels.
+- enrollments (contact_id, enrollment_key = "funnel#started#id"): a contact's enrollments, all or
+  one funnel's by key prefix; GSI by_funnel_status lists a funnel's enrollments in one status.
+- messages (message_id): get by id (the idempotency record of a send); GSI by_contact,
+  GSI by_provider_id (status callbacks), GSI by_channel (the outbox).
+- counters (scope, metric): ADD on write; a scope's metrics by Query.
+- receipts (key): idempotency of inbound deliveries (messageId, webhook ids) by conditional put.
+- wakeups (name): local scheduler only; GSI by_due (shard, due_at) finds due wake-ups.
+"""
+
+from __future__ import annotations
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    JSONAttribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    UnicodeSetAttribute,
+    UTCDateTimeAttribute,
+    VersionAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.models import Model
+
+
+class _Meta:
+    billing_mode = "PAY_PER_REQUEST"
+    max_retry_attempts = 3
+
+
+class Contact(Model):
+    class Meta(_Meta):
+        table_name = "contacts"
+
+    contact_id = UnicodeAttribute(hash_key=True)
+    attributes = MapAttribute(default=dict)  # profile traits, newest value wins
+    tags = UnicodeSetAttribute(null=True)
+    consents = MapAttribute(default=dict)  # channel -> {"granted": bool, "at": iso, "source": str}
+    timezone = UnicodeAttribute(null=True)
+    first_seen = UTCDateTimeAttribute(null=True)
+    last_seen = UTCDateTimeAttribute(null=True)
+    first_touch = MapAttribute(null=True)  # UTM/referrer of the first visit, kept on merge
+    last_touch = MapAttribute(null=True)
+    sessions = NumberAttribute(default=0)
+    page_views = NumberAttribute(default=0)
+    orders_count = NumberAttribute(default=0)
+    total_spent = NumberAttribute(default=0)
+    last_order_at = UTCDateTimeAttribute(null=True)
+    merged_into = UnicodeAttribute(null=True)  # set on the contact that a merge absorbed
+    version = VersionAttribute()
+
+
+class ContactIdentities(GlobalSecondaryIndex["Identity"]):
+    class Meta:
+        index_name = "by_contact"
+        projection = AllProjection()
+
+    contact_id = UnicodeAttribute(hash_key=True)
+    identity = UnicodeAttribute(range_key=True)
+
+
+class Identity(Model):
+    """One way to recognise a person; the key is unique, so a conditional put claims it."""
+
+    class Meta(_Meta):
+        table_name = "identities"
+
+    identity = UnicodeAttribute(hash_key=True)  # "{kind}:{value}", e.g. "phone:+15551234567"
+    contact_id = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    value = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    unreachable = BooleanAttribute(default=False)  # a provider said this address is dead
+    window_until = UTCDateTimeAttribute(null=True)  # Meta's 24-hour messaging window
+    by_contact = ContactIdentities()
+
+
+class Event(Model):
+    class Meta(_Meta):
+        table_name = "events"
+
+    contact_id = UnicodeAttribute(hash_key=True)
+    event_key = UnicodeAttribute(range_key=True)  # "{timestamp iso}#{event_id}": time-ordered
+    event_id = UnicodeAttribute()
+    type = UnicodeAttribute()  # track, identify, page, screen, alias, group, webhook...
+    name = UnicodeAttribute()
+    properties = MapAttribute(default=dict)
+    context = MapAttribute(null=True)
+    source = UnicodeAttribute(default="api")
+    timestamp = UTCDateTimeAttribute()
+    received_at = UTCDateTimeAttribute()
+    expires_at = TTLAttribute(null=True)
+
+
+class FunnelListing(GlobalSecondaryIndex["Funnel"]):
+    class Meta:
+        index_name = "by_listing"
+        projection = AllProjection()
+
+    listing = UnicodeAttribute(hash_key=True)  # "head" on head items only: a sparse index
+    name = UnicodeAttribute(range_key=True)
+
+
+class Funnel(Model):
+    """Version 0 is the head (state, latest version); versions 1..n are immutable definitions."""
+
+    class Meta(_Meta):
+        table_name = "funnels"
+
+    name = UnicodeAttribute(hash_key=True)
+    version = NumberAttribute(range_key=True)
+    listing = UnicodeAttribute(null=True)
+    state = UnicodeAttribute(null=True)  # head: active | paused | archived
+    latest_version = NumberAttribute(null=True)  # head
+    trigger_events = UnicodeSetAttribute(null=True)  # head: events the latest version reacts to
+    definition = JSONAttribute(null=True)  # version: the validated funnel
+    source = UnicodeAttribute(null=True)  # version: the YAML as uploaded
+    checksum = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    lock = VersionAttribute()
+    by_listing = FunnelListing()
+
+
+class FunnelStatusIndex(GlobalSecondaryIndex["Enrollment"]):
+    class Meta:
+        index_name = "by_funnel_status"
+        projection = KeysOnlyProjection()
+
+    funnel_status = UnicodeAttribute(hash_key=True)  # "{funnel}#{status}"
+    started_at = UTCDateTimeAttribute(range_key=True)
+
+
+class Enrollment(Model):
+    class Meta(_Meta):
+        table_name = "enrollments"
+
+    contact_id = UnicodeAttribute(hash_key=True)
+    enrollment_key = UnicodeAttribute(range_key=True)  # "{funnel}#{started iso}#{suffix}"
+    enrollment_id = UnicodeAttribute()
+    funnel = UnicodeAttribute()
+    funnel_version = NumberAttribute()
+    status = UnicodeAttribute()  # active | converted | exited | completed
+    funnel_status = UnicodeAttribute()
+    current_step = UnicodeAttribute(null=True)
+    state = JSONAttribute(default=dict)  # the engine's EnrollmentState
+    wake_at = UTCDateTimeAttribute(null=True)
+    wake_token = NumberAttribute(default=0)
+    started_at = UTCDateTimeAttribute()
+    ended_at = UTCDateTimeAttribute(null=True)
+    version = VersionAttribute()
+    by_funnel_status = FunnelStatusIndex()
+
+
+class MessagesByContact(GlobalSecondaryIndex["Message"]):
+    class Meta:
+        index_name = "by_contact"
+        projection = AllProjection()
+
+    contact_id = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
+class MessagesByProviderId(GlobalSecondaryIndex["Message"]):
+    class Meta:
+        index_name = "by_provider_id"
+        projection = KeysOnlyProjection()
+
+    provider_id = UnicodeAttribute(hash_key=True)
+
+
+class MessagesByChannel(GlobalSecondaryIndex["Message"]):
+    class Meta:
+        index_name = "by_channel"
+        projection = AllProjection()
+
+    channel = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
+class Message(Model):
+    """One send. Created with a conditional put before sending: it is the idempotency record."""
+
+    class Meta(_Meta):
+        table_name = "messages"
+
+    message_id = UnicodeAttribute(hash_key=True)
+    idempotency_key = UnicodeAttribute()
+    contact_id = UnicodeAttribute()
+    enrollment_id = UnicodeAttribute(null=True)
+    funnel = UnicodeAttribute(null=True)
+    funnel_version = NumberAttribute(null=True)
+    step_id = UnicodeAttribute(null=True)
+    template_id = UnicodeAttribute(null=True)
+    channel = UnicodeAttribute()
+    address = UnicodeAttribute(null=True)
+    content = JSONAttribute(default=dict)
+    provider_id = UnicodeAttribute(null=True)
+    status = UnicodeAttribute()  # claimed | sent | delivered | opened | clicked | failed ...
+    status_history = ListAttribute(of=MapAttribute, default=list)
+    attempts = NumberAttribute(default=0)
+    error = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    sent_at = UTCDateTimeAttribute(null=True)
+    version = VersionAttribute()
+    by_contact = MessagesByContact()
+    by_provider_id = MessagesByProviderId()
+    by_channel = MessagesByChannel()
+
+
+class Counter(Model):
+    class Meta(_Meta):
+        table_name = "counters"
+
+    scope = UnicodeAttribute(hash_key=True)  # "funnel#{name}#{version}", "day#2026-11-23", ...
+    metric = UnicodeAttribute(range_key=True)  # "step#{id}#sent", "revenue", ...
+    value = NumberAttribute(default=0)
+
+
+class Receipt(Model):
+    """Proof that an inbound delivery was processed once (Segment messageId, webhook ids...)."""
+
+    class Meta(_Meta):
+        table_name = "receipts"
+
+    key = UnicodeAttribute(hash_key=True)  # "{source}:{id}"
+    created_at = UTCDateTimeAttribute()
+    result = JSONAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+
+
+class DueWakeups(GlobalSecondaryIndex["Wakeup"]):
+    class Meta:
+        index_name = "by_due"
+        projection = AllProjection()
+
+    shard = UnicodeAttribute(hash_key=True)
+    due_at = UnicodeAttribute(range_key=True)  # ISO UTC, sortable
+
+
+class Wakeup(Model):
+    """A pending wake-up of the local scheduler (EventBridge Scheduler holds them on AWS)."""
+
+    class Meta(_Meta):
+        table_name = "wakeups"
+
+    name = UnicodeAttribute(hash_key=True)
+    shard = UnicodeAttribute(default="due")
+    due_at = UnicodeAttribute()
+    payload = JSONAttribute()
+    by_due = DueWakeups()
+
+
+ALL_MODELS: tuple[type[Model], ...] = (
+    Contact,
+    Identity,
+    Event,
+    Funnel,
+    Enrollment,
+    Message,
+    Counter,
+    Receipt,
+    Wakeup,
+)
+LOCAL_ONLY_MODELS: tuple[type[Model], ...] = (Wakeup,)
+TTL_ATTRIBUTES = {Event: "expires_at", Receipt: "expires_at"}

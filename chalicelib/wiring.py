@@ -1,0 +1,22 @@
+"""The composition root: builds the adapters from settings, once per process (Lambda container)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from chalicelib.config import Settings, current
+from chalicelib.storage.binding import bind
+
+
+@lru_cache(maxsize=1)
+def storage() -> Settings:
+    """Bind the models to this stage's tables on first use (not at import: cold start)."""
+    settings = current()
+    bind(settings)
+    return settings
+
+
+def reset() -> None:
+    """Forget cached settings and adapters (tests that change the environment)."""
+    current.cache_clear()
+    storage.cache_clear()

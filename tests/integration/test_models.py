@@ -1,0 +1,155 @@
+"""Every model against DynamoDB Local: create, read, conditional update, query (incl. by GSI)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from chalicelib.config import Settings
+from chalicelib.storage.errors import ConflictError, conflicts_as_domain_errors
+from chalicelib.storage.models import (
+    Contact,
+    Counter,
+    Enrollment,
+    Event,
+    Funnel,
+    Identity,
+    Message,
+    Receipt,
+    Wakeup,
+)
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def test_contact_versioned_update_conflict_is_a_domain_error(settings: Settings) -> None:
+    Contact(contact_id="c1", attributes={"name": "Ann", "plan": {"tier": 2}}).save()
+    first, second = Contact.get("c1"), Contact.get("c1")
+    first.attributes["name"] = "Anna"
+    first.save()
+    second.attributes["name"] = "Annie"
+    with pytest.raises(ConflictError), conflicts_as_domain_errors("save contact"):
+        second.save()
+    stored = Contact.get("c1")
+    assert stored.attributes.as_dict() == {"name": "Anna", "plan": {"tier": 2}}
+    assert stored.version == 2
+
+
+def test_identity_is_unique_and_listed_per_contact(settings: Settings) -> None:
+    def claim(identity: str, contact_id: str) -> None:
+        kind, value = identity.split(":", 1)
+        item = Identity(identity, contact_id=contact_id, kind=kind, value=value, created_at=NOW)
+        with conflicts_as_domain_errors("claim identity"):
+            item.save(condition=Identity.identity.does_not_exist())
+
+    claim("email:ann@example.com", "c1")
+    claim("anon:a-1", "c1")
+    with pytest.raises(ConflictError):
+        claim("email:ann@example.com", "c2")
+    assert Identity.get("email:ann@example.com").contact_id == "c1"
+    listed = [i.identity for i in Identity.by_contact.query("c1")]
+    assert listed == ["anon:a-1", "email:ann@example.com"]
+
+
+def test_events_are_a_time_ordered_timeline(settings: Settings) -> None:
+    for minutes, name in [(5, "page"), (1, "identify"), (9, "cart_updated")]:
+        at = NOW + timedelta(minutes=minutes)
+        Event(
+            "c1",
+            f"{at.isoformat()}#{name}",
+            event_id=name,
+            type="track",
+            name=name,
+            properties={"items_count": minutes},
+            timestamp=at,
+            received_at=NOW,
+            expires_at=timedelta(days=400),
+        ).save(condition=Event.event_key.does_not_exist())
+    newest_first = [e.name for e in Event.query("c1", scan_index_forward=False)]
+    assert newest_first == ["cart_updated", "page", "identify"]
+    since = [
+        e.name
+        for e in Event.query("c1", Event.event_key > (NOW + timedelta(minutes=2)).isoformat())
+    ]
+    assert since == ["page", "cart_updated"]
+
+
+def test_funnel_versions_and_listing(settings: Settings) -> None:
+    Funnel("cart", 0, listing="head", state="active", latest_version=1, created_at=NOW).save()
+    Funnel("cart", 1, definition={"steps": []}, source="name: cart", created_at=NOW).save()
+    Funnel("welcome", 0, listing="head", state="paused", latest_version=0, created_at=NOW).save()
+    heads = {f.name: f.state for f in Funnel.by_listing.query("head")}
+    assert heads == {"cart": "active", "welcome": "paused"}
+    head = Funnel.get("cart", 0)
+    head.update(actions=[Funnel.latest_version.set(2)], condition=Funnel.latest_version == 1)
+    with pytest.raises(ConflictError), conflicts_as_domain_errors("publish"):
+        Funnel.get("cart", 0).update(
+            actions=[Funnel.latest_version.set(2)], condition=Funnel.latest_version == 1
+        )
+    assert Funnel.get("cart", 1).definition == {"steps": []}
+
+
+def test_enrollment_optimistic_locking_and_status_index(settings: Settings) -> None:
+    enrollment = Enrollment(
+        "c1",
+        "cart#2026-11-23T12:00:00#e1",
+        enrollment_id="e1",
+        funnel="cart",
+        funnel_version=1,
+        status="active",
+        funnel_status="cart#active",
+        current_step="wait1",
+        state={"step": "wait1"},
+        started_at=NOW,
+    )
+    enrollment.save()
+    stale = Enrollment.get("c1", "cart#2026-11-23T12:00:00#e1")
+    enrollment.update(actions=[Enrollment.current_step.set("m1")])
+    with pytest.raises(ConflictError), conflicts_as_domain_errors("advance"):
+        stale.update(actions=[Enrollment.current_step.set("m1")])
+    by_status = list(Enrollment.by_funnel_status.query("cart#active"))
+    assert [e.enrollment_key for e in by_status] == ["cart#2026-11-23T12:00:00#e1"]
+    in_funnel = list(Enrollment.query("c1", Enrollment.enrollment_key.startswith("cart#")))
+    assert in_funnel[0].current_step == "m1"
+
+
+def test_message_is_its_own_idempotency_record(settings: Settings) -> None:
+    def claim() -> None:
+        message = Message(
+            "m-1",
+            idempotency_key="e1:m1:1",
+            contact_id="c1",
+            channel="outbox",
+            status="claimed",
+            created_at=NOW,
+        )
+        with conflicts_as_domain_errors("claim send"):
+            message.save(condition=Message.message_id.does_not_exist())
+
+    claim()
+    with pytest.raises(ConflictError):
+        claim()
+    message = Message.get("m-1")
+    message.update(actions=[Message.provider_id.set("SM123"), Message.status.set("sent")])
+    assert [m.message_id for m in Message.by_provider_id.query("SM123")] == ["m-1"]
+    assert [m.status for m in Message.by_channel.query("outbox")] == ["sent"]
+    assert [m.message_id for m in Message.by_contact.query("c1")] == ["m-1"]
+
+
+def test_counters_add_atomically(settings: Settings) -> None:
+    for _ in range(3):
+        Counter("funnel#cart#1", "step#m1#sent").update(actions=[Counter.value.add(1)])
+    Counter("funnel#cart#1", "revenue").update(actions=[Counter.value.add(120.5)])
+    metrics = {c.metric: c.value for c in Counter.query("funnel#cart#1")}
+    assert metrics == {"revenue": 120.5, "step#m1#sent": 3}
+
+
+def test_receipts_and_wakeups(settings: Settings) -> None:
+    Receipt("segment:msg-1", created_at=NOW).save(condition=Receipt.key.does_not_exist())
+    with pytest.raises(ConflictError), conflicts_as_domain_errors("receipt"):
+        Receipt("segment:msg-1", created_at=NOW).save(condition=Receipt.key.does_not_exist())
+    Wakeup("w-late", due_at="2026-11-23T13:00:00+00:00", payload={"t": 2}).save()
+    Wakeup("w-soon", due_at="2026-11-23T12:01:00+00:00", payload={"t": 1}).save()
+    due = Wakeup.by_due.query("due", Wakeup.due_at <= "2026-11-23T12:30:00+00:00")
+    assert [w.name for w in due] == ["w-soon"]

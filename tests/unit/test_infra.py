@@ -1,0 +1,108 @@
+"""infra/ and the Chalice package: generated from one definition, and valid CloudFormation."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from autofunnel.deploy import prepare_build_copy, stage_environment
+from autofunnel.infra import TEMPLATE_PATH, render_template
+from chalicelib.storage.models import ALL_MODELS, LOCAL_ONLY_MODELS
+from chalicelib.storage.schema import logical_name, table_properties
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def test_committed_template_matches_the_models() -> None:
+    assert TEMPLATE_PATH.read_text() == render_template(), (
+        "infra/template.yaml drifted from chalicelib/storage/models.py: "
+        "run `autofunnel infra-template` and commit the result"
+    )
+
+
+def test_every_deployed_table_has_the_local_definition() -> None:
+    resources = yaml.safe_load(TEMPLATE_PATH.read_text())["Resources"]
+    tables = {
+        r["Properties"]["TableName"]["Fn::Sub"]: r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::DynamoDB::Table"
+    }
+    for model in ALL_MODELS:
+        name = f"autofunnel-${{Stage}}-{logical_name(model)}"
+        if model in LOCAL_ONLY_MODELS:
+            assert name not in tables
+            continue
+        deployed = tables[name]
+        for key, value in table_properties(model).items():
+            assert deployed[key] == value, f"{name}.{key}"
+        assert deployed["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+
+
+def test_infra_template_passes_cfn_lint() -> None:
+    result = subprocess.run([BIN / "cfn-lint", str(TEMPLATE_PATH)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_chalice_package_output_passes_cfn_lint(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "ci",
+        "AWS_SECRET_ACCESS_KEY": "ci",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    for stage in ("dev", "prod"):
+        out = tmp_path / stage
+        subprocess.run(
+            [BIN / "chalice", "package", "--stage", stage, str(out)],
+            cwd=PROJECT_DIR,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        sam = json.loads((out / "sam.json").read_text())
+        functions = [
+            r for r in sam["Resources"].values() if r["Type"] == "AWS::Serverless::Function"
+        ]
+        assert functions and all(f["Properties"]["Runtime"] == "python3.11" for f in functions)
+        result = subprocess.run(
+            [BIN / "cfn-lint", str(out / "sam.json")], capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_deploy_puts_outputs_and_secrets_in_a_build_copy_only(tmp_path: Path) -> None:
+    env = stage_environment(
+        {"TablePrefix": "autofunnel-prod", "SchedulerRoleArn": "arn:aws:iam::1:role/r"},
+        {
+            "AUTOFUNNEL_ADMIN_KEY": "admin",
+            "AUTOFUNNEL_SIGNING_SECRET": "sign",
+            "TWILIO_AUTH_TOKEN": "tok",
+            "HOME": "/root",
+        },
+    )
+    assert env == {
+        "AUTOFUNNEL_TABLE_PREFIX": "autofunnel-prod",
+        "AUTOFUNNEL_SCHEDULER_ROLE_ARN": "arn:aws:iam::1:role/r",
+        "AUTOFUNNEL_ADMIN_KEY": "admin",
+        "AUTOFUNNEL_SIGNING_SECRET": "sign",
+        "TWILIO_AUTH_TOKEN": "tok",
+    }
+    original = (PROJECT_DIR / ".chalice" / "config.json").read_text()
+    prepare_build_copy("prod", env, PROJECT_DIR, tmp_path / "build")
+    built = json.loads((tmp_path / "build" / ".chalice" / "config.json").read_text())
+    assert built["stages"]["prod"]["environment_variables"]["TWILIO_AUTH_TOKEN"] == "tok"
+    assert built["stages"]["prod"]["environment_variables"]["AUTOFUNNEL_SCHEDULER"] == "eventbridge"
+    assert (PROJECT_DIR / ".chalice" / "config.json").read_text() == original
+
+
+def test_deploy_refuses_without_the_required_secrets() -> None:
+    with pytest.raises(ValueError, match="AUTOFUNNEL_ADMIN_KEY"):
+        stage_environment({}, {"AUTOFUNNEL_SIGNING_SECRET": "x"})
