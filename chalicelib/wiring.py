@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from chalicelib.config import Settings, current
+from chalicelib.events import EventSink, RecordingSink
 from chalicelib.storage.binding import bind
 
 
@@ -20,3 +21,10 @@ def reset() -> None:
     """Forget cached settings and adapters (tests that change the environment)."""
     current.cache_clear()
     storage.cache_clear()
+    event_sink.cache_clear()
+
+
+@lru_cache(maxsize=1)
+def event_sink() -> EventSink:
+    """Where stored events go next (the funnel runtime, once it is wired)."""
+    return RecordingSink()
