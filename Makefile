@@ -19,6 +19,7 @@ run: $(INSTALLED)
 	$(BIN)/autofunnel dev
 
 test: $(INSTALLED)
+	@scripts/ensure-chromium
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
