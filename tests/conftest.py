@@ -8,7 +8,9 @@ from typing import Any
 
 import botocore.client
 import pytest
+from chalice.test import Client
 
+from app import app
 from autofunnel import dynamodb_local
 from chalicelib import wiring
 from chalicelib.config import Settings
@@ -62,6 +64,13 @@ def settings(
     yield settings
     delete_tables(settings)
     wiring.reset()
+
+
+@pytest.fixture
+def api(settings: Settings) -> Iterator[Client]:
+    """Chalice's test client on the `local` stage (the dev/prod stages carry AWS settings)."""
+    with Client(app, stage_name="local") as client:
+        yield client
 
 
 @pytest.fixture
