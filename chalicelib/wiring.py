@@ -6,6 +6,7 @@ from functools import lru_cache
 
 from chalicelib.config import Settings, current
 from chalicelib.events import EventSink, RecordingSink
+from chalicelib.statuses import RecordingStatusSink, StatusSink
 from chalicelib.storage.binding import bind
 
 
@@ -22,9 +23,16 @@ def reset() -> None:
     current.cache_clear()
     storage.cache_clear()
     event_sink.cache_clear()
+    status_sink.cache_clear()
 
 
 @lru_cache(maxsize=1)
 def event_sink() -> EventSink:
     """Where stored events go next (the funnel runtime, once it is wired)."""
     return RecordingSink()
+
+
+@lru_cache(maxsize=1)
+def status_sink() -> StatusSink:
+    """Where message status updates go next (the funnel runtime, once it is wired)."""
+    return RecordingStatusSink()
