@@ -12,9 +12,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from autofunnel import dev_commands
+    from autofunnel import dev_commands, funnel_commands
 
-    for command in dev_commands.COMMANDS:
+    for command in [*dev_commands.COMMANDS, *funnel_commands.COMMANDS]:
         main.add_command(command)
 
 

@@ -1,0 +1,113 @@
+"""Calendar math in the contact's time zone: waits until a time of day, quiet hours, caps.
+
+All functions take and return aware UTC datetimes; local time is only used inside.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from chalicelib.core.funnel import Cap, Policy, QuietHours
+from chalicelib.core.state import utc
+
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@lru_cache(maxsize=512)
+def zone(name: str | None) -> ZoneInfo | None:
+    if not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except Exception:  # a contact's bad tz string must not break the funnel
+        return None
+
+
+def resolve_zone(contact_tz: str | None, policy_tz: str | None) -> ZoneInfo:
+    return zone(contact_tz) or zone(policy_tz) or ZoneInfo("UTC")
+
+
+def _local(day: date, at: time, tz: ZoneInfo) -> datetime:
+    return utc(datetime.combine(day, at, tzinfo=tz))
+
+
+def next_time_of_day(
+    base: datetime, at: time, weekdays: Sequence[str] | None, tz: ZoneInfo
+) -> datetime:
+    """The first moment >= base when the local clock shows `at` on an allowed weekday."""
+    local_day = base.astimezone(tz).date()
+    for offset in range(0, 9):
+        day = local_day + timedelta(days=offset)
+        if weekdays and _WEEKDAYS[day.weekday()] not in weekdays:
+            continue
+        candidate = _local(day, at, tz)
+        if candidate >= base:
+            return candidate
+    raise AssertionError("unreachable: some day within 8 days matches")
+
+
+def quiet_until(t: datetime, quiet: QuietHours, tz: ZoneInfo) -> datetime | None:
+    """End of the quiet period `t` falls in, or None when sending at `t` is fine."""
+    if quiet.start == quiet.end:
+        return None
+    local = t.astimezone(tz)
+    tod = local.time().replace(tzinfo=None)
+    today = local.date()
+    if quiet.start < quiet.end:  # e.g. 13:00-14:00
+        return _local(today, quiet.end, tz) if quiet.start <= tod < quiet.end else None
+    if tod >= quiet.start:  # e.g. 21:00-09:00, evening part
+        return _local(today + timedelta(days=1), quiet.end, tz)
+    if tod < quiet.end:  # morning part
+        return _local(today, quiet.end, tz)
+    return None
+
+
+def cap_free_at(t: datetime, sends: Iterable[datetime], cap: Cap) -> datetime | None:
+    """When another send becomes allowed under the cap, or None if one is allowed at `t`."""
+    window = sorted(s for s in sends if t - cap.per < s <= t)
+    if len(window) < cap.max:
+        return None
+    return window[len(window) - cap.max] + cap.per
+
+
+def _ceil_minute(t: datetime) -> datetime:
+    seconds = t.timestamp()
+    return datetime.fromtimestamp(math.ceil(seconds / 60) * 60, t.tzinfo)
+
+
+def effective(step_policy: Policy | None, funnel_policy: Policy) -> Policy:
+    """Step policy over funnel policy: None inherits, False switches off."""
+    if step_policy is None:
+        return funnel_policy
+    return Policy(
+        timezone=step_policy.timezone or funnel_policy.timezone,
+        quiet_hours=funnel_policy.quiet_hours
+        if step_policy.quiet_hours is None
+        else step_policy.quiet_hours,
+        cap=funnel_policy.cap if step_policy.cap is None else step_policy.cap,
+    )
+
+
+def next_allowed(
+    now: datetime, policy: Policy, tz: ZoneInfo, sends: Sequence[datetime]
+) -> datetime:
+    """`now` if a send is allowed now, else the next whole minute that passes quiet hours and
+    the cap. Caps only get freer as time passes, so alternating the two checks converges."""
+    t = now
+    for _ in range(50):
+        moved = False
+        if policy.quiet_hours:
+            end = quiet_until(t, policy.quiet_hours, tz)
+            if end is not None:
+                t, moved = end, True
+        if policy.cap:
+            free = cap_free_at(t, sends, policy.cap)
+            if free is not None:
+                t, moved = _ceil_minute(free), True
+        if not moved:
+            return t
+    return t

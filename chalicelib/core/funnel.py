@@ -1,0 +1,392 @@
+"""The funnel language: pydantic models of a funnel definition (see docs/funnels.md).
+
+Contract for the runtime:
+    parse_funnel(text: str, filename: str) -> Funnel      # YAML -> validated Funnel, or raises
+        FunnelValidationError (.problems: list[Problem(file, line, field, message)])
+    funnel.to_dict() -> dict        # JSON-safe; store it (e.g. in DynamoDB)
+    Funnel.from_dict(d) -> Funnel   # cheap: pydantic only, templates compile lazily on first use
+    funnel.name, funnel.version (int, set on upload, default 0), funnel.tags
+    funnel_json_schema() -> dict    # JSON Schema of the YAML format (for editors)
+
+Models are frozen so a Funnel can be cached per Lambda container and shared safely.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from chalicelib.core.conditions import Channel, Condition, Reaction, _one_or_many
+from chalicelib.core.durations import Duration, TimeOfDay
+from chalicelib.core.matching import Where
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_\-]*$"
+StepId = Annotated[str, Field(pattern=ID_PATTERN)]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[str, ...] = Weekday.__args__  # type: ignore[attr-defined]
+STAGES = ("lead_magnet", "tripwire", "core", "upsell", "downsell", "warmup", "winback")
+
+# Events the runtime emits itself so that funnels can react to them (see docs/funnels.md).
+SEGMENT_ENTERED = "segment_entered"  # properties: {segment}
+FUNNEL_ENTERED = "funnel_entered"  # properties: {funnel}
+CHANNEL_LINKED = "channel_linked"  # properties: {channel}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _exactly_one(model: BaseModel, *names: str) -> None:
+    given = [n for n in names if getattr(model, n) not in (None, False)]
+    if len(given) != 1:
+        raise ValueError(f"give exactly one of: {', '.join(names)}")
+
+
+# --- content --------------------------------------------------------------------------------
+
+
+class Button(_Model):
+    text: str
+    url: str
+
+
+class EmailPart(_Model):
+    subject: str
+    html: str | None = None
+    text: str | None = None
+    preheader: str | None = None
+
+    @model_validator(mode="after")
+    def _has_body(self) -> EmailPart:
+        if not self.html and not self.text:
+            raise ValueError("an email needs an html or a text part")
+        return self
+
+
+class TextPart(_Model):
+    text: str
+    buttons: list[Button] = Field(default_factory=list)
+
+
+class OnsitePart(_Model):
+    title: str | None = None
+    text: str
+    buttons: list[Button] = Field(default_factory=list)
+
+
+class Content(_Model):
+    """One message in every channel it may go out on."""
+
+    email: EmailPart | None = None
+    sms: TextPart | None = None
+    whatsapp: TextPart | None = None
+    telegram: TextPart | None = None
+    messenger: TextPart | None = None
+    instagram: TextPart | None = None
+    onsite: OnsitePart | None = None
+
+    def part(self, channel: str) -> EmailPart | TextPart | OnsitePart | None:
+        return getattr(self, channel, None)
+
+
+# --- policies, trigger, goal, exits --------------------------------------------------------
+
+
+class QuietHours(_Model):
+    start: TimeOfDay  # e.g. 21:00 ...
+    end: TimeOfDay  # ... to 09:00 (wraps midnight when start > end)
+
+
+class Cap(_Model):
+    max: int = Field(ge=1)
+    per: Duration
+
+
+class Policy(_Model):
+    """Send policy. On a step, an absent field inherits the funnel's; `false` switches it off."""
+
+    timezone: str | None = None  # for contacts without a known time zone
+    quiet_hours: QuietHours | Literal[False] | None = None
+    cap: Cap | Literal[False] | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except Exception as exc:
+                raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+
+class DateTrigger(_Model):
+    attribute: str  # a contact attribute holding a date (YYYY-MM-DD or ISO datetime)
+    offset_days: int = 0  # -3: three days before; 1: the day after
+    annual: bool = False  # birthdays: match month and day every year
+
+
+class Trigger(_Model):
+    """How contacts enter: an event, entering a segment, a date attribute, or API/goto only."""
+
+    event: str | None = None
+    segment: str | None = None
+    date: DateTrigger | None = None
+    api: bool = False
+    where: Where = Field(default_factory=dict)  # filters on the trigger event's properties
+    condition: Condition | None = None  # on the contact, checked at entry
+
+    @model_validator(mode="after")
+    def _one(self) -> Trigger:
+        _exactly_one(self, "event", "segment", "date", "api")
+        return self
+
+
+class Reentry(_Model):
+    policy: Literal["once", "once_per_period", "always"] = "once"
+    period: Duration | None = None
+
+    @model_validator(mode="after")
+    def _period(self) -> Reentry:
+        if (self.policy == "once_per_period") != (self.period is not None):
+            raise ValueError("`period` goes with (and only with) policy once_per_period")
+        return self
+
+
+class Goal(_Model):
+    event: str
+    where: Where = Field(default_factory=dict)
+    value: str | None = None  # property path of the conversion value, e.g. `total`
+    within: Duration | None = None  # attribution window from enrollment start
+
+
+class ExitRule(_Model):
+    event: str | None = None
+    where: Where = Field(default_factory=dict)
+    condition: Condition | None = None
+    entered_funnel: str | None = None  # exit when the contact enters that funnel
+    reason: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> ExitRule:
+        _exactly_one(self, "event", "condition", "entered_funnel")
+        return self
+
+
+class Sample(_Model):
+    """Sample data the validator renders templates with (merged over built-in defaults)."""
+
+    contact: dict[str, Any] = Field(default_factory=dict)
+    event: dict[str, Any] = Field(default_factory=dict)
+
+
+# --- steps --------------------------------------------------------------------------------
+
+
+class _Step(_Model):
+    id: StepId
+
+
+class SendStep(_Step):
+    kind: Literal["send"]
+    channel: Channel | None = None  # shorthand for a one-element `channels`
+    channels: list[Channel] = Field(default_factory=list)  # ordered fallback
+    template: str | None = None  # a key of the funnel's `templates`
+    content: Content | None = None  # or the message inline
+    stage: str | None = None  # product-matrix stage label, e.g. tripwire
+    policy: Policy | None = None
+    next: StepId | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> SendStep:
+        if self.channel is not None:
+            if self.channels:
+                raise ValueError("give `channel` or `channels`, not both")
+            object.__setattr__(self, "channels", [self.channel])
+            object.__setattr__(self, "channel", None)
+        if not self.channels:
+            raise ValueError("a send needs `channel` or `channels`")
+        if len(set(self.channels)) != len(self.channels):
+            raise ValueError("a channel is listed twice in `channels`")
+        _exactly_one(self, "template", "content")
+        return self
+
+
+class WaitStep(_Step):
+    kind: Literal["wait"]
+    duration: Duration | None = None
+    at: TimeOfDay | None = None  # then until this local time of day ...
+    weekdays: list[Weekday] | None = None  # ... on one of these days
+    next: StepId | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> WaitStep:
+        if self.duration is None and self.at is None:
+            raise ValueError("a wait needs `duration`, `at`, or both")
+        if self.weekdays is not None and self.at is None:
+            raise ValueError("`weekdays` needs `at`")
+        return self
+
+
+class WaitUntilStep(_Step):
+    kind: Literal["wait_until"]
+    event: str | None = None
+    where: Where = Field(default_factory=dict)
+    reaction: _one_or_many(Reaction) | None = None  # type: ignore[valid-type]
+    message: StepId | None = None  # the send step whose reaction we wait for
+    condition: Condition | None = None
+    timeout: Duration | None = None
+    on_met: StepId | None = None  # default: the next step in order
+    on_timeout: StepId | None = None  # default: the next step in order
+
+    @model_validator(mode="after")
+    def _shape(self) -> WaitUntilStep:
+        _exactly_one(self, "event", "reaction", "condition")
+        if (self.reaction is None) != (self.message is None):
+            raise ValueError("`reaction` and `message` go together")
+        return self
+
+
+class Case(_Model):
+    when: Condition
+    next: StepId
+
+
+class BranchStep(_Step):
+    kind: Literal["branch"]
+    cases: list[Case] = Field(min_length=1)
+    default: StepId | None = None  # default: the next step in order
+
+
+class Variant(_Model):
+    name: StepId
+    percent: float = Field(gt=0, le=100)
+    next: StepId | None = None  # default: the next step in order
+
+
+class SplitStep(_Step):
+    kind: Literal["split"]
+    variants: list[Variant] = Field(min_length=1)
+    holdout: float = Field(0, ge=0, lt=100)  # percent that receives nothing (measures lift)
+
+    @model_validator(mode="after")
+    def _sum(self) -> SplitStep:
+        total = sum(v.percent for v in self.variants) + self.holdout
+        if abs(total - 100) > 1e-6:
+            raise ValueError(f"variant percents plus holdout must add up to 100, not {total:g}")
+        if len({v.name for v in self.variants}) != len(self.variants):
+            raise ValueError("variant names must be unique")
+        return self
+
+
+class UpdateStep(_Step):
+    kind: Literal["update"]
+    set_: dict[str, Any] = Field(default_factory=dict, alias="set")  # strings may be Liquid
+    unset: list[str] = Field(default_factory=list)
+    add_tags: list[str] = Field(default_factory=list)
+    remove_tags: list[str] = Field(default_factory=list)
+    next: StepId | None = None
+
+
+class GotoStep(_Step):
+    kind: Literal["goto"]
+    step: StepId | None = None  # jump inside this funnel
+    funnel: str | None = None  # or hand the contact to another funnel (ends this enrollment)
+
+    @model_validator(mode="after")
+    def _one(self) -> GotoStep:
+        _exactly_one(self, "step", "funnel")
+        return self
+
+
+class WebhookStep(_Step):
+    kind: Literal["webhook"]
+    url: str  # may be Liquid
+    body: dict[str, Any] = Field(default_factory=dict)  # string leaves are Liquid
+    next: StepId | None = None
+
+
+class ExitStep(_Step):
+    kind: Literal["exit"]
+    status: Literal["completed", "exited"] = "completed"
+    reason: str | None = None
+
+
+Step = Annotated[
+    SendStep
+    | WaitStep
+    | WaitUntilStep
+    | BranchStep
+    | SplitStep
+    | UpdateStep
+    | GotoStep
+    | WebhookStep
+    | ExitStep,
+    Field(discriminator="kind"),
+]
+STEP_KINDS = ("send", "wait", "wait_until", "branch", "split", "update", "goto", "webhook", "exit")
+WAITING_KINDS = frozenset({"wait", "wait_until"})
+
+
+# --- the funnel ---------------------------------------------------------------------------
+
+
+class Funnel(_Model):
+    name: str = Field(pattern=ID_PATTERN)
+    description: str = ""
+    version: int = 0  # set on upload
+    tags: list[str] = Field(default_factory=list)  # e.g. stage: tripwire, core, winback
+    trigger: Trigger
+    reentry: Reentry = Field(default_factory=Reentry)
+    goal: Goal | None = None
+    exit: list[ExitRule] = Field(default_factory=list)
+    policy: Policy = Field(default_factory=Policy)
+    templates: dict[str, Content] = Field(default_factory=dict)
+    sample: Sample | None = None
+    steps: list[Step] = Field(min_length=1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Funnel:
+        return cls.model_validate(data)
+
+    # Lookups the engine needs on every call; computed once per (cached) Funnel object.
+    @cached_property
+    def step_map(self) -> dict[str, Any]:
+        return {s.id: s for s in self.steps}
+
+    @cached_property
+    def following(self) -> dict[str, str | None]:
+        """Step id -> id of the step written after it (the implicit `next`)."""
+        ids = [s.id for s in self.steps]
+        return dict(zip(ids, [*ids[1:], None], strict=True))
+
+    @property
+    def first_step(self) -> str:
+        return self.steps[0].id
+
+    @property
+    def timezone(self) -> str:
+        return self.policy.timezone or "UTC"
+
+    def content_for(self, step: SendStep) -> Content:
+        return step.content if step.content is not None else self.templates[step.template or ""]
+
+
+def funnel_json_schema() -> dict[str, Any]:
+    schema = Funnel.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Autofunnel funnel"
+    return schema
+
+
+def parse_funnel(text: str, filename: str) -> Funnel:
+    """Parse and fully validate a funnel YAML document (see `validate.py`)."""
+    from chalicelib.core.validate import parse_and_validate
+
+    return parse_and_validate(text, filename)

@@ -1,0 +1,151 @@
+"""Property filters (`where:`) — the one matching language used by triggers, goals, exits,
+wait_until events and conditions.
+
+YAML shorthand: `status: paid` means eq, `status: [paid, shipped]` means in, `coupon: null`
+means "absent"; otherwise an operator map: `items_count: {gt: 0}`. Keys are dotted paths into
+the properties (`cart.items.0.sku`). A comparison between incompatible types is simply false:
+a marketer's filter must never crash the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+Scalar = str | int | float | bool
+
+
+class Match(BaseModel):
+    """Operators for one property; every operator given must hold."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    eq: Scalar | None = None
+    ne: Scalar | None = None
+    gt: float | str | None = None
+    gte: float | str | None = None
+    lt: float | str | None = None
+    lte: float | str | None = None
+    in_: list[Scalar] | None = Field(None, alias="in")
+    not_in: list[Scalar] | None = None
+    contains: Scalar | None = None
+    exists: bool | None = None
+
+
+def _shorthand(value: Any) -> Any:
+    if not isinstance(value, Mapping):
+        return value  # let pydantic report "should be a mapping"
+    out = {}
+    for key, v in value.items():
+        if v is None:
+            out[key] = {"exists": False}
+        elif isinstance(v, list):
+            out[key] = {"in": v}
+        elif isinstance(v, (Mapping, Match)):
+            out[key] = v
+        else:
+            out[key] = {"eq": v}
+    return out
+
+
+Where = Annotated[
+    dict[str, Match],
+    BeforeValidator(
+        _shorthand, json_schema_input_type=dict[str, Match | Scalar | list[Scalar] | None]
+    ),
+]
+
+MISSING = object()
+
+
+def get_path(data: Any, path: str) -> Any:
+    """Follow a dotted path through dicts and lists; MISSING when any hop is absent."""
+    cur = data
+    for part in path.split("."):
+        if isinstance(cur, Mapping):
+            if part not in cur:
+                return MISSING
+            cur = cur[part]
+        elif isinstance(cur, list | tuple) and part.lstrip("-").isdigit():
+            idx = int(part)
+            if not -len(cur) <= idx < len(cur):
+                return MISSING
+            cur = cur[idx]
+        else:
+            return MISSING
+    return cur
+
+
+def _coerce(a: Any, b: Any) -> tuple[Any, Any]:
+    # Shops send numbers as strings ("120.00"); compare numerically when one side is a number.
+    num = (int, float)
+    if isinstance(a, num) and not isinstance(a, bool) and isinstance(b, str):
+        try:
+            return a, float(b)
+        except ValueError:
+            return a, b
+    if isinstance(b, num) and not isinstance(b, bool) and isinstance(a, str):
+        try:
+            return float(a), b
+        except ValueError:
+            return a, b
+    return a, b
+
+
+def _equal(actual: Any, expected: Any) -> bool:
+    if isinstance(actual, bool) != isinstance(expected, bool):
+        return False
+    actual, expected = _coerce(actual, expected)
+    return bool(actual == expected)
+
+
+def _compare(actual: Any, bound: Any, op: str) -> bool:
+    actual, bound = _coerce(actual, bound)
+    if isinstance(actual, bool) or isinstance(bound, bool):
+        return False
+    try:
+        if op == "gt":
+            return bool(actual > bound)
+        if op == "gte":
+            return bool(actual >= bound)
+        if op == "lt":
+            return bool(actual < bound)
+        return bool(actual <= bound)
+    except TypeError:
+        return False
+
+
+def match_value(actual: Any, m: Match) -> bool:
+    present = actual is not MISSING and actual is not None
+    if m.exists is not None and m.exists != present:
+        return False
+    if not present:
+        # An absent value satisfies only negative filters (ne, not_in, exists: false).
+        positive = (m.eq, m.gt, m.gte, m.lt, m.lte, m.in_, m.contains)
+        return all(v is None for v in positive)
+    if m.eq is not None and not _equal(actual, m.eq):
+        return False
+    if m.ne is not None and _equal(actual, m.ne):
+        return False
+    for op in ("gt", "gte", "lt", "lte"):
+        bound = getattr(m, op)
+        if bound is not None and not _compare(actual, bound, op):
+            return False
+    if m.in_ is not None and not any(_equal(actual, x) for x in m.in_):
+        return False
+    if m.not_in is not None and any(_equal(actual, x) for x in m.not_in):
+        return False
+    if m.contains is not None:
+        if isinstance(actual, str):
+            return isinstance(m.contains, str) and m.contains in actual
+        if isinstance(actual, list | tuple):
+            return any(_equal(x, m.contains) for x in actual)
+        return False
+    return True
+
+
+def matches(data: Mapping[str, Any], where: Mapping[str, Match]) -> bool:
+    """True when every filter in `where` holds for `data` (an empty filter matches all)."""
+    return all(match_value(get_path(data, path), m) for path, m in where.items())

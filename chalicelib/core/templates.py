@@ -1,0 +1,167 @@
+"""Liquid templates: compiling (cached), the render context, and static checks for validation.
+
+Render context (the variables a template may use):
+    contact.*        the contact's attributes, plus contact.id, contact.tags, contact.segments,
+                     contact.rfm_segment
+    event.*          properties of the event that started the enrollment (cart items, total)
+    links.*          URLs the runtime supplies per message: links.unsubscribe,
+                     links.preferences, links.view_online, links.site
+    unsubscribe_url  the same as links.unsubscribe
+    funnel.name, funnel.step
+HTML parts are autoescaped (contact data comes from web forms); use `| safe` for trusted HTML.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+from liquid import BoundTemplate, Environment
+from liquid.exceptions import LiquidError
+
+from chalicelib.core.funnel import Content, EmailPart, OnsitePart
+
+ROOTS = frozenset({"contact", "event", "links", "unsubscribe_url", "funnel"})
+LINK_KEYS = frozenset({"unsubscribe", "preferences", "view_online", "site"})
+CONTACT_BUILTINS = frozenset({"id", "tags", "segments", "rfm_segment"})
+
+SAMPLE_LINKS = {
+    "unsubscribe": "https://example.com/u/sample-token",
+    "preferences": "https://example.com/p/sample-token",
+    "view_online": "https://example.com/v/sample-message",
+    "site": "https://example.com",
+}
+SAMPLE_CONTACT = {
+    "first_name": "Alex",
+    "last_name": "Smith",
+    "name": "Alex Smith",
+    "email": "alex@example.com",
+    "phone": "+15555550123",
+    "city": "Springfield",
+    "country": "US",
+    "language": "en",
+}
+
+_ENVS = {False: Environment(), True: Environment(autoescape=True)}
+
+__all__ = ["LiquidError", "compile_template", "render", "render_content", "render_value"]
+
+
+def is_template(text: str) -> bool:
+    return "{{" in text or "{%" in text
+
+
+@lru_cache(maxsize=4096)
+def compile_template(source: str, html: bool = False) -> BoundTemplate:
+    """Compile once per process: Funnel.from_dict stays cheap, rendering stays fast."""
+    return _ENVS[html].from_string(source)
+
+
+def render(source: str, context: Mapping[str, Any], html: bool = False) -> str:
+    if not is_template(source):
+        return source
+    return compile_template(source, html).render(**context)
+
+
+def render_value(value: Any, context: Mapping[str, Any]) -> Any:
+    """Render string leaves of a JSON-like value (webhook bodies, update `set`)."""
+    if isinstance(value, str):
+        return render(value, context)
+    if isinstance(value, Mapping):
+        return {k: render_value(v, context) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [render_value(v, context) for v in value]
+    return value
+
+
+def make_context(
+    contact: Mapping[str, Any],
+    event: Mapping[str, Any],
+    links: Mapping[str, str] | None,
+    funnel: str,
+    step: str,
+) -> dict[str, Any]:
+    links = dict(links or {})
+    return {
+        "contact": contact,
+        "event": event,
+        "links": links,
+        "unsubscribe_url": links.get("unsubscribe", ""),
+        "funnel": {"name": funnel, "step": step},
+    }
+
+
+def render_content(content: Content, channel: str, context: Mapping[str, Any]) -> dict[str, Any]:
+    part = content.part(channel)
+    if part is None:
+        raise KeyError(channel)
+    if isinstance(part, EmailPart):
+        out = {"subject": render(part.subject, context)}
+        for name in ("html", "text", "preheader"):
+            source = getattr(part, name)
+            if source is not None:
+                out[name] = render(source, context, html=name == "html")
+        return out
+    out = {"text": render(part.text, context)}
+    if isinstance(part, OnsitePart) and part.title is not None:
+        out["title"] = render(part.title, context)
+    out["buttons"] = [
+        {"text": render(b.text, context), "url": render(b.url, context)} for b in part.buttons
+    ]
+    return out
+
+
+def check_template(
+    source: str, known_contact: set[str] | None, known_event: set[str] | None
+) -> list[tuple[int, str]]:
+    """(line within the template, message) for syntax errors and unknown variables.
+    contact.X / event.X are checked only when the funnel declares `sample` data for them."""
+    try:
+        template = compile_template(source)
+    except LiquidError as exc:
+        return [(_line_of(source, exc), _first_line(exc))]
+    problems = []
+    for root, uses in template.analyze().globals.items():
+        for var in uses:
+            msg = _unknown(root, [str(s) for s in var.segments], known_contact, known_event)
+            if msg:
+                problems.append((source.count("\n", 0, var.span.index) + 1, msg))
+    return problems
+
+
+def _unknown(
+    root: str, segs: list[str], known_contact: set[str] | None, known_event: set[str] | None
+) -> str | None:
+    key = segs[1] if len(segs) > 1 else None
+    if root not in ROOTS:
+        return f"unknown template variable '{root}' (known: {', '.join(sorted(ROOTS))})"
+    if root == "links" and key and key not in LINK_KEYS:
+        return f"unknown link 'links.{key}' (known: {', '.join(sorted(LINK_KEYS))})"
+    known = None if known_contact is None else known_contact | CONTACT_BUILTINS
+    if root == "contact" and key and known is not None and key not in known:
+        return f"'contact.{key}' is not in sample.contact"
+    if root == "event" and key and known_event is not None and key not in known_event:
+        return f"'event.{key}' is not in sample.event"
+    return None
+
+
+def try_render(source: str, context: Mapping[str, Any], html: bool = False) -> str | None:
+    """The error message if rendering with sample data fails, else None."""
+    try:
+        render(source, context, html)
+    except LiquidError as exc:
+        return _first_line(exc)
+    except Exception as exc:  # a filter raising on odd sample data is still a template bug
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def _line_of(source: str, exc: LiquidError) -> int:
+    token = getattr(exc, "token", None)
+    index = getattr(token, "start_index", 0) or 0
+    return source.count("\n", 0, index) + 1
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
