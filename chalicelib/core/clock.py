@@ -36,16 +36,17 @@ def _local(day: date, at: time, tz: ZoneInfo) -> datetime:
 
 
 def next_time_of_day(
-    base: datetime, at: time, weekdays: Sequence[str] | None, tz: ZoneInfo
+    base: datetime, at: time, weekdays: Sequence[str] | None, tz: ZoneInfo, strict: bool = False
 ) -> datetime:
-    """The first moment >= base when the local clock shows `at` on an allowed weekday."""
+    """The first moment >= base (> base when strict) when the local clock shows `at` on an
+    allowed weekday."""
     local_day = base.astimezone(tz).date()
     for offset in range(0, 9):
         day = local_day + timedelta(days=offset)
         if weekdays and _WEEKDAYS[day.weekday()] not in weekdays:
             continue
         candidate = _local(day, at, tz)
-        if candidate >= base:
+        if candidate > base or (candidate == base and not strict):
             return candidate
     raise AssertionError("unreachable: some day within 8 days matches")
 

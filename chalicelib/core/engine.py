@@ -58,6 +58,7 @@ from chalicelib.core.decisions import (
 )
 from chalicelib.core.evaluate import Facts, holds
 from chalicelib.core.funnel import (
+    END,
     FUNNEL_ENTERED,
     BranchStep,
     ExitStep,
@@ -347,7 +348,7 @@ class _Run:
     def go(self, step_id: str | None, count_visit: bool = True) -> None:
         s = self.state
         for _ in range(MAX_STEPS_PER_CALL):
-            if step_id is None:
+            if step_id is None or step_id == END:
                 self.finish()
                 return
             step = self.funnel.step_map.get(step_id)
@@ -407,9 +408,11 @@ class _Run:
         return self.next_of(step)
 
     def _wait(self, step: WaitStep) -> Any:
-        at = self.now + step.duration if step.duration is not None else self.now
+        base = self.state.started_at if step.anchor == "enrollment" else self.now
+        at = base + step.duration if step.duration is not None else self.now
         if step.at is not None:
-            at = clock.next_time_of_day(at, step.at, step.weekdays, self.tz())
+            strict = step.duration is None  # a bare `at` always lets time pass
+            at = clock.next_time_of_day(at, step.at, step.weekdays, self.tz(), strict)
         if at <= self.now:
             return self.next_of(step)
         self.note(step.id, "wait", f"until {at.isoformat()}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from chalicelib.core.funnel import (
+    END,
     BranchStep,
     ExitStep,
     Funnel,
@@ -17,8 +18,6 @@ from chalicelib.core.funnel import (
     WaitStep,
     WaitUntilStep,
 )
-
-END = None  # an edge to None means "the enrollment ends here"
 
 
 class Edge(NamedTuple):
@@ -29,6 +28,12 @@ class Edge(NamedTuple):
 
 
 def edges(funnel: Funnel) -> list[Edge]:
+    """Every transition; dst None means the enrollment finishes there (`next: end` too)."""
+    out = [e._replace(dst=None) if e.dst == END else e for e in _edges(funnel)]
+    return out
+
+
+def _edges(funnel: Funnel) -> list[Edge]:
     out: list[Edge] = []
     for i, step in enumerate(funnel.steps):
         after = funnel.following[step.id]
@@ -42,7 +47,7 @@ def edges(funnel: Funnel) -> list[Edge]:
                 label = f"{v.name} {v.percent:g}%"
                 out.append(Edge(step.id, v.next or after, label, (*here, "variants", j, "next")))
             if step.holdout:
-                out.append(Edge(step.id, END, f"holdout {step.holdout:g}%", (*here, "holdout")))
+                out.append(Edge(step.id, None, f"holdout {step.holdout:g}%", (*here, "holdout")))
         elif isinstance(step, WaitUntilStep):
             out.append(Edge(step.id, step.on_met or after, "met", (*here, "on_met")))
             if step.timeout is not None:
@@ -66,10 +71,9 @@ def _fmt(step: WaitUntilStep) -> str:
 
 def is_waiting(step: object) -> bool:
     """Steps that always let time pass; only they may close a loop."""
-    if isinstance(step, WaitStep):
-        return step.at is not None or (
-            step.duration is not None and step.duration.total_seconds() > 0
-        )
+    if isinstance(step, WaitStep):  # an enrollment-anchored wait may already be over
+        timed = step.duration is not None and step.duration.total_seconds() > 0
+        return step.at is not None or (timed and step.anchor == "step")
     return isinstance(step, WaitUntilStep)
 
 

@@ -24,6 +24,7 @@ from chalicelib.core.durations import Duration, TimeOfDay
 from chalicelib.core.matching import Where
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_\-]*$"
+END = "end"  # a reserved `next` target: finish the enrollment here
 StepId = Annotated[str, Field(pattern=ID_PATTERN)]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[str, ...] = Weekday.__args__  # type: ignore[attr-defined]
@@ -218,6 +219,7 @@ class SendStep(_Step):
 class WaitStep(_Step):
     kind: Literal["wait"]
     duration: Duration | None = None
+    anchor: Literal["step", "enrollment"] = "step"  # count `duration` from now or from entry
     at: TimeOfDay | None = None  # then until this local time of day ...
     weekdays: list[Weekday] | None = None  # ... on one of these days
     next: StepId | None = None

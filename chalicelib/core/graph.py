@@ -34,7 +34,8 @@ def _label(step: object) -> str:
         stage = f"<br/><i>{step.stage}</i>" if step.stage else ""
         return f"send {' → '.join(step.channels)}<br/>{what}{stage}"
     if isinstance(step, WaitStep):
-        parts = [format_duration(step.duration)] if step.duration else []
+        since = " after entry" if step.anchor == "enrollment" else ""
+        parts = [format_duration(step.duration) + since] if step.duration else []
         if step.at:
             days = f" {','.join(step.weekdays)}" if step.weekdays else ""
             parts.append(f"at {format_time_of_day(step.at)}{days}")

@@ -95,6 +95,12 @@ def _props(text: str) -> dict[str, Any]:
     value = yaml.safe_load(text)
     if not isinstance(value, dict):
         raise ValueError(f"expected {{key: value}} properties, got {text!r}")
+    for key, v in value.items():
+        if v is None and ":" in str(key):  # YAML reads {a:1} as the key "a:1"
+            raise ValueError(
+                f"write {{{str(key).replace(':', ': ', 1)}}} with a space after "
+                "the colon, and quote the whole line"
+            )
     return value
 
 

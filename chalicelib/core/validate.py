@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from chalicelib.core import conditions as c
 from chalicelib.core import flow, templates
 from chalicelib.core.funnel import (
+    END,
     STEP_KINDS,
     BranchStep,
     Content,
@@ -105,6 +106,8 @@ def _structure(funnel: Funnel) -> Iterator[Finding]:
     for i, step in enumerate(funnel.steps):
         if step.id in ids:
             yield ("steps", i, "id"), f"duplicate step id {step.id!r}", None
+        if step.id == END:
+            yield ("steps", i, "id"), f"{END!r} is reserved (`next: end` finishes)", None
         ids.setdefault(step.id, i)
     for e in flow.edges(funnel):
         if e.dst is not None and e.dst not in ids:

@@ -28,3 +28,27 @@ def test_story_meets_expectations(path: Path) -> None:
     story, result = run(path)
     assert story.expect.get("sends") is not None, "a story must state its exact sends"
     assert check(story, result) == []
+
+
+def test_every_example_funnel_has_a_converting_and_a_running_to_the_end_story() -> None:
+    funnel_files = [p for p in FUNNELS.rglob("*.yaml") if not p.name.endswith(".story.yaml")]
+    assert len(funnel_files) >= 7
+    seen: dict[str, set[str]] = {}
+    for path in STORIES:
+        _, result = run(path)
+        for state in result.enrollments:
+            seen.setdefault(state.funnel, set()).add(state.status)
+    for path in funnel_files:
+        statuses = seen.get(path.stem, set())
+        assert "converted" in statuses, f"{path.stem}: no story converts"
+        assert statuses & {"completed", "exited"}, f"{path.stem}: no story runs to the end"
+
+
+def test_every_example_funnel_validates_with_the_cli() -> None:
+    from click.testing import CliRunner
+
+    from autofunnel.funnel_commands import validate
+
+    result = CliRunner().invoke(validate, [str(FUNNELS), *map(str, STORIES)])
+    assert result.exit_code == 0, result.output
+    assert "11 funnel(s)" in result.output
