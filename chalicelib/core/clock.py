@@ -11,6 +11,7 @@ from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+from chalicelib.core.durations import format_duration
 from chalicelib.core.funnel import Cap, Policy, QuietHours
 from chalicelib.core.state import utc
 
@@ -95,20 +96,22 @@ def effective(step_policy: Policy | None, funnel_policy: Policy) -> Policy:
 
 def next_allowed(
     now: datetime, policy: Policy, tz: ZoneInfo, sends: Sequence[datetime]
-) -> datetime:
-    """`now` if a send is allowed now, else the next whole minute that passes quiet hours and
-    the cap. Caps only get freer as time passes, so alternating the two checks converges."""
-    t = now
+) -> tuple[datetime, str]:
+    """(`now`, "") if a send is allowed now, else (the next whole minute that passes quiet
+    hours and the cap, why). Caps only get freer as time passes, so alternating converges."""
+    t, why = now, []
     for _ in range(50):
         moved = False
         if policy.quiet_hours:
             end = quiet_until(t, policy.quiet_hours, tz)
             if end is not None:
                 t, moved = end, True
+                why.append("quiet hours")
         if policy.cap:
             free = cap_free_at(t, sends, policy.cap)
             if free is not None:
                 t, moved = _ceil_minute(free), True
+                why.append(f"cap {policy.cap.max} per {format_duration(policy.cap.per)}")
         if not moved:
-            return t
-    return t
+            break
+    return t, " + ".join(dict.fromkeys(why))

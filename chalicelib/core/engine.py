@@ -386,9 +386,9 @@ class _Run:
             return self.next_of(step)
         policy = clock.effective(step.policy, self.funnel.policy)
         sends = (*self.contact.recent_sends, *self.sent_now)
-        allowed = clock.next_allowed(self.now, policy, self.tz(step.policy), sends)
+        allowed, why = clock.next_allowed(self.now, policy, self.tz(step.policy), sends)
         if allowed > self.now:
-            self.note(step.id, "defer", f"until {allowed.isoformat()}")
+            self.note(step.id, "defer", f"{why} until {allowed.isoformat()}")
             self.schedule(allowed, "defer")
             return _STOP
         ctx = self.context(step.id)

@@ -192,6 +192,8 @@ class _Step(_Model):
 
 
 class SendStep(_Step):
+    """Send one message: the first reachable channel of `channels` (an ordered fallback)."""
+
     kind: Literal["send"]
     channel: Channel | None = None  # shorthand for a one-element `channels`
     channels: list[Channel] = Field(default_factory=list)  # ordered fallback
@@ -217,6 +219,9 @@ class SendStep(_Step):
 
 
 class WaitStep(_Step):
+    """Let time pass: `duration` (from now, or from entry with anchor: enrollment), then
+    optionally until the local time `at` on one of `weekdays`."""
+
     kind: Literal["wait"]
     duration: Duration | None = None
     anchor: Literal["step", "enrollment"] = "step"  # count `duration` from now or from entry
@@ -234,6 +239,8 @@ class WaitStep(_Step):
 
 
 class WaitUntilStep(_Step):
+    """Wait for an event, a reaction to an earlier send, or a condition; `timeout` bounds it."""
+
     kind: Literal["wait_until"]
     event: str | None = None
     where: Where = Field(default_factory=dict)
@@ -253,11 +260,15 @@ class WaitUntilStep(_Step):
 
 
 class Case(_Model):
+    """One branch case: when the condition holds, go to `next`."""
+
     when: Condition
     next: StepId
 
 
 class BranchStep(_Step):
+    """First case whose `when` holds wins; otherwise `default` (or the next step)."""
+
     kind: Literal["branch"]
     cases: list[Case] = Field(min_length=1)
     default: StepId | None = None  # default: the next step in order
@@ -270,6 +281,8 @@ class Variant(_Model):
 
 
 class SplitStep(_Step):
+    """Sticky random A/B/n split by percent; `holdout` percent receive nothing."""
+
     kind: Literal["split"]
     variants: list[Variant] = Field(min_length=1)
     holdout: float = Field(0, ge=0, lt=100)  # percent that receives nothing (measures lift)
@@ -285,6 +298,8 @@ class SplitStep(_Step):
 
 
 class UpdateStep(_Step):
+    """Change the contact: set/unset attributes, add/remove tags."""
+
     kind: Literal["update"]
     set_: dict[str, Any] = Field(default_factory=dict, alias="set")  # strings may be Liquid
     unset: list[str] = Field(default_factory=list)
@@ -294,6 +309,8 @@ class UpdateStep(_Step):
 
 
 class GotoStep(_Step):
+    """Jump to another step, or hand the contact to another funnel (ends this one)."""
+
     kind: Literal["goto"]
     step: StepId | None = None  # jump inside this funnel
     funnel: str | None = None  # or hand the contact to another funnel (ends this enrollment)
@@ -305,6 +322,8 @@ class GotoStep(_Step):
 
 
 class WebhookStep(_Step):
+    """POST a rendered JSON body to a URL."""
+
     kind: Literal["webhook"]
     url: str  # may be Liquid
     body: dict[str, Any] = Field(default_factory=dict)  # string leaves are Liquid
@@ -312,6 +331,8 @@ class WebhookStep(_Step):
 
 
 class ExitStep(_Step):
+    """End the enrollment here."""
+
     kind: Literal["exit"]
     status: Literal["completed", "exited"] = "completed"
     reason: str | None = None
@@ -337,6 +358,8 @@ WAITING_KINDS = frozenset({"wait", "wait_until"})
 
 
 class Funnel(_Model):
+    """An Autofunnel funnel definition (see docs/funnels.md)."""
+
     name: str = Field(pattern=ID_PATTERN)
     description: str = ""
     version: int = 0  # set on upload

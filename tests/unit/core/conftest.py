@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,11 @@ from chalicelib.core.state import ContactView
 ROOT = Path(__file__).resolve().parents[3]
 FUNNELS = ROOT / "funnels"
 T0 = datetime(2024, 3, 4, 9, 0, tzinfo=UTC)  # a Monday, 10:00 in Berlin
+
+
+def funnel(text: str, filename: str = "test.yaml") -> Funnel:
+    """A funnel from an inline (indented) YAML string, fully validated."""
+    return parse_funnel(textwrap.dedent(text), filename)
 
 
 def load(name: str) -> Funnel:
