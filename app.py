@@ -1,9 +1,26 @@
 """The Chalice app: routes come from blueprints in chalicelib.api; Lambda entry points live here."""
 
-from chalice import Chalice
+from typing import Any
 
-from chalicelib.api import admin, health
+from chalice import Chalice, Rate
+
+from chalicelib import wiring
+from chalicelib.api import admin, admin_funnels, health
 
 app = Chalice(app_name="autofunnel")
 app.register_blueprint(health.blueprint)
 app.register_blueprint(admin.blueprint)
+app.register_blueprint(admin_funnels.blueprint)
+
+
+@app.lambda_function(name="step_runner")
+def step_runner(event: dict[str, Any], context: Any) -> dict[str, str]:
+    """EventBridge Scheduler wakes an enrollment here (the schedule's Input is the wake-up)."""
+    wiring.runtime().handle_wakeup(event)
+    return {"status": "done"}
+
+
+@app.schedule(Rate(5, unit=Rate.MINUTES), name="sweeper")
+def sweeper(event: Any) -> dict[str, int]:
+    """Repairs what a crash left undone: overdue wake-ups, interrupted sends."""
+    return wiring.runtime().sweep()

@@ -12,9 +12,10 @@ def main() -> None:
 
 
 def _register() -> None:
-    from autofunnel import dev_commands, funnel_commands
+    from autofunnel import admin_commands, dev_commands, funnel_commands
 
-    for command in [*dev_commands.COMMANDS, *funnel_commands.COMMANDS]:
+    modules = (dev_commands, funnel_commands, admin_commands)
+    for command in [command for module in modules for command in module.COMMANDS]:
         main.add_command(command)
 
 

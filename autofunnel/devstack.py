@@ -1,18 +1,27 @@
-"""`make run`: DynamoDB Local + tables + `chalice local`, stopped together on Ctrl-C."""
+"""`make run`: DynamoDB Local, tables, example funnels, the local scheduler and `chalice local`,
+stopped together on Ctrl-C."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from autofunnel import dynamodb_local
-from chalicelib.config import Settings
+from chalicelib import wiring
+from chalicelib.core.problems import FunnelValidationError
+from chalicelib.runtime.local_scheduler import LocalScheduler
 from chalicelib.storage.tables import create_tables
+
+log = logging.getLogger(__name__)
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEV_ADMIN_KEY = "dev-admin-key"
@@ -25,14 +34,17 @@ class LocalOptions:
     data_dir: Path
     admin_key: str
     write_key: str
+    time_scale: float = 1.0
+    funnels_dir: Path = PROJECT_DIR / "funnels"
 
     @classmethod
-    def from_env(cls) -> LocalOptions:
+    def from_env(cls, time_scale: float | None = None) -> LocalOptions:
         return cls(
             port=int(os.environ.get("AUTOFUNNEL_PORT") or 8000),
             data_dir=Path(os.environ.get("AUTOFUNNEL_DATA_DIR") or PROJECT_DIR / ".data"),
             admin_key=os.environ.get("AUTOFUNNEL_ADMIN_KEY") or DEV_ADMIN_KEY,
             write_key=os.environ.get("AUTOFUNNEL_WRITE_KEY") or DEV_WRITE_KEY,
+            time_scale=time_scale or float(os.environ.get("AUTOFUNNEL_TIME_SCALE") or 1),
         )
 
 
@@ -48,6 +60,8 @@ def local_environment(options: LocalOptions, dynamodb_endpoint: str) -> dict[str
         or "local-signing-secret",
         "AUTOFUNNEL_PUBLIC_URL": f"http://127.0.0.1:{options.port}",
         "AUTOFUNNEL_SCHEDULER": "local",
+        "AUTOFUNNEL_TIME_SCALE": str(options.time_scale),
+        "AUTOFUNNEL_CLOCK_EPOCH": datetime.now(UTC).isoformat(),
     }
 
 
@@ -57,12 +71,22 @@ def run(options: LocalOptions, on_ready: Callable[[dict[str, str]], None] | None
     signal.signal(signal.SIGHUP, _interrupt)
     emulator = dynamodb_local.start(data_dir=options.data_dir / "dynamodb")
     api: subprocess.Popen[bytes] | None = None
+    scheduler: LocalSchedulerLoop | None = None
     try:
-        env = {**os.environ, **local_environment(options, emulator.endpoint)}
-        created = create_tables(Settings.from_env(env))
+        os.environ.update(local_environment(options, emulator.endpoint))
+        env = dict(os.environ)
+        wiring.reset()
+        created = create_tables(wiring.storage())
         print(f"DynamoDB Local on {emulator.endpoint}, data in {options.data_dir}", flush=True)
         if created:
             print(f"Created {len(created)} tables", flush=True)
+        publish_funnels(options.funnels_dir)
+        scheduler = LocalSchedulerLoop()
+        scheduler.start()
+        if options.time_scale != 1:
+            print(
+                f"Funnel time runs {options.time_scale:g}x faster than the wall clock", flush=True
+            )
         if on_ready is not None:
             on_ready(env)
         _print_keys(options)
@@ -87,11 +111,51 @@ def run(options: LocalOptions, on_ready: Callable[[dict[str, str]], None] | None
     except KeyboardInterrupt:
         return 0
     finally:
+        if scheduler is not None:
+            scheduler.stop()
         if api is not None and api.poll() is None:
             os.killpg(api.pid, signal.SIGTERM)
             api.wait(timeout=10)
         emulator.stop()
         print("Stopped the API and DynamoDB Local.", flush=True)
+
+
+def publish_funnels(directory: Path) -> None:
+    """Load the example funnels (a new version only when a file changed)."""
+    store = wiring.funnel_store()
+    for path in sorted(directory.glob("*.yaml")):
+        try:
+            published = store.publish(path.read_text(), path.name, wiring.clock()())
+        except FunnelValidationError as invalid:
+            print(f"Skipped {path.name}:\n{invalid}", flush=True)
+            continue
+        change = "published" if published.created else "unchanged"
+        print(f"Funnel {published.name} v{published.version} ({change})", flush=True)
+
+
+class LocalSchedulerLoop(threading.Thread):
+    """The local stand-in for EventBridge Scheduler: fires due wake-ups every second and runs
+    the sweeper every minute, as the deployed stack's scheduled job does."""
+
+    def __init__(self) -> None:
+        super().__init__(name="local-scheduler", daemon=True)
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        runtime, scheduler = wiring.runtime(), LocalScheduler()
+        last_sweep = 0.0
+        while not self._stopping.wait(1.0):
+            try:
+                scheduler.run_due(runtime.handle_wakeup, wiring.clock()())
+                if time.monotonic() - last_sweep >= 60:
+                    runtime.sweep()
+                    last_sweep = time.monotonic()
+            except Exception:  # keep the loop alive; the next tick retries
+                log.exception("local scheduler tick failed")
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.join(timeout=5)
 
 
 def _interrupt(signum: int, frame: object) -> None:

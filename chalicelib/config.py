@@ -42,6 +42,8 @@ class Settings:
     scheduler_role_arn: str = ""
     step_runner_arn: str = ""
     dead_letter_queue_arn: str = ""
+    time_scale: float = 1.0  # local demos only: >1 makes funnel time pass faster
+    clock_epoch: str = ""  # the moment the scaled clock starts from (shared by local processes)
     providers: Mapping[str, str] = field(default_factory=dict)
 
     def table_name(self, logical_name: str) -> str:
@@ -68,6 +70,8 @@ class Settings:
             scheduler_role_arn=env.get("AUTOFUNNEL_SCHEDULER_ROLE_ARN", ""),
             step_runner_arn=env.get("AUTOFUNNEL_STEP_RUNNER_ARN", ""),
             dead_letter_queue_arn=env.get("AUTOFUNNEL_DEAD_LETTER_QUEUE_ARN", ""),
+            time_scale=_positive_float(env, "AUTOFUNNEL_TIME_SCALE", 1.0),
+            clock_epoch=env.get("AUTOFUNNEL_CLOCK_EPOCH", ""),
             providers={
                 name: value for name, value in env.items() if name.startswith(PROVIDER_PREFIXES)
             },
@@ -84,6 +88,19 @@ PROVIDER_PREFIXES = (
     "WOOCOMMERCE_",
     "SHOP_",
 )
+
+
+def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError as error:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from error
+    if value <= 0:
+        raise SettingsError(f"{name} must be positive, got {raw!r}")
+    return value
 
 
 def _parse_write_keys(env: Mapping[str, str]) -> tuple[WriteKey, ...]:

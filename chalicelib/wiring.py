@@ -1,12 +1,24 @@
-"""The composition root: builds the adapters from settings, once per process (Lambda container)."""
+"""The composition root: builds the adapters from settings, once per process (Lambda container).
+
+Nothing is created at import time: each factory runs on first use, and its result is reused by
+every later request the container serves.
+"""
 
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
+
+from pynamodb.connection import Connection
 
 from chalicelib.config import Settings, current
-from chalicelib.events import EventSink, RecordingSink
-from chalicelib.statuses import RecordingStatusSink, StatusSink
+from chalicelib.events import EventSink
+from chalicelib.runtime.clock import Clock, clock_for
+from chalicelib.runtime.dispatch import Dispatcher
+from chalicelib.runtime.funnel_store import FunnelStore
+from chalicelib.runtime.runner import Runtime, StatusFeed
+from chalicelib.runtime.scheduler import Scheduler
+from chalicelib.statuses import StatusSink
 from chalicelib.storage.binding import bind
 
 
@@ -18,21 +30,87 @@ def storage() -> Settings:
     return settings
 
 
+@lru_cache(maxsize=1)
+def clock() -> Clock:
+    settings = current()
+    return clock_for(settings.time_scale, settings.clock_epoch)
+
+
+@lru_cache(maxsize=1)
+def dynamodb_connection() -> Connection:
+    """For transactions (TransactWrite needs a connection; the models keep their own)."""
+    settings = storage()
+    local = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+    return Connection(
+        region=settings.region,
+        host=settings.dynamodb_endpoint or None,
+        **(local if settings.dynamodb_endpoint else {}),
+    )
+
+
+@lru_cache(maxsize=1)
+def funnel_store() -> FunnelStore:
+    storage()
+    return FunnelStore(dynamodb_connection())
+
+
+@lru_cache(maxsize=1)
+def scheduler() -> Scheduler:
+    settings = storage()
+    if settings.scheduler == "eventbridge":
+        from chalicelib.runtime.eventbridge import EventBridgeScheduler
+
+        return EventBridgeScheduler(
+            _aws_client("scheduler"),
+            settings.schedule_group,
+            settings.step_runner_arn,
+            settings.scheduler_role_arn,
+            settings.dead_letter_queue_arn,
+        )
+    from chalicelib.runtime.local_scheduler import LocalScheduler
+
+    return LocalScheduler()
+
+
+@lru_cache(maxsize=1)
+def dispatcher() -> Dispatcher:
+    from chalicelib.channels.outbox import OutboxChannel
+
+    storage()
+    return Dispatcher(channels={}, outbox=OutboxChannel(), clock=clock())
+
+
+@lru_cache(maxsize=1)
+def runtime() -> Runtime:
+    return Runtime(funnel_store(), scheduler(), dispatcher(), dynamodb_connection(), clock())
+
+
+def event_sink() -> EventSink:
+    """Where stored events go next: the funnel runtime."""
+    return runtime()
+
+
+def status_sink() -> StatusSink:
+    """Where message status updates go next: the enrollment that sent the message."""
+    return StatusFeed(runtime())
+
+
+def _aws_client(service: str) -> Any:
+    import botocore.session  # botocore ships with PynamoDB; boto3 is not needed in the Lambda
+
+    return botocore.session.get_session().create_client(service, region_name=current().region)
+
+
 def reset() -> None:
     """Forget cached settings and adapters (tests that change the environment)."""
     current.cache_clear()
-    storage.cache_clear()
-    event_sink.cache_clear()
-    status_sink.cache_clear()
-
-
-@lru_cache(maxsize=1)
-def event_sink() -> EventSink:
-    """Where stored events go next (the funnel runtime, once it is wired)."""
-    return RecordingSink()
-
-
-@lru_cache(maxsize=1)
-def status_sink() -> StatusSink:
-    """Where message status updates go next (the funnel runtime, once it is wired)."""
-    return RecordingStatusSink()
+    for factory in (
+        storage,
+        clock,
+        dynamodb_connection,
+        funnel_store,
+        scheduler,
+        dispatcher,
+        runtime,
+    ):
+        factory.cache_clear()

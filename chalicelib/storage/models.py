@@ -10,9 +10,11 @@ Table names are placeholders until `chalicelib.storage.binding.bind(settings)` s
 - funnels (name, version; 0 = head): get the head (state, latest version) or one version;
   GSI by_listing (sparse, heads only) lists all funnels.
 - enrollments (contact_id, enrollment_key = "funnel#started#id"): a contact's enrollments, all or
-  one funnel's by key prefix; GSI by_funnel_status lists a funnel's enrollments in one status.
+  one funnel's by key prefix; GSI by_funnel_status lists a funnel's enrollments in one status;
+  GSI by_wake (sparse, sharded) finds overdue wake-ups for the sweeper.
 - messages (message_id): get by id (the idempotency record of a send); GSI by_contact,
-  GSI by_provider_id (status callbacks), GSI by_channel (the outbox).
+  GSI by_provider_id (status callbacks), GSI by_via (the outbox), GSI by_dispatch (sparse,
+  sharded: messages not yet sent, for crash recovery).
 - counters (scope, metric): ADD on write; a scope's metrics by Query.
 - receipts (key): idempotency of inbound deliveries (messageId, webhook ids) by conditional put.
 - wakeups (name): local scheduler only; GSI by_due (shard, due_at) finds due wake-ups.
@@ -125,7 +127,6 @@ class Funnel(Model):
     listing = UnicodeAttribute(null=True)
     state = UnicodeAttribute(null=True)  # head: active | paused | archived
     latest_version = NumberAttribute(null=True)  # head
-    trigger_events = UnicodeSetAttribute(null=True)  # head: events the latest version reacts to
     definition = JSONAttribute(null=True)  # version: the validated funnel
     source = UnicodeAttribute(null=True)  # version: the YAML as uploaded
     checksum = UnicodeAttribute(null=True)
@@ -143,6 +144,15 @@ class FunnelStatusIndex(GlobalSecondaryIndex["Enrollment"]):
     started_at = UTCDateTimeAttribute(range_key=True)
 
 
+class DueEnrollments(GlobalSecondaryIndex["Enrollment"]):
+    class Meta:
+        index_name = "by_wake"
+        projection = KeysOnlyProjection()
+
+    wake_shard = UnicodeAttribute(hash_key=True)  # set only while a wake-up is pending: sparse
+    wake_at = UTCDateTimeAttribute(range_key=True)
+
+
 class Enrollment(Model):
     class Meta(_Meta):
         table_name = "enrollments"
@@ -158,10 +168,12 @@ class Enrollment(Model):
     state = JSONAttribute(default=dict)  # the engine's EnrollmentState
     wake_at = UTCDateTimeAttribute(null=True)
     wake_token = NumberAttribute(default=0)
+    wake_shard = UnicodeAttribute(null=True)
     started_at = UTCDateTimeAttribute()
     ended_at = UTCDateTimeAttribute(null=True)
     version = VersionAttribute()
     by_funnel_status = FunnelStatusIndex()
+    by_wake = DueEnrollments()
 
 
 class MessagesByContact(GlobalSecondaryIndex["Message"]):
@@ -181,12 +193,21 @@ class MessagesByProviderId(GlobalSecondaryIndex["Message"]):
     provider_id = UnicodeAttribute(hash_key=True)
 
 
-class MessagesByChannel(GlobalSecondaryIndex["Message"]):
+class MessagesBySender(GlobalSecondaryIndex["Message"]):
     class Meta:
-        index_name = "by_channel"
+        index_name = "by_via"
         projection = AllProjection()
 
-    channel = UnicodeAttribute(hash_key=True)
+    via = UnicodeAttribute(hash_key=True)  # "outbox" lists the outbox
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
+class UndispatchedMessages(GlobalSecondaryIndex["Message"]):
+    class Meta:
+        index_name = "by_dispatch"
+        projection = KeysOnlyProjection()
+
+    dispatch_shard = UnicodeAttribute(hash_key=True)  # set only until sent or failed: sparse
     created_at = UTCDateTimeAttribute(range_key=True)
 
 
@@ -200,24 +221,28 @@ class Message(Model):
     idempotency_key = UnicodeAttribute()
     contact_id = UnicodeAttribute()
     enrollment_id = UnicodeAttribute(null=True)
+    enrollment_key = UnicodeAttribute(null=True)
     funnel = UnicodeAttribute(null=True)
     funnel_version = NumberAttribute(null=True)
     step_id = UnicodeAttribute(null=True)
     template_id = UnicodeAttribute(null=True)
-    channel = UnicodeAttribute()
+    channel = UnicodeAttribute()  # email | sms | whatsapp | telegram | messenger | webhook ...
+    via = UnicodeAttribute(null=True)  # the sender that carried it: a provider, or "outbox"
     address = UnicodeAttribute(null=True)
     content = JSONAttribute(default=dict)
     provider_id = UnicodeAttribute(null=True)
-    status = UnicodeAttribute()  # claimed | sent | delivered | opened | clicked | failed ...
+    status = UnicodeAttribute()  # pending | sending | sent | delivered | opened | ... | failed
     status_history = ListAttribute(of=MapAttribute, default=list)
     attempts = NumberAttribute(default=0)
     error = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
     sent_at = UTCDateTimeAttribute(null=True)
+    dispatch_shard = UnicodeAttribute(null=True)
     version = VersionAttribute()
     by_contact = MessagesByContact()
     by_provider_id = MessagesByProviderId()
-    by_channel = MessagesByChannel()
+    by_via = MessagesBySender()
+    by_dispatch = UndispatchedMessages()
 
 
 class Counter(Model):

@@ -1,0 +1,133 @@
+"""Admin API (bearer token): funnels, enrollment by API, and the outbox."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice.app import Blueprint
+
+from chalicelib import wiring
+from chalicelib.api.auth import require_admin
+from chalicelib.api.errors import ApiError, json_errors, json_response
+from chalicelib.core.problems import FunnelValidationError
+from chalicelib.runtime.funnel_store import ACTIVE, ARCHIVED, PAUSED, UnknownFunnel, head_summary
+from chalicelib.storage.errors import ConflictError
+from chalicelib.storage.models import Message
+
+blueprint = Blueprint(__name__)
+
+YAML_TYPES = ["application/yaml", "application/x-yaml", "text/yaml", "text/plain"]
+STATE_CHANGES = {"pause": PAUSED, "resume": ACTIVE, "archive": ARCHIVED}
+MAX_FUNNEL_BYTES = 256 * 1024
+
+
+@blueprint.route("/admin/funnels/{name}", methods=["PUT"], content_types=YAML_TYPES)
+@json_errors
+def publish_funnel(name: str):  # type: ignore[no-untyped-def]
+    request = blueprint.current_request
+    require_admin(request)
+    raw = request.raw_body or b""
+    if len(raw) > MAX_FUNNEL_BYTES:
+        raise ApiError(413, f"funnel larger than {MAX_FUNNEL_BYTES} bytes")
+    try:
+        source = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ApiError(400, "the funnel must be UTF-8 YAML") from error
+    store = wiring.funnel_store()
+    try:
+        published = store.publish(source, f"{name}.yaml", wiring.clock()())
+    except FunnelValidationError as invalid:
+        raise ApiError(
+            422,
+            "the funnel is invalid",
+            problems=[problem._asdict() for problem in invalid.problems],
+        ) from invalid
+    except ConflictError as conflict:
+        raise ApiError(409, "another upload of this funnel won the race; retry") from conflict
+    if published.name != name:
+        raise ApiError(
+            400, f"the URL names {name!r} but the YAML names {published.name!r}", field="name"
+        )
+    body = {"name": published.name, "version": published.version, "created": published.created}
+    return json_response(body, 201 if published.created else 200)
+
+
+@blueprint.route("/admin/funnels", methods=["GET"])
+@json_errors
+def list_funnels():  # type: ignore[no-untyped-def]
+    require_admin(blueprint.current_request)
+    heads = wiring.funnel_store().heads()
+    return json_response({"funnels": [head_summary(head) for head in heads]})
+
+
+@blueprint.route("/admin/funnels/{name}", methods=["GET"])
+@json_errors
+def get_funnel(name: str):  # type: ignore[no-untyped-def]
+    require_admin(blueprint.current_request)
+    store = wiring.funnel_store()
+    head = next((h for h in store.heads() if h.name == name), None)
+    if head is None:
+        raise ApiError(404, f"no funnel named {name!r}", field="name")
+    version = int(head.latest_version or 0)
+    return json_response({**head_summary(head), "source": store.source(name, version)})
+
+
+@blueprint.route("/admin/funnels/{name}/{action}", methods=["POST"])
+@json_errors
+def change_funnel(name: str, action: str):  # type: ignore[no-untyped-def]
+    request = blueprint.current_request
+    require_admin(request)
+    store = wiring.funnel_store()
+    if action == "enroll":
+        return _enroll(name, request.json_body if request.raw_body else None)
+    if action not in STATE_CHANGES:
+        raise ApiError(404, f"unknown action {action!r} (pause, resume, archive, enroll)")
+    try:
+        head = store.set_state(name, STATE_CHANGES[action])
+    except UnknownFunnel as missing:
+        raise ApiError(404, f"no funnel named {name!r}", field="name") from missing
+    return json_response(head_summary(head))
+
+
+def _enroll(name: str, body: Any) -> Any:
+    if not isinstance(body, dict) or not isinstance(body.get("contact_id"), str):
+        raise ApiError(400, 'send {"contact_id": "..."}', field="contact_id")
+    try:
+        enrolled = wiring.runtime().enroll(name, body["contact_id"])
+    except UnknownFunnel as missing:
+        raise ApiError(404, f"no active funnel named {name!r}", field="name") from missing
+    return json_response({"enrolled": enrolled}, 201 if enrolled else 200)
+
+
+@blueprint.route("/admin/outbox", methods=["GET"])
+@json_errors
+def outbox():  # type: ignore[no-untyped-def]
+    request = blueprint.current_request
+    require_admin(request)
+    wiring.storage()
+    params = request.query_params or {}
+    try:
+        limit = max(1, min(int(params.get("limit", 50)), 500))
+    except ValueError as error:
+        raise ApiError(400, "limit must be a number", field="limit") from error
+    contact_id = params.get("contact_id")
+    rows = Message.by_via.query("outbox", scan_index_forward=False, limit=limit)
+    messages = [message_summary(m) for m in rows if not contact_id or m.contact_id == contact_id]
+    return json_response({"messages": messages})
+
+
+def message_summary(message: Message) -> dict[str, Any]:
+    return {
+        "message_id": message.message_id,
+        "contact_id": message.contact_id,
+        "funnel": message.funnel,
+        "funnel_version": message.funnel_version,
+        "step_id": message.step_id,
+        "channel": message.channel,
+        "address": message.address,
+        "status": message.status,
+        "content": message.content,
+        "created_at": message.created_at.isoformat(),
+        "sent_at": message.sent_at.isoformat() if message.sent_at else None,
+        "error": message.error,
+    }

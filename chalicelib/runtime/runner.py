@@ -1,0 +1,418 @@
+"""The step runner: feeds events, wake-ups and message statuses to the pure engine and carries out
+its decisions, exactly once.
+
+Every change to an enrollment is one DynamoDB transaction: the enrollment (guarded by its version
+attribute) together with the records of the messages that step decided (each guarded by
+"does not exist", its id derived from the engine's idempotency key). A duplicate or late input
+either finds nothing to do (the engine ignores stale wake-ups) or loses the race and retries on
+the fresh state, so a person never gets the same message twice and never misses one.
+Side effects that cannot join the transaction (wake-ups, profile updates, sends) come after it
+and are idempotent; the sweeper repairs what a crash in between left undone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from pynamodb.connection import Connection
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.core import engine
+from chalicelib.core.decisions import (
+    CallWebhook,
+    CancelWakeup,
+    EnrollInFunnel,
+    EventInput,
+    Input,
+    MessageStatusInput,
+    ScheduleWakeup,
+    SendMessage,
+    TimerInput,
+    UpdateProfile,
+)
+from chalicelib.core.funnel import FUNNEL_ENTERED, Funnel
+from chalicelib.core.index import matches_trigger, may_enter
+from chalicelib.core.state import ACTIVE, EnrollmentState
+from chalicelib.events import StoredEvent
+from chalicelib.runtime.clock import Clock
+from chalicelib.runtime.contacts import ALWAYS_REACHABLE, ContactSnapshot, load_snapshot
+from chalicelib.runtime.dispatch import PENDING, SKIPPED, Dispatcher, dispatch_shard
+from chalicelib.runtime.funnel_store import ARCHIVED, PAUSED, FunnelStore, UnknownFunnel
+from chalicelib.runtime.profile import apply_profile_update
+from chalicelib.runtime.scheduler import Scheduler, Wakeup
+from chalicelib.statuses import MessageStatusUpdate
+from chalicelib.storage.errors import ConflictError, conflicts_as_domain_errors
+from chalicelib.storage.models import Contact, Enrollment, Message
+
+log = logging.getLogger(__name__)
+
+WAKE_SHARDS = 4
+MAX_ATTEMPTS = 8  # optimistic-locking retries when inputs race for one enrollment
+MAX_INLINE_DEPTH = 20  # chained short waits run inline up to this depth, then get scheduled
+PAUSE_RETRY = timedelta(minutes=5)  # a paused funnel's wake-ups come back this often
+SWEEP_GRACE = timedelta(minutes=2)  # a wake-up this overdue was lost: the sweeper runs it
+
+
+@dataclass
+class _Contact:
+    """The contact an input concerns, its snapshot loaded at most once per input."""
+
+    contact_id: str
+    now: datetime
+    _snapshot: ContactSnapshot | None = None
+    enrollments: list[Enrollment] = field(default_factory=list)
+
+    @property
+    def snapshot(self) -> ContactSnapshot:
+        if self._snapshot is None:
+            self._snapshot = load_snapshot(self.contact_id, self.now)
+        return self._snapshot
+
+    def forget(self) -> None:
+        self._snapshot = None
+
+
+class Runtime:
+    def __init__(
+        self,
+        funnels: FunnelStore,
+        scheduler: Scheduler,
+        dispatcher: Dispatcher,
+        connection: Connection,
+        clock: Clock,
+    ) -> None:
+        self.funnels = funnels
+        self.scheduler = scheduler
+        self.dispatcher = dispatcher
+        self.connection = connection
+        self.clock = clock
+
+    # --- inputs ---------------------------------------------------------------------------
+
+    def handle(self, events: Sequence[StoredEvent]) -> None:
+        """The EventSink: match each stored event against funnels, advance and enroll."""
+        for event in events:
+            self._on_event(
+                event.contact_id,
+                EventInput(event.name, dict(event.properties), event.timestamp, event.event_id),
+            )
+
+    def handle_wakeup(self, payload: dict[str, object]) -> None:
+        """The step-runner Lambda's entry point (EventBridge Scheduler or the local poller)."""
+        wakeup = Wakeup.from_payload(dict(payload))
+        now = max(self.clock(), wakeup.due_at)
+        self._advance(
+            _Contact(wakeup.contact_id, now), wakeup.enrollment_key, TimerInput(wakeup.token)
+        )
+
+    def handle_statuses(self, updates: Sequence[MessageStatusUpdate]) -> None:
+        """The StatusSink: a delivery, open, click or reply reaches the enrollment that sent it."""
+        for update in updates:
+            try:
+                message = Message.get(update.message_id)
+            except Message.DoesNotExist:
+                continue
+            if not (message.enrollment_key and message.step_id):
+                continue
+            contact = _Contact(message.contact_id, self.clock())
+            self._advance(
+                contact,
+                message.enrollment_key,
+                MessageStatusInput(message.step_id, update.status, update.at),
+            )
+
+    def enroll(self, funnel_name: str, contact_id: str) -> bool:
+        """Enroll by API or from another funnel (`goto` a funnel); re-entry rules apply."""
+        funnel = self.funnels.index().get(funnel_name)
+        if funnel is None:
+            raise UnknownFunnel(funnel_name)
+        contact = _Contact(contact_id, self.clock())
+        contact.enrollments = list(Enrollment.query(contact_id, consistent_read=True))
+        return self._enter(funnel, contact, None, depth=0)
+
+    def sweep(self) -> dict[str, int]:
+        """Periodic repair: re-run overdue wake-ups and finish interrupted sends."""
+        now = self.clock()
+        overdue = 0
+        for shard in range(WAKE_SHARDS):
+            for row in Enrollment.by_wake.query(
+                f"w{shard}", Enrollment.wake_at <= now - SWEEP_GRACE
+            ):
+                overdue += 1
+                current = Enrollment.get(row.contact_id, row.enrollment_key, consistent_read=True)
+                self._advance(
+                    _Contact(row.contact_id, now),
+                    row.enrollment_key,
+                    TimerInput(int(current.wake_token)),
+                )
+        return {"overdue_wakeups": overdue, "recovered_messages": self.dispatcher.recover()}
+
+    # --- events ---------------------------------------------------------------------------
+
+    def _on_event(self, contact_id: str, event: EventInput, depth: int = 0) -> None:
+        index = self.funnels.index()
+        interested = {funnel.name for funnel in index.candidates(event.name)}
+        entries = index.entry_candidates(event.name)
+        if not interested and not entries:
+            return  # no funnel cares: no reads at all
+        contact = _Contact(contact_id, self.clock())
+        contact.enrollments = list(Enrollment.query(contact_id, consistent_read=True))
+        for row in contact.enrollments:
+            if row.status == ACTIVE and row.funnel in interested:
+                self._advance(contact, row.enrollment_key, event, depth=depth)
+        for funnel in entries:
+            if matches_trigger(funnel, event, contact.snapshot.view):
+                self._enter(funnel, contact, event, depth)
+
+    def _enter(
+        self, funnel: Funnel, contact: _Contact, trigger: EventInput | None, depth: int
+    ) -> bool:
+        past = [row for row in contact.enrollments if row.funnel == funnel.name]
+        if any(row.status == ACTIVE for row in past):
+            return False  # one journey through a funnel at a time
+        if not may_enter(funnel, [(row.started_at, row.status) for row in past], contact.now):
+            return False
+        sequence = 1 + max((_sequence(row.enrollment_key) for row in past), default=0)
+        key = f"{funnel.name}#{sequence:05d}"
+        enrollment_id = f"{contact.contact_id}:{funnel.name}:{sequence}"
+        outcome = engine.start(funnel, contact.snapshot.view, trigger, contact.now, enrollment_id)
+        row = Enrollment(
+            contact.contact_id,
+            key,
+            enrollment_id=enrollment_id,
+            funnel=funnel.name,
+            funnel_version=funnel.version,
+            started_at=contact.now,
+        )
+        try:
+            self._commit(row, outcome.state, outcome.decisions, contact, depth)
+        except ConflictError:
+            return False  # a concurrent input started the same enrollment first
+        contact.enrollments.append(row)
+        if depth < MAX_INLINE_DEPTH:
+            # Other funnels may exit on entering this one (`exit: entered_funnel`).
+            self._on_event(
+                contact.contact_id,
+                EventInput(FUNNEL_ENTERED, {"funnel": funnel.name}, contact.now, enrollment_id),
+                depth + 1,
+            )
+        return True
+
+    # --- advancing one enrollment ---------------------------------------------------------
+
+    def _advance(self, contact: _Contact, key: str, input: Input, depth: int = 0) -> None:
+        for _ in range(MAX_ATTEMPTS):
+            row = self._load(contact, key)
+            if row is None or row.status != ACTIVE:
+                return
+            funnel = self.funnels.version(row.funnel, int(row.funnel_version))
+            state = EnrollmentState.from_dict(row.state)
+            held = self._held_by_funnel_state(row, state, input, contact)
+            if held:
+                return
+            outcome = engine.decide(funnel, state, contact.snapshot.view, input, contact.now)
+            if outcome.state == state and not outcome.decisions:
+                return
+            try:
+                self._commit(row, outcome.state, outcome.decisions, contact, depth)
+                return
+            except ConflictError:
+                contact.forget()  # someone else advanced it: decide again on the fresh state
+        log.error(
+            "gave up advancing %s/%s after %d conflicts", contact.contact_id, key, MAX_ATTEMPTS
+        )
+
+    def _load(self, contact: _Contact, key: str) -> Enrollment | None:
+        try:
+            return Enrollment.get(contact.contact_id, key, consistent_read=True)
+        except Enrollment.DoesNotExist:
+            pass
+        # The contact may have been merged into another since the wake-up was scheduled.
+        try:
+            merged_into = Contact.get(contact.contact_id).merged_into
+        except Contact.DoesNotExist:
+            return None
+        if not merged_into:
+            return None
+        contact.contact_id = merged_into
+        contact.forget()
+        funnel = key.split("#", 1)[0]
+        for row in Enrollment.query(
+            merged_into, Enrollment.enrollment_key.startswith(f"{funnel}#"), consistent_read=True
+        ):
+            if row.enrollment_key == key or row.state.get("enrollment_id", "").startswith(
+                f"{contact.contact_id}:"
+            ):
+                return row
+        return None
+
+    def _held_by_funnel_state(
+        self, row: Enrollment, state: EnrollmentState, input: Input, contact: _Contact
+    ) -> bool:
+        """Paused funnels hold their wake-ups (retried later); archived ones end on the next one."""
+        if not isinstance(input, TimerInput) or input.token != state.token:
+            return False
+        funnel_state = self.funnels.state_of(row.funnel)
+        if funnel_state == PAUSED:
+            self.scheduler.schedule(
+                Wakeup(
+                    contact.contact_id, row.enrollment_key, state.token, contact.now + PAUSE_RETRY
+                )
+            )
+            return True
+        if funnel_state == ARCHIVED:
+            ended = state.copy()
+            ended.status, ended.reason, ended.ended_at = "exited", "funnel archived", contact.now
+            ended.wake_at = None
+            with contextlib.suppress(ConflictError):
+                self._commit(row, ended, [], contact, depth=0)
+            return True
+        return False
+
+    # --- committing a step and carrying out its decisions -------------------------------
+
+    def _commit(
+        self,
+        row: Enrollment,
+        state: EnrollmentState,
+        decisions: Sequence[object],
+        contact: _Contact,
+        depth: int,
+    ) -> None:
+        active = state.status == ACTIVE
+        row.status = state.status
+        row.funnel_status = f"{row.funnel}#{state.status}"
+        row.current_step = state.step
+        row.state = state.to_dict()
+        row.wake_token = state.token
+        row.wake_at = state.wake_at if active else None
+        row.wake_shard = _wake_shard(row.enrollment_key) if active and state.wake_at else None
+        row.ended_at = state.ended_at
+        messages = [
+            self._message_row(d, row, contact)
+            for d in decisions
+            if isinstance(d, SendMessage | CallWebhook)
+        ]
+        with (
+            conflicts_as_domain_errors(f"advance {row.contact_id}/{row.enrollment_key}"),
+            TransactWrite(connection=self.connection) as transaction,
+        ):
+            transaction.save(row)
+            for message in messages:
+                transaction.save(message, condition=Message.message_id.does_not_exist())
+        self._carry_out(row, decisions, messages, contact, depth)
+
+    def _carry_out(
+        self,
+        row: Enrollment,
+        decisions: Iterable[object],
+        messages: Sequence[Message],
+        contact: _Contact,
+        depth: int,
+    ) -> None:
+        for decision in decisions:
+            if isinstance(decision, CancelWakeup):
+                self.scheduler.cancel(
+                    Wakeup(row.contact_id, row.enrollment_key, decision.token, contact.now)
+                )
+            elif isinstance(decision, UpdateProfile):
+                apply_profile_update(row.contact_id, decision)
+                contact.forget()
+        for message in messages:
+            if message.status == PENDING:
+                self.dispatcher.dispatch(message)
+        for decision in decisions:
+            if isinstance(decision, ScheduleWakeup):
+                self._schedule(row, decision, contact, depth)
+            elif isinstance(decision, EnrollInFunnel):
+                try:
+                    self.enroll(decision.funnel_name, row.contact_id)
+                except UnknownFunnel:
+                    log.warning(
+                        "%s: goto unknown or inactive funnel %s", row.funnel, decision.funnel_name
+                    )
+
+    def _schedule(
+        self, row: Enrollment, decision: ScheduleWakeup, contact: _Contact, depth: int
+    ) -> None:
+        wakeup = Wakeup(row.contact_id, row.enrollment_key, decision.token, decision.at)
+        if decision.at <= contact.now + self.scheduler.precision and depth < MAX_INLINE_DEPTH:
+            # Due sooner than the scheduler could fire it: run it now, as of its due time.
+            later = _Contact(row.contact_id, max(contact.now, decision.at))
+            self._advance(later, row.enrollment_key, TimerInput(decision.token), depth + 1)
+        else:
+            self.scheduler.schedule(wakeup)
+
+    def _message_row(self, decision: object, row: Enrollment, contact: _Contact) -> Message:
+        if isinstance(decision, CallWebhook):
+            key, channel, address = decision.idempotency_key, "webhook", decision.url
+            content: dict[str, object] = {"body": decision.body}
+            step_id, template_id = key.split(":")[-2], None
+        else:
+            assert isinstance(decision, SendMessage)
+            key, step_id, template_id = (
+                decision.idempotency_key,
+                decision.step_id,
+                decision.template_id,
+            )
+            channel, address = _route(decision.channels, contact.snapshot)
+            content = dict(decision.content.get(channel, {})) if channel else {}
+        message_id = hashlib.sha256(key.encode()).hexdigest()[:32]
+        routed = channel is not None
+        return Message(
+            message_id,
+            idempotency_key=key,
+            contact_id=row.contact_id,
+            enrollment_id=row.enrollment_id,
+            enrollment_key=row.enrollment_key,
+            funnel=row.funnel,
+            funnel_version=row.funnel_version,
+            step_id=step_id,
+            template_id=template_id,
+            channel=channel or "none",
+            via=self.dispatcher.sender_for(channel) if routed else None,
+            address=address,
+            content=content,
+            status=PENDING if routed else SKIPPED,
+            error=None if routed else "no channel of the step reaches this contact",
+            created_at=contact.now,
+            dispatch_shard=dispatch_shard(message_id) if routed else None,
+        )
+
+
+def _route(channels: Sequence[str], snapshot: ContactSnapshot) -> tuple[str | None, str | None]:
+    """The first channel of the step's fallback list that reaches the contact, with consent."""
+    for channel in channels:
+        if snapshot.view.consents.get(channel, True) is False:
+            continue
+        if channel in snapshot.addresses:
+            return channel, snapshot.addresses[channel]
+        if channel in ALWAYS_REACHABLE:
+            return channel, snapshot.view.contact_id
+    return None, None
+
+
+def _sequence(enrollment_key: str) -> int:
+    try:
+        return int(enrollment_key.rsplit("#", 1)[1])
+    except (IndexError, ValueError):
+        return 0
+
+
+def _wake_shard(enrollment_key: str) -> str:
+    return f"w{int(hashlib.sha256(enrollment_key.encode()).hexdigest()[:8], 16) % WAKE_SHARDS}"
+
+
+class StatusFeed:
+    """The StatusSink side of the runtime."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def handle(self, updates: Sequence[MessageStatusUpdate]) -> None:
+        self.runtime.handle_statuses(updates)

@@ -1,0 +1,92 @@
+"""A local stack with a controllable clock: funnels, runtime, local scheduler, outbox."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from chalicelib import wiring
+from chalicelib.channels.outbox import OutboxChannel
+from chalicelib.events import StoredEvent
+from chalicelib.runtime.dispatch import Dispatcher
+from chalicelib.runtime.funnel_store import FunnelStore
+from chalicelib.runtime.local_scheduler import LocalScheduler
+from chalicelib.runtime.runner import Runtime
+from chalicelib.storage.models import Contact, Identity, Message, Wakeup
+
+FUNNELS = Path(__file__).resolve().parents[3] / "funnels"
+
+
+@dataclass
+class FakeClock:
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class Stack:
+    clock: FakeClock
+    funnels: FunnelStore
+    scheduler: LocalScheduler
+    dispatcher: Dispatcher
+    runtime: Runtime
+    sequence: int = field(default=0)
+
+    @classmethod
+    def build(cls, start: datetime) -> Stack:
+        clock = FakeClock(start)
+        connection = wiring.dynamodb_connection()
+        funnels = FunnelStore(connection, index_ttl_seconds=0)
+        scheduler = LocalScheduler()
+        dispatcher = Dispatcher({}, OutboxChannel(), clock)
+        runtime = Runtime(funnels, scheduler, dispatcher, connection, clock)
+        return cls(clock, funnels, scheduler, dispatcher, runtime)
+
+    def publish(self, filename: str) -> None:
+        self.funnels.publish((FUNNELS / filename).read_text(), filename, self.clock())
+
+    def contact(self, contact_id: str, email: str | None = None, **attributes: Any) -> None:
+        Contact(contact_id=contact_id, attributes=attributes).save()
+        if email:
+            Identity(
+                f"email:{email}",
+                contact_id=contact_id,
+                kind="email",
+                value=email,
+                created_at=self.clock(),
+            ).save()
+
+    def event(self, contact_id: str, name: str, **properties: Any) -> None:
+        self.sequence += 1
+        self.runtime.handle(
+            [
+                StoredEvent(
+                    contact_id, f"ev-{self.sequence}", "track", name, self.clock(), properties
+                )
+            ]
+        )
+
+    def advance(self, delta: timedelta) -> None:
+        """Move time forward, firing every wake-up that falls due on the way, in order."""
+        until = self.clock() + delta
+        while True:
+            due = next(iter(Wakeup.by_due.query("due", scan_index_forward=True, limit=1)), None)
+            if due is None or datetime.fromisoformat(due.due_at.replace("Z", "+00:00")) > until:
+                break
+            self.clock.now = max(
+                self.clock.now, datetime.fromisoformat(due.due_at.replace("Z", "+00:00"))
+            )
+            self.scheduler.run_due(self.runtime.handle_wakeup, self.clock())
+        self.clock.now = until
+
+    def outbox(self, contact_id: str) -> list[tuple[str, str, str]]:
+        """(minutes since `since`, step, channel) of each message sent to the contact."""
+        return [
+            (m.created_at.isoformat(), str(m.step_id), m.channel)
+            for m in Message.by_contact.query(contact_id)
+            if m.status == "sent"
+        ]
