@@ -23,6 +23,7 @@ from chalicelib.core.funnel import (
     Funnel,
     GotoStep,
     SendStep,
+    SplitStep,
     UpdateStep,
     WaitUntilStep,
     WebhookStep,
@@ -118,6 +119,13 @@ def _structure(funnel: Funnel) -> Iterator[Finding]:
             yield ("steps", i, "id"), f"step {step.id!r} is unreachable from the first step", None
         if isinstance(step, GotoStep) and step.funnel == funnel.name:
             yield ("steps", i, "funnel"), "a funnel cannot hand contacts to itself", None
+        if (
+            isinstance(step, SplitStep)
+            and step.holdout
+            and not (funnel.goal and funnel.goal.within)
+        ):
+            msg = "a holdout needs goal.within: lift is measured by conversions in that window"
+            yield ("steps", i, "holdout"), msg, None
     for cycle in flow.wait_free_cycles(funnel):
         i = ids[cycle[0]]
         path = " -> ".join([*cycle, cycle[0]])
