@@ -385,7 +385,8 @@ def test_runaway_loop_is_stopped_by_the_safety_net() -> None:
     }
     f = Funnel.from_dict(data)  # from_dict does not run the validator's loop check
     out = start(f, ANNA, EventInput("go", {}, T0), T0, "x")
-    assert out.decisions[-1] == Exit("exited", "too many steps without a wait")
+    assert out.decisions[-1] == Exit("exited", "loop without waiting at step 'a'")
+    assert len(of(out.decisions, UpdateProfile)) == 1
 
 
 def test_input_event_already_in_history_is_not_counted_twice() -> None:
