@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -385,7 +385,7 @@ class _Run:
         return _HANDLERS[type(step)](self, step)
 
     def _send(self, step: SendStep) -> Any:
-        channels = tuple(ch for ch in step.channels if self.contact.can_reach(ch))
+        channels = tuple(str(ch) for ch in step.channels if self.contact.can_reach(ch))
         if not channels:
             self.note(step.id, "skip", "no reachable channel")
             return self.next_of(step)
@@ -506,7 +506,7 @@ class _Run:
         )
 
 
-_HANDLERS = {
+_HANDLERS: dict[type, Callable[[_Run, Any], Any]] = {
     SendStep: _Run._send,
     WaitStep: _Run._wait,
     WaitUntilStep: _Run._wait_until,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -48,7 +48,7 @@ def _reaction(cond: c.ReactionCond, f: Facts) -> bool:
     return count >= cond.at_least
 
 
-_EVAL = {
+_EVAL: dict[type, Callable[[Any, Facts], bool]] = {
     c.AttributesCond: lambda cond, f: matches(f.contact.attributes, cond.attributes),
     c.EventCond: _event,
     c.ReactionCond: _reaction,

@@ -37,7 +37,7 @@ class Match(BaseModel):
 def _shorthand(value: Any) -> Any:
     if not isinstance(value, Mapping):
         return value  # let pydantic report "should be a mapping"
-    out = {}
+    out: dict[str, Any] = {}
     for key, v in value.items():
         if v is None:
             out[key] = {"exists": False}

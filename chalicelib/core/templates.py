@@ -96,6 +96,7 @@ def render_content(content: Content, channel: str, context: Mapping[str, Any]) -
     part = content.part(channel)
     if part is None:
         raise KeyError(channel)
+    out: dict[str, Any]
     if isinstance(part, EmailPart):
         out = {"subject": render(part.subject, context)}
         for name in ("html", "text", "preheader"):
