@@ -7,16 +7,10 @@ from pathlib import Path
 import click
 
 from autofunnel.api_client import AdminApi, ApiFailure
+from autofunnel.funnel_commands import funnel_files
 
 URL_OPTION = click.option("--url", help="API base URL (default $AUTOFUNNEL_URL or the local stack)")
 KEY_OPTION = click.option("--admin-key", help="admin key (default $AUTOFUNNEL_ADMIN_KEY)")
-
-
-def _funnel_files(paths: tuple[Path, ...]) -> list[Path]:
-    files: list[Path] = []
-    for path in paths:
-        files.extend(sorted(path.glob("*.yaml")) if path.is_dir() else [path])
-    return files
 
 
 @click.command("push")
@@ -27,7 +21,7 @@ def push(paths: tuple[Path, ...], url: str | None, admin_key: str | None) -> Non
     """Validate and upload funnels (files or folders of *.yaml) as new versions."""
     api = AdminApi.from_env(url, admin_key)
     failed = False
-    for path in _funnel_files(paths):
+    for path in [file for given in paths for file in funnel_files(given)]:
         text = path.read_text()
         name = _funnel_name(text) or path.stem
         try:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from autofunnel import dynamodb_local
+from autofunnel.funnel_commands import funnel_files
 from chalicelib import wiring
 from chalicelib.core.problems import FunnelValidationError
 from chalicelib.runtime.local_scheduler import LocalScheduler
@@ -123,7 +124,7 @@ def run(options: LocalOptions, on_ready: Callable[[dict[str, str]], None] | None
 def publish_funnels(directory: Path) -> None:
     """Load the example funnels (a new version only when a file changed)."""
     store = wiring.funnel_store()
-    for path in sorted(directory.glob("*.yaml")):
+    for path in funnel_files(directory):
         try:
             published = store.publish(path.read_text(), path.name, wiring.clock()())
         except FunnelValidationError as invalid:

@@ -11,6 +11,7 @@ from chalicelib.api.auth import require_admin
 from chalicelib.api.errors import ApiError, json_errors, json_response
 from chalicelib.core.problems import FunnelValidationError
 from chalicelib.runtime.funnel_store import ACTIVE, ARCHIVED, PAUSED, UnknownFunnel, head_summary
+from chalicelib.storage import messages as messages_store
 from chalicelib.storage.errors import ConflictError
 from chalicelib.storage.models import Message
 
@@ -111,8 +112,13 @@ def outbox():  # type: ignore[no-untyped-def]
     except ValueError as error:
         raise ApiError(400, "limit must be a number", field="limit") from error
     contact_id = params.get("contact_id")
-    rows = Message.by_via.query("outbox", scan_index_forward=False, limit=limit)
-    messages = [message_summary(m) for m in rows if not contact_id or m.contact_id == contact_id]
+    if contact_id:
+        rows = [
+            m for m in messages_store.of_contact(contact_id, newest_first=True) if m.via == "outbox"
+        ]
+    else:
+        rows = messages_store.sent_via("outbox", limit)
+    messages = [message_summary(m) for m in rows[:limit]]
     return json_response({"messages": messages})
 
 

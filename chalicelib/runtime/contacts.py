@@ -46,12 +46,11 @@ def load_snapshot(contact_id: str, now: datetime) -> ContactSnapshot:
         for event in Event.query(contact_id, scan_index_forward=False, limit=HISTORY_EVENTS)
     ]
     events.reverse()
+    # Keys only (no status): a failed send still counts against the cap, erring on the side of
+    # sending less.
     sends = tuple(
-        message.created_at
-        for message in Message.by_contact.query(
-            contact_id, Message.created_at >= now - CAP_WINDOW, scan_index_forward=False
-        )
-        if message.status not in ("failed", "skipped")
+        key.created_at
+        for key in Message.by_contact.query(contact_id, Message.created_at >= now - CAP_WINDOW)
     )
     attributes = _plain(contact.attributes)
     view = ContactView(

@@ -179,7 +179,7 @@ class Enrollment(Model):
 class MessagesByContact(GlobalSecondaryIndex["Message"]):
     class Meta:
         index_name = "by_contact"
-        projection = AllProjection()
+        projection = KeysOnlyProjection()  # small: status changes must not rewrite the content
 
     contact_id = UnicodeAttribute(hash_key=True)
     created_at = UTCDateTimeAttribute(range_key=True)
@@ -196,7 +196,7 @@ class MessagesByProviderId(GlobalSecondaryIndex["Message"]):
 class MessagesBySender(GlobalSecondaryIndex["Message"]):
     class Meta:
         index_name = "by_via"
-        projection = AllProjection()
+        projection = KeysOnlyProjection()
 
     via = UnicodeAttribute(hash_key=True)  # "outbox" lists the outbox
     created_at = UTCDateTimeAttribute(range_key=True)

@@ -6,10 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from autofunnel.timetravel import Stack
 from chalicelib.config import Settings
 from chalicelib.storage.models import Enrollment, Wakeup
-
-from .harness import Stack
 
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # 10:00 in Berlin: outside quiet hours
 CART = {

@@ -7,9 +7,8 @@ from pathlib import Path
 
 from chalice.test import Client
 
+from autofunnel.timetravel import Stack  # identities, as the ingest API would store them
 from chalicelib.storage.models import Enrollment
-
-from .harness import Stack  # identities, as the ingest API would store them
 
 FUNNELS = Path(__file__).resolve().parents[3] / "funnels"
 CART_YAML = (FUNNELS / "abandoned_cart.yaml").read_text()

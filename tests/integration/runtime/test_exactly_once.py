@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from autofunnel.timetravel import Stack
 from chalicelib.channels.base import OutgoingMessage, SendResult
 from chalicelib.config import Settings
 from chalicelib.runtime.dispatch import STUCK_AFTER
+from chalicelib.storage.messages import of_contact
 from chalicelib.storage.models import Enrollment, Message, Wakeup
-
-from .harness import Stack
 
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 CART = {
@@ -40,7 +40,7 @@ def pending_wakeup() -> dict[str, object]:
 
 
 def messages(step: str | None = None) -> list[Message]:
-    return [m for m in Message.by_contact.query("ann") if step is None or m.step_id == step]
+    return [m for m in of_contact("ann") if step is None or m.step_id == step]
 
 
 def enrollment() -> Enrollment:

@@ -1,4 +1,5 @@
-"""A local stack with a controllable clock: funnels, runtime, local scheduler, outbox."""
+"""The real runtime on DynamoDB with a controllable clock: funnels, the step runner, the local
+scheduler and the outbox, with time moved forward by hand. Used by tests and benchmarks."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from chalicelib.runtime.dispatch import Dispatcher
 from chalicelib.runtime.funnel_store import FunnelStore
 from chalicelib.runtime.local_scheduler import LocalScheduler
 from chalicelib.runtime.runner import Runtime
-from chalicelib.storage.models import Contact, Identity, Message, Wakeup
+from chalicelib.storage import messages
+from chalicelib.storage.models import Contact, Identity, Wakeup
 
-FUNNELS = Path(__file__).resolve().parents[3] / "funnels"
+FUNNELS = Path(__file__).resolve().parent.parent / "funnels"
 
 
 @dataclass
@@ -46,8 +48,9 @@ class Stack:
         runtime = Runtime(funnels, scheduler, dispatcher, connection, clock)
         return cls(clock, funnels, scheduler, dispatcher, runtime)
 
-    def publish(self, filename: str) -> None:
-        self.funnels.publish((FUNNELS / filename).read_text(), filename, self.clock())
+    def publish(self, filename: str, source: str | None = None) -> None:
+        text = source if source is not None else (FUNNELS / filename).read_text()
+        self.funnels.publish(text, filename, self.clock())
 
     def contact(self, contact_id: str, email: str | None = None, **attributes: Any) -> None:
         Contact(contact_id=contact_id, attributes=attributes).save()
@@ -87,6 +90,6 @@ class Stack:
         """(minutes since `since`, step, channel) of each message sent to the contact."""
         return [
             (m.created_at.isoformat(), str(m.step_id), m.channel)
-            for m in Message.by_contact.query(contact_id)
+            for m in messages.of_contact(contact_id)
             if m.status == "sent"
         ]
