@@ -1,20 +1,21 @@
 """Story files: a contact and a list of timed inputs, for `autofunnel simulate` and tests.
 
     funnel: ../abandoned_cart.yaml    # optional; relative to the story file (file or dir)
-    start: 2024-03-04T10:00:00Z       # fake clock origin (default 2024-01-01T09:00:00Z, a Monday)
+    start: 2024-03-04T10:00:00Z       # fake clock origin (default 2024-01-01T09:00Z, Monday)
     contact:
       id: c1
       timezone: Europe/Berlin
       channels: [email, telegram]     # reachable channels (has an address)
       consents: {sms: false}
       attributes: {first_name: Anna}
-      tags: [], segments: [], rfm: at_risk
-      history: ["-40d: event order_completed {total:90}"]   # events before the start
+      tags: [vip]
+      segments: []
+      rfm: at_risk
+      history: ["-40d: event order_completed {total: 90}"]   # events before the start
     links: {unsubscribe: https://...} # optional, defaults to sample links
     inputs:                           # offsets are from `start`, not from the previous line
-      - +0: event cart_updated {items_count:2}
+      - "+0: event cart_updated {items_count: 2}"  # quote lines whose props contain ': '
       - +2h: opened m1
-      - "+3d: event order_completed {total: 120}"   # quote the line when props have ': '
       - +3d: {event: order_completed, properties: {total: 120}}
     until: +30d                       # run the clock this far (default: until nothing is pending)
     expect:
