@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -28,16 +28,17 @@ def zone(name: str | None) -> ZoneInfo | None:
         return None
 
 
-def resolve_zone(contact_tz: str | None, policy_tz: str | None) -> ZoneInfo:
-    return zone(contact_tz) or zone(policy_tz) or ZoneInfo("UTC")
+def resolve_zone(contact_tz: str | None, policy_tz: str | None) -> tzinfo:
+    # datetime.UTC, not ZoneInfo("UTC"): it works even without a time zone database.
+    return zone(contact_tz) or zone(policy_tz) or UTC
 
 
-def _local(day: date, at: time, tz: ZoneInfo) -> datetime:
+def _local(day: date, at: time, tz: tzinfo) -> datetime:
     return utc(datetime.combine(day, at, tzinfo=tz))
 
 
 def next_time_of_day(
-    base: datetime, at: time, weekdays: Sequence[str] | None, tz: ZoneInfo, strict: bool = False
+    base: datetime, at: time, weekdays: Sequence[str] | None, tz: tzinfo, strict: bool = False
 ) -> datetime:
     """The first moment >= base (> base when strict) when the local clock shows `at` on an
     allowed weekday."""
@@ -52,7 +53,7 @@ def next_time_of_day(
     raise AssertionError("unreachable: some day within 8 days matches")
 
 
-def quiet_until(t: datetime, quiet: QuietHours, tz: ZoneInfo) -> datetime | None:
+def quiet_until(t: datetime, quiet: QuietHours, tz: tzinfo) -> datetime | None:
     """End of the quiet period `t` falls in, or None when sending at `t` is fine."""
     if quiet.start == quiet.end:
         return None
@@ -95,7 +96,7 @@ def effective(step_policy: Policy | None, funnel_policy: Policy) -> Policy:
 
 
 def next_allowed(
-    now: datetime, policy: Policy, tz: ZoneInfo, sends: Sequence[datetime]
+    now: datetime, policy: Policy, tz: tzinfo, sends: Sequence[datetime]
 ) -> tuple[datetime, str]:
     """(`now`, "") if a send is allowed now, else (the next whole minute that passes quiet
     hours and the cap, why). Caps only get freer as time passes, so alternating converges."""

@@ -93,7 +93,7 @@ def test_next_time_of_day_with_weekdays_and_strictness() -> None:
 
 def test_bad_contact_timezone_falls_back() -> None:
     assert clock.resolve_zone("Not/AZone", "Europe/Berlin") == BERLIN
-    assert clock.resolve_zone(None, None) == ZoneInfo("UTC")
+    assert clock.resolve_zone(None, None) == UTC
 
 
 WHERE = TypeAdapter(Where)
