@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 
@@ -21,6 +22,7 @@ class OutgoingMessage:
     unsubscribe_url: str | None = None  # one-click (RFC 8058) and visible link
     status_callback_url: str | None = None  # where the provider reports delivery
     metadata: Mapping[str, str] = field(default_factory=dict)
+    window_until: datetime | None = None  # Meta's 24-hour window (Identity.window_until)
 
 
 @dataclass(frozen=True)
@@ -33,17 +35,31 @@ class SendResult:
 class TemporaryFailure(Exception):
     """Worth retrying later (429, 5xx, timeout); `retry_after` in seconds when the provider said."""
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, retry_after: float | None = None, code: str | None = None
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.code = code  # the provider's error code or HTTP status, for the message record
 
 
 class PermanentFailure(Exception):
     """Will never succeed for this address (invalid number, blocked bot, hard bounce)."""
 
-    def __init__(self, message: str, address_unreachable: bool = True) -> None:
+    def __init__(
+        self, message: str, address_unreachable: bool = True, code: str | None = None
+    ) -> None:
         super().__init__(message)
         self.address_unreachable = address_unreachable
+        self.code = code
+
+
+class ChannelUnavailable(PermanentFailure):
+    """This channel cannot carry this message now (e.g. outside Meta's 24-hour window with no
+    permitted tag): the address stays reachable; try the next channel in the step's list."""
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message, address_unreachable=False, code=code)
 
 
 class Channel(Protocol):

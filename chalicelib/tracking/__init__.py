@@ -1,0 +1,1 @@
+"""Signed tokens and link rewriting: click tracking and unsubscribe links in every channel."""

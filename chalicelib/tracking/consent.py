@@ -1,0 +1,84 @@
+"""Consent changes (unsubscribe links, STOP / START replies, spam reports, Telegram /stop):
+update Contact.consents[channel], then tell the funnels with an `unsubscribed` / `subscribed`
+event so their exit rules apply. Only a real change emits an event (replays change nothing)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pynamodb.exceptions import UpdateError
+
+from chalicelib import wiring
+from chalicelib.channels.reachability import plain
+from chalicelib.events import StoredEvent
+from chalicelib.storage.models import Contact, Event
+
+
+def store_event(event: StoredEvent) -> None:
+    """Keep the event on the contact's timeline, then hand it to the funnels."""
+    Event(
+        event.contact_id,
+        f"{event.timestamp.astimezone(UTC).isoformat()}#{event.event_id}",
+        event_id=event.event_id,
+        type=event.type,
+        name=event.name,
+        properties=event.properties,
+        context=event.context or None,
+        source=event.source,
+        timestamp=event.timestamp,
+        received_at=datetime.now(UTC),
+    ).save()
+    wiring.event_sink().handle([event])
+
+
+def set_consent(
+    contact_id: str,
+    channel: str,
+    granted: bool,
+    *,
+    source: str,
+    event_id: str,
+    at: datetime | None = None,
+    properties: dict[str, Any] | None = None,
+) -> bool:
+    """Record the person's choice for `channel`; True when it changed (and an event went out)."""
+    at = at or datetime.now(UTC)
+    for _ in range(5):  # optimistic locking on Contact.version
+        try:
+            contact = Contact.get(contact_id, consistent_read=True)
+        except Contact.DoesNotExist:
+            return False
+        consents = dict(plain(contact.consents) or {})
+        current = consents.get(channel)
+        if isinstance(current, dict) and current.get("granted") is granted:
+            return False
+        consents[channel] = {"granted": granted, "at": at.isoformat(), "source": source}
+        try:
+            contact.update(actions=[Contact.consents.set(consents)])
+            break
+        except UpdateError as error:
+            if error.cause_response_code != "ConditionalCheckFailedException":
+                raise
+    else:
+        return False
+    store_event(
+        StoredEvent(
+            contact_id=contact_id,
+            event_id=event_id,
+            type="track",
+            name="unsubscribed" if not granted else "subscribed",
+            timestamp=at,
+            properties={"channel": channel, **(properties or {})},
+            source=source,
+        )
+    )
+    return True
+
+
+def revoke(contact_id: str, channel: str, *, source: str, event_id: str, **kwargs: Any) -> bool:
+    return set_consent(contact_id, channel, False, source=source, event_id=event_id, **kwargs)
+
+
+def grant(contact_id: str, channel: str, *, source: str, event_id: str, **kwargs: Any) -> bool:
+    return set_consent(contact_id, channel, True, source=source, event_id=event_id, **kwargs)

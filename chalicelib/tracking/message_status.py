@@ -1,0 +1,95 @@
+"""Recording what happened to a sent message, and handing each new status to the funnels.
+
+A status is new the first time it lands in the message's history; replays and second clicks
+update nothing the funnels see (clicks are still counted). `Message.status` only moves forward
+(a late `delivered` after `opened` does not move it back).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import UTC, datetime
+from typing import Any
+
+from pynamodb.exceptions import UpdateError
+
+from chalicelib import wiring
+from chalicelib.statuses import MessageStatusUpdate
+from chalicelib.storage.models import Counter, Message
+
+RANK = {
+    "claimed": 0,
+    "sent": 1,
+    "delivered": 2,
+    "opened": 3,
+    "clicked": 4,
+    "replied": 5,
+    "unsubscribed": 6,
+    "failed": 7,
+    "bounced": 7,
+}
+
+
+def find(message_id: str) -> Message | None:
+    try:
+        return Message.get(message_id)
+    except Message.DoesNotExist:
+        return None
+
+
+def find_by_provider_id(provider_id: str) -> Message | None:
+    for key in Message.by_provider_id.query(provider_id, limit=1):
+        return find(key.message_id)
+    return None
+
+
+def latest_to(contact_id: str, channels: Collection[str], address: str) -> Message | None:
+    """The newest message sent to `address` on one of `channels` (a reply's context)."""
+    wanted = {address, address.removeprefix("whatsapp:")}
+    for message in Message.by_contact.query(
+        contact_id, scan_index_forward=False, page_size=25, limit=100
+    ):
+        if message.channel in channels and (message.address or "") in wanted:
+            return message
+    return None
+
+
+def count(message_id: str, metric: str) -> None:
+    Counter(scope=f"message#{message_id}", metric=metric).update(actions=[Counter.value.add(1)])
+
+
+def _history_entry(status: str, at: datetime, details: dict[str, Any]) -> dict[str, Any]:
+    entry: dict[str, Any] = {"status": status, "at": at.astimezone(UTC).isoformat()}
+    entry.update({key: str(value)[:500] for key, value in details.items() if value is not None})
+    return entry
+
+
+def record(
+    message: Message, status: str, at: datetime | None = None, details: dict[str, Any] | None = None
+) -> bool:
+    """Add `status` to the message once; True (and the funnels are told) when it was new."""
+    at = at or datetime.now(UTC)
+    details = details or {}
+    for _ in range(5):  # optimistic locking on Message.version; a racing webhook means re-read
+        if any(entry.get("status") == status for entry in message.status_history or []):
+            return False
+        actions = [
+            Message.status_history.set(
+                Message.status_history.append([_history_entry(status, at, details)])
+            )
+        ]
+        if RANK.get(status, 0) > RANK.get(message.status, 0):
+            actions.append(Message.status.set(status))
+        try:
+            message.update(actions=actions)
+            break
+        except UpdateError as error:
+            if error.cause_response_code != "ConditionalCheckFailedException":
+                raise
+            message.refresh(consistent_read=True)
+    else:
+        return False
+    wiring.status_sink().handle(
+        [MessageStatusUpdate(message.message_id, status, at, dict(details))]
+    )
+    return True
