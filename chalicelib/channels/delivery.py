@@ -16,6 +16,7 @@ from chalicelib.channels.base import (
     ChannelUnavailable,
     OutgoingMessage,
     PermanentFailure,
+    SendResult,
     TemporaryFailure,
 )
 from chalicelib.channels.quiet_hours import next_allowed_time
@@ -117,22 +118,19 @@ def deliver(
                 )
         if name not in rendered:
             rendered[name] = render(name)
-        outgoing = _outgoing(
-            settings, name, address, rendered[name], contact, message_id, funnel, step_id
+        outgoing = prepare(
+            settings,
+            message_id=message_id,
+            contact_id=contact_id,
+            channel=name,
+            address=address,
+            content=rendered[name],
+            funnel=funnel,
+            step_id=step_id,
+            window_until=contact.window_until.get(name),
         )
-        sender = channels[name]
-        amount = (
-            float(sms_segments(str(outgoing.content.get("text") or ""))) if name == "sms" else 1.0
-        )
-
-        def attempt(
-            sender: Channel = sender, outgoing: OutgoingMessage = outgoing, amount: float = amount
-        ) -> Any:
-            limiter.acquire(outgoing.channel, outgoing.address, amount)
-            return sender.send(outgoing)
-
         try:
-            result = with_retries(attempt, sleep=sleep)
+            result = send(channels[name], outgoing, limiter=limiter, sleep=sleep)
         except ChannelUnavailable as failure:
             excluded.add(name)
             skipped.append((name, str(failure)))
@@ -165,22 +163,27 @@ def deliver(
         )
 
 
-def _outgoing(
+def prepare(
     settings: Settings,
+    *,
+    message_id: str,
+    contact_id: str,
     channel: str,
     address: str,
     content: Mapping[str, Any],
-    contact: reachability.Reachability,
-    message_id: str,
-    funnel: str | None,
-    step_id: str | None,
+    funnel: str | None = None,
+    step_id: str | None = None,
+    window_until: datetime | None = None,
 ) -> OutgoingMessage:
+    """The message as it leaves: links rewritten through /r/, an unsubscribe URL for email
+    (List-Unsubscribe + the visible link), Twilio's status callback for SMS and WhatsApp."""
+    signed = bool(settings.signing_secret and settings.public_url)
     unsubscribe = (
-        unsubscribe_url(settings, message_id, contact.contact_id, channel)
-        if channel == "email" and settings.signing_secret and settings.public_url
+        unsubscribe_url(settings, message_id, contact_id, channel)
+        if channel == "email" and signed
         else None
     )
-    if settings.signing_secret and settings.public_url:
+    if signed:
         content = rewrite_links(
             content,
             public_url=settings.public_url,
@@ -198,10 +201,31 @@ def _outgoing(
         channel=channel,
         address=address,
         content=content,
-        contact_id=contact.contact_id,
+        contact_id=contact_id,
         funnel=funnel,
         step_id=step_id,
         unsubscribe_url=unsubscribe,
         status_callback_url=callback,
-        window_until=contact.window_until.get(channel),
+        window_until=window_until,
     )
+
+
+def send(
+    sender: Channel,
+    outgoing: OutgoingMessage,
+    *,
+    limiter: RateLimiter | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> SendResult:
+    """`sender.send` under the channel's rate limit, retrying 429/5xx/timeouts a bounded number
+    of times. Raises TemporaryFailure (try later: `retry_at`), ChannelUnavailable (try the next
+    channel) or PermanentFailure (`address_unreachable`: see `identities.mark_unreachable`)."""
+    text = str(outgoing.content.get("text") or outgoing.content.get("body") or "")
+    amount = float(sms_segments(text)) if outgoing.channel == "sms" else 1.0
+
+    def attempt() -> SendResult:
+        if limiter is not None:
+            limiter.acquire(outgoing.channel, outgoing.address, amount)
+        return sender.send(outgoing)
+
+    return with_retries(attempt, sleep=sleep)

@@ -20,10 +20,28 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from chalicelib import wiring
 from chalicelib.config import Settings
+from chalicelib.events import RecordingSink
+from chalicelib.statuses import RecordingStatusSink
 from chalicelib.storage.models import Contact, Identity, Message
 
 TWILIO_TOKEN = "twilio-auth-token"
 HOST = "af.example.test"
+
+
+@pytest.fixture
+def real_sinks() -> None:
+    """Ask for this to let updates and events reach the funnel runtime instead of recorders."""
+
+
+@pytest.fixture(autouse=True)
+def recording_sinks(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the delivery layer hands to the funnels, kept for the test to read
+    (`wiring.status_sink().updates`, `wiring.event_sink().events`)."""
+    if "real_sinks" in request.fixturenames:
+        return
+    statuses, events = RecordingStatusSink(), RecordingSink()
+    monkeypatch.setattr(wiring, "status_sink", lambda: statuses)
+    monkeypatch.setattr(wiring, "event_sink", lambda: events)
 
 
 @pytest.fixture(scope="session")

@@ -97,3 +97,21 @@ def test_forged_unsubscribe_token_is_404(api: Client, settings: Settings) -> Non
     )
     assert response.status_code == 404
     assert Contact.get("c1").consents.as_dict() == {}
+
+
+def test_feedback_reaches_the_funnel_runtime(api: Client, settings: Settings, real_sinks) -> None:
+    """With the runtime's own sinks: a click and an unsubscribe on a message that no enrollment
+    is waiting for are recorded and answered normally."""
+    make_contact("c1", email="ann@example.com")
+    make_message("msg-1", "c1", "email", "ann@example.com")
+    click = tracked_url(
+        settings.public_url, settings.signing_secret, "msg-1", "https://shop.example/"
+    )
+    assert api.http.get(path_of(click, settings)).status_code == 302
+    unsubscribe = path_of(unsubscribe_url(settings, "msg-1", "c1", "email"), settings)
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    assert api.http.post(unsubscribe, headers=headers, body="").status_code == 200
+    assert [entry["status"] for entry in Message.get("msg-1").status_history] == [
+        "clicked",
+        "unsubscribed",
+    ]
