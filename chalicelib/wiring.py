@@ -16,6 +16,7 @@ from chalicelib.events import EventSink
 from chalicelib.runtime.clock import Clock, clock_for
 from chalicelib.runtime.dispatch import Dispatcher
 from chalicelib.runtime.funnel_store import FunnelStore
+from chalicelib.runtime.observer import NoObserver, RuntimeObserver
 from chalicelib.runtime.runner import Runtime, StatusFeed
 from chalicelib.runtime.scheduler import Scheduler
 from chalicelib.statuses import StatusSink
@@ -81,8 +82,16 @@ def dispatcher() -> Dispatcher:
 
 
 @lru_cache(maxsize=1)
+def observer() -> RuntimeObserver:
+    """Who hears about committed steps and message statuses (analytics)."""
+    return NoObserver()
+
+
+@lru_cache(maxsize=1)
 def runtime() -> Runtime:
-    return Runtime(funnel_store(), scheduler(), dispatcher(), dynamodb_connection(), clock())
+    return Runtime(
+        funnel_store(), scheduler(), dispatcher(), dynamodb_connection(), clock(), observer()
+    )
 
 
 def event_sink() -> EventSink:

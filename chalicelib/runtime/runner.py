@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -43,6 +43,7 @@ from chalicelib.runtime.clock import Clock
 from chalicelib.runtime.contacts import ALWAYS_REACHABLE, ContactSnapshot, load_snapshot
 from chalicelib.runtime.dispatch import PENDING, SKIPPED, Dispatcher, dispatch_shard
 from chalicelib.runtime.funnel_store import ARCHIVED, PAUSED, FunnelStore, UnknownFunnel
+from chalicelib.runtime.observer import NoObserver, RuntimeObserver
 from chalicelib.runtime.profile import apply_profile_update
 from chalicelib.runtime.scheduler import Scheduler, Wakeup
 from chalicelib.statuses import MessageStatusUpdate
@@ -85,12 +86,14 @@ class Runtime:
         dispatcher: Dispatcher,
         connection: Connection,
         clock: Clock,
+        observer: RuntimeObserver | None = None,
     ) -> None:
         self.funnels = funnels
         self.scheduler = scheduler
         self.dispatcher = dispatcher
         self.connection = connection
         self.clock = clock
+        self.observer: RuntimeObserver = observer or NoObserver()
 
     # --- inputs ---------------------------------------------------------------------------
 
@@ -119,6 +122,7 @@ class Runtime:
                 continue
             if not (message.enrollment_key and message.step_id):
                 continue
+            self._observe(lambda m=message, u=update: self.observer.message_status(m, u))
             contact = _Contact(message.contact_id, self.clock())
             self._advance(
                 contact,
@@ -190,7 +194,7 @@ class Runtime:
             started_at=contact.now,
         )
         try:
-            self._commit(row, outcome.state, outcome.decisions, contact, depth)
+            self._commit(row, None, outcome, contact, depth)
         except ConflictError:
             return False  # a concurrent input started the same enrollment first
         contact.enrollments.append(row)
@@ -219,7 +223,7 @@ class Runtime:
             if outcome.state == state and not outcome.decisions:
                 return
             try:
-                self._commit(row, outcome.state, outcome.decisions, contact, depth)
+                self._commit(row, state, outcome, contact, depth)
                 return
             except ConflictError:
                 contact.forget()  # someone else advanced it: decide again on the fresh state
@@ -270,7 +274,7 @@ class Runtime:
             ended.status, ended.reason, ended.ended_at = "exited", "funnel archived", contact.now
             ended.wake_at = None
             with contextlib.suppress(ConflictError):
-                self._commit(row, ended, [], contact, depth=0)
+                self._commit(row, state, engine.Outcome(ended, []), contact, depth=0)
             return True
         return False
 
@@ -279,11 +283,12 @@ class Runtime:
     def _commit(
         self,
         row: Enrollment,
-        state: EnrollmentState,
-        decisions: Sequence[object],
+        before: EnrollmentState | None,
+        outcome: engine.Outcome,
         contact: _Contact,
         depth: int,
     ) -> None:
+        state, decisions = outcome.state, outcome.decisions
         active = state.status == ACTIVE
         row.status = state.status
         row.funnel_status = f"{row.funnel}#{state.status}"
@@ -305,6 +310,11 @@ class Runtime:
             transaction.save(row)
             for message in messages:
                 transaction.save(message, condition=Message.message_id.does_not_exist())
+        self._observe(
+            lambda: self.observer.step_committed(
+                before, state, outcome.trace, messages, contact.now
+            )
+        )
         self._carry_out(row, decisions, messages, contact, depth)
 
     def _carry_out(
@@ -383,6 +393,12 @@ class Runtime:
             created_at=contact.now,
             dispatch_shard=dispatch_shard(message_id) if routed else None,
         )
+
+    def _observe(self, report: Callable[[], None]) -> None:
+        try:
+            report()
+        except Exception:  # analytics must never stop a funnel
+            log.exception("runtime observer failed")
 
 
 def _route(channels: Sequence[str], snapshot: ContactSnapshot) -> tuple[str | None, str | None]:
