@@ -45,6 +45,9 @@ class Settings:
     time_scale: float = 1.0  # local demos only: >1 makes funnel time pass faster
     clock_epoch: str = ""  # the moment the scaled clock starts from (shared by local processes)
     providers: Mapping[str, str] = field(default_factory=dict)
+    event_retention_days: int = 400  # stored events expire (DynamoDB TTL) this long after receipt
+    dedupe_window_days: int = 14  # how long a messageId is remembered (retries come within hours)
+    phone_region: str = ""  # ISO country assumed for phone numbers written without "+" (e.g. "US")
 
     def table_name(self, logical_name: str) -> str:
         return f"{self.table_prefix}-{logical_name}"
@@ -75,6 +78,9 @@ class Settings:
             providers={
                 name: value for name, value in env.items() if name.startswith(PROVIDER_PREFIXES)
             },
+            event_retention_days=_positive_int(env, "AUTOFUNNEL_EVENT_RETENTION_DAYS", 400),
+            dedupe_window_days=_positive_int(env, "AUTOFUNNEL_DEDUPE_WINDOW_DAYS", 14),
+            phone_region=env.get("AUTOFUNNEL_PHONE_REGION", "").strip().upper(),
         )
 
 
@@ -101,6 +107,15 @@ def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
     if value <= 0:
         raise SettingsError(f"{name} must be positive, got {raw!r}")
     return value
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) <= 0:
+        raise SettingsError(f"{name} must be a positive whole number of days, not {raw!r}")
+    return int(raw)
 
 
 def _parse_write_keys(env: Mapping[str, str]) -> tuple[WriteKey, ...]:

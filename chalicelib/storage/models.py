@@ -62,6 +62,7 @@ class Contact(Model):
     total_spent = NumberAttribute(default=0)
     last_order_at = UTCDateTimeAttribute(null=True)
     merged_into = UnicodeAttribute(null=True)  # set on the contact that a merge absorbed
+    merged_from = UnicodeSetAttribute(null=True)  # the tombstones pointing here (GDPR erase)
     version = VersionAttribute()
 
 

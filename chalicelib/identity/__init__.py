@@ -1,0 +1,1 @@
+"""One contact per person: identity keys, resolution to a contact, merges and erasure."""

@@ -1,0 +1,229 @@
+"""Merge one contact into another: the absorbed contact's identities, events, enrollments and
+messages move to the survivor, profiles combine, and a tombstone (`merged_into`) stays behind
+for the runtime's in-flight wake-ups. Each step is safe to re-run after a crash."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pynamodb.constants import ITEM
+
+from chalicelib.events import StoredEvent
+from chalicelib.identity import store
+from chalicelib.identity.combine import COUNTS, combine
+from chalicelib.storage.contacts import event_item, save_events
+from chalicelib.storage.errors import ConflictError, conflicts_as_domain_errors
+from chalicelib.storage.models import Contact, Enrollment, Event, Message
+
+_RETRIES = 5
+PROFILE_FIELDS = (
+    "attributes",
+    "consents",
+    "first_seen",
+    "last_seen",
+    "first_touch",
+    "last_touch",
+    "last_order_at",
+    "timezone",
+    "tags",
+    *COUNTS,
+)
+
+
+class MergeRefused(Exception):
+    """The two contacts belong to different known users (distinct user ids): never merged."""
+
+
+class AlreadyMerged(Exception):
+    def __init__(self, into: str) -> None:
+        super().__init__(f"already merged into {into}")
+        self.into = into
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    survivor: str
+    absorbed: str
+    identities: tuple[str, ...]
+    events: int
+    enrollments: int
+    messages: int
+    event: StoredEvent  # `contact_merged`, stored on the survivor
+
+
+def merge(survivor: str, absorbed: str, now: datetime, retention: timedelta) -> MergeResult:
+    absorbed_ids = store.of_contact(absorbed)
+    users = {i.identity for i in absorbed_ids if i.kind == "user"}
+    survivor_users = {i.identity for i in store.of_contact(survivor) if i.kind == "user"}
+    if users and survivor_users and users.isdisjoint(survivor_users):
+        raise MergeRefused(f"{absorbed} and {survivor} have different user ids")
+
+    snapshot = _tombstone(absorbed, survivor)
+    moved = tuple(i.identity for i in absorbed_ids if store.repoint(i.identity, absorbed, survivor))
+    events = _move_events(absorbed, survivor)
+    enrollments = _move_enrollments(absorbed, survivor)
+    messages = _move_messages(absorbed, survivor)
+    _combine_into(survivor, absorbed, snapshot)
+    _clear_tombstone(absorbed, survivor)
+
+    stored = StoredEvent(
+        contact_id=survivor,
+        event_id=f"merge-{absorbed}",
+        type="merge",
+        name="contact_merged",
+        timestamp=now,
+        properties={
+            "absorbed_contact_id": absorbed,
+            "identities": list(moved),
+            "events": events,
+            "enrollments": enrollments,
+            "messages": messages,
+        },
+        source="identity",
+    )
+    save_events([event_item(stored, now, retention)])
+    return MergeResult(survivor, absorbed, moved, events, enrollments, messages, stored)
+
+
+def _tombstone(absorbed: str, survivor: str) -> dict[str, Any]:
+    """Mark the absorbed contact first (atomically reading its profile): a crash after this
+    point leaves a contact that says where its data went."""
+    connection = Contact._get_connection()
+    try:
+        with conflicts_as_domain_errors("tombstone contact"):
+            response = connection.update_item(
+                absorbed,
+                actions=[Contact.merged_into.set(survivor), Contact.version.add(1)],
+                condition=Contact.merged_into.does_not_exist() | (Contact.merged_into == survivor),
+                return_values="ALL_OLD",
+            )
+    except ConflictError:
+        current = Contact.get(absorbed, consistent_read=True)
+        raise AlreadyMerged(current.merged_into or survivor) from None
+    old = response.get("Attributes")
+    if not old:
+        return {}
+    contact = Contact.from_raw_data(old)
+    if contact.merged_into == survivor:
+        return {}  # a re-run: the profile was combined (or lost with nothing in it) before
+    return _profile(contact)
+
+
+def _profile(contact: Contact) -> dict[str, Any]:
+    profile: dict[str, Any] = {}
+    for name in PROFILE_FIELDS:
+        value = getattr(contact, name)
+        profile[name] = value.as_dict() if hasattr(value, "as_dict") else value
+    profile["merged_from"] = set(contact.merged_from or ())
+    return profile
+
+
+def _move_events(absorbed: str, survivor: str) -> int:
+    items = list(Event.query(absorbed, consistent_read=True))
+    copies = []
+    for item in items:
+        data = dict(item.attribute_values)
+        data["contact_id"] = survivor
+        copies.append(Event(**data))
+    save_events(copies)  # copy first, delete after: a crash duplicates, never loses
+    with Event.batch_write() as batch:
+        for item in items:
+            batch.delete(item)
+    return len(items)
+
+
+def _move_enrollments(absorbed: str, survivor: str) -> int:
+    moved = 0
+    for enrollment in Enrollment.query(absorbed, consistent_read=True):
+        for _ in range(_RETRIES):
+            try:
+                _rekey(enrollment, survivor)
+                moved += 1
+                break
+            except ConflictError:
+                # The runtime advanced it meanwhile: move the fresh copy.
+                try:
+                    enrollment = Enrollment.get(
+                        absorbed, enrollment.enrollment_key, consistent_read=True
+                    )
+                except Enrollment.DoesNotExist:
+                    break
+    return moved
+
+
+def _rekey(enrollment: Enrollment, survivor: str) -> None:
+    """Put the same item (every attribute, version included) under the survivor and delete the
+    old one in one transaction, guarded by the old item's version."""
+    connection = Enrollment._get_connection()
+    attributes = enrollment.serialize()
+    attributes.pop("contact_id")
+    range_key = attributes.pop("enrollment_key")["S"]
+    put = connection.get_operation_kwargs(
+        survivor,
+        range_key=range_key,
+        key=ITEM,
+        attributes=attributes,
+        condition=Enrollment.enrollment_key.does_not_exist(),
+    )
+    delete = enrollment.get_delete_kwargs_from_instance()
+    with conflicts_as_domain_errors("move enrollment"):
+        connection.connection.transact_write_items(
+            condition_check_items=[], delete_items=[delete], put_items=[put], update_items=[]
+        )
+
+
+def _move_messages(absorbed: str, survivor: str) -> int:
+    moved = 0
+    for message in Message.by_contact.query(absorbed):
+        for _ in range(_RETRIES):
+            try:
+                with conflicts_as_domain_errors("move message"):
+                    message.update(actions=[Message.contact_id.set(survivor)])
+                moved += 1
+                break
+            except ConflictError:
+                message = Message.get(message.message_id, consistent_read=True)
+                if message.contact_id != absorbed:
+                    break
+    return moved
+
+
+def _combine_into(survivor: str, absorbed: str, snapshot: dict[str, Any]) -> None:
+    tombstones = {absorbed, *snapshot.get("merged_from", ())}
+    for _ in range(_RETRIES):
+        try:
+            contact = Contact.get(survivor, consistent_read=True)
+        except Contact.DoesNotExist:
+            contact = Contact(survivor)
+        if absorbed in (contact.merged_from or ()):
+            return  # combined by an earlier run
+        combined = combine(_profile(contact), snapshot) if snapshot else {}
+        actions = [
+            getattr(Contact, name).set(value)
+            for name, value in combined.items()
+            if value is not None
+        ]
+        actions.append(Contact.merged_from.add(tombstones))
+        try:
+            with conflicts_as_domain_errors("combine contacts"):
+                contact.update(actions=actions, condition=Contact.merged_into.does_not_exist())
+            break
+        except ConflictError:
+            continue  # changed underneath (a counter bump): read again and recombine
+    else:
+        raise ConflictError(f"could not combine {absorbed} into {survivor}: too much contention")
+    # Older tombstones that pointed at the absorbed contact now point straight at the survivor.
+    for older in tombstones - {absorbed}:
+        Contact._get_connection().update_item(older, actions=[Contact.merged_into.set(survivor)])
+
+
+def _clear_tombstone(absorbed: str, survivor: str) -> None:
+    """The absorbed contact keeps only its id and `merged_into`: its data lives on elsewhere."""
+    removable = [*PROFILE_FIELDS, "merged_from"]
+    Contact._get_connection().update_item(
+        absorbed,
+        actions=[getattr(Contact, name).remove() for name in removable],
+        condition=Contact.merged_into == survivor,
+    )

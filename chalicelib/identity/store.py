@@ -1,0 +1,50 @@
+"""Identity items: claim by conditional put, look up in bulk, list per contact, repoint."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from chalicelib.identity.keys import split_key
+from chalicelib.storage.errors import ConflictError, conflicts_as_domain_errors
+from chalicelib.storage.models import Identity
+
+
+def claim(key: str, contact_id: str, now: datetime) -> None:
+    """Link an identity to a contact; ConflictError if it already belongs to someone."""
+    kind, value = split_key(key)
+    item = Identity(key, contact_id=contact_id, kind=kind, value=value, created_at=now)
+    with conflicts_as_domain_errors(f"claim identity {kind}"):
+        item.save(condition=Identity.identity.does_not_exist())
+
+
+def owners(keys: Iterable[str]) -> dict[str, str]:
+    """identity key -> contact id for the keys that exist (one BatchGetItem per 100 keys)."""
+    unique = list(dict.fromkeys(keys))
+    if not unique:
+        return {}
+    return {item.identity: item.contact_id for item in Identity.batch_get(unique)}
+
+
+def owner(key: str) -> str | None:
+    try:
+        return Identity.get(key, consistent_read=True).contact_id
+    except Identity.DoesNotExist:
+        return None
+
+
+def of_contact(contact_id: str) -> list[Identity]:
+    return list(Identity.by_contact.query(contact_id))
+
+
+def repoint(key: str, from_contact: str, to_contact: str) -> bool:
+    """Move an identity to another contact unless someone else already moved it."""
+    try:
+        with conflicts_as_domain_errors("repoint identity"):
+            Identity(key).update(
+                actions=[Identity.contact_id.set(to_contact)],
+                condition=Identity.contact_id == from_contact,
+            )
+    except ConflictError:
+        return False
+    return True

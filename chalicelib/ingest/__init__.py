@@ -1,0 +1,1 @@
+"""Ingestion of Segment-spec calls: decode, validate, store once, hand to the funnels."""

@@ -1,0 +1,91 @@
+"""Store a request's valid calls once each and hand the new events to the funnels.
+
+Per request: one conditional put per call (the messageId receipt), one BatchGetItem for the
+identities, a put per identity never seen before, one UpdateItem per contact, and the events in
+BatchWriteItem requests of 25. Merges (rare) cost more and are recorded as `contact_merged`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from chalicelib import wiring
+from chalicelib.config import Settings
+from chalicelib.events import StoredEvent
+from chalicelib.identity.resolver import Resolver
+from chalicelib.ingest import profile_store, receipts
+from chalicelib.ingest.identities import identities_of
+from chalicelib.ingest.profile import ProfileDelta
+from chalicelib.ingest.spec import Call
+from chalicelib.storage.contacts import event_item, save_events
+
+
+@dataclass
+class Outcome:
+    stored: list[StoredEvent] = field(default_factory=list)
+    duplicates: int = 0
+    merges: int = 0
+
+
+def ingest(calls: Sequence[Call], write_key: str, settings: Settings, now: datetime) -> Outcome:
+    outcome = Outcome()
+    fresh: list[Call] = []
+    claimed: list[str] = []
+    window = timedelta(days=settings.dedupe_window_days)
+    seen: set[str] = set()
+    for call in calls:
+        key = receipts.receipt_key(write_key, call.message_id)
+        if key in seen or not receipts.claim(key, now, window):
+            outcome.duplicates += 1
+            continue
+        seen.add(key)
+        claimed.append(key)
+        fresh.append(call)
+    if not fresh:
+        return outcome
+    try:
+        _store(fresh, settings, now, outcome)
+    except BaseException:
+        receipts.release(claimed)  # nothing half-stored is remembered: a retry stores it all
+        raise
+    wiring.event_sink().handle(outcome.stored)
+    return outcome
+
+
+def _store(calls: list[Call], settings: Settings, now: datetime, outcome: Outcome) -> None:
+    retention = timedelta(days=settings.event_retention_days)
+    calls = sorted(calls, key=lambda call: call.timestamp)
+    identities = [identities_of(call, settings.phone_region) for call in calls]
+    resolver = Resolver(now, retention)
+    resolver.prefetch(key for found in identities for key in found.keys)
+    owners = [resolver.resolve(found.keys, found.lookup_only) for found in identities]
+
+    # One profile update per contact (after this request's merges), following any tombstone.
+    final = [resolver.current(owner) for owner in owners]
+    deltas: dict[str, ProfileDelta] = defaultdict(ProfileDelta)
+    for contact_id, call in zip(final, calls, strict=True):
+        deltas[contact_id].add(call)
+    landed = {
+        contact_id: profile_store.apply(contact_id, delta, contact_id in resolver.created)
+        for contact_id, delta in deltas.items()
+    }
+
+    stored = [
+        StoredEvent(
+            contact_id=landed[contact_id],
+            event_id=call.message_id,
+            type=call.type,
+            name=call.name,
+            timestamp=call.timestamp,
+            properties=call.properties,
+            context=call.context,
+            source="segment",
+        )
+        for contact_id, call in zip(final, calls, strict=True)
+    ]
+    save_events(event_item(event, now, retention) for event in stored)
+    outcome.merges = len(resolver.merges)
+    outcome.stored = [merge.event for merge in resolver.merges] + stored

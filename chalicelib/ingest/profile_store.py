@@ -1,0 +1,155 @@
+"""Apply a ProfileDelta with one UpdateItem (ADD counters, SET if_not_exists for firsts), never
+read-modify-write. Every update also ADDs 1 to `version`, so a concurrent versioned save of the
+contact (the runtime's) fails and re-reads instead of overwriting these counters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.exceptions import UpdateError
+
+from chalicelib.ingest.profile import ProfileDelta
+from chalicelib.storage.errors import ConflictError, conflicts_as_domain_errors
+from chalicelib.storage.models import Contact
+
+_MAX_HOPS = 5
+_PATHS_PER_UPDATE = 100  # trait/consent paths per UpdateItem: far below the 4 KB expression cap
+
+
+class TombstoneHit(Exception):
+    def __init__(self, survivor: str) -> None:
+        super().__init__(survivor)
+        self.survivor = survivor
+
+
+def apply(contact_id: str, delta: ProfileDelta, created: bool) -> str:
+    """Update the contact; returns the id actually updated (a merge tombstone is followed)."""
+    for _ in range(_MAX_HOPS):
+        try:
+            _apply_once(contact_id, delta, created)
+            return contact_id
+        except TombstoneHit as hit:
+            contact_id, created = hit.survivor, False
+    raise ConflictError(f"contact {contact_id}: too many merge hops")
+
+
+def _apply_once(contact_id: str, delta: ProfileDelta, created: bool) -> None:
+    if created:
+        # A brand-new contact: its maps are written whole, in the same single request.
+        maps = [
+            Contact.attributes.set(delta.traits),
+            Contact.consents.set(delta.consents),
+        ]
+        try:
+            with conflicts_as_domain_errors("create contact"):
+                _update(
+                    contact_id,
+                    _scalars(delta, True, True) + maps,
+                    Contact.contact_id.does_not_exist(),
+                )
+            return
+        except ConflictError:
+            pass  # a merge in this request created it first: update it like any other
+    paths = _paths(delta)
+    not_merged = Contact.merged_into.does_not_exist()
+    # Common case: these events are the newest yet, and not older than the first seen.
+    in_order = (Contact.last_seen.does_not_exist() | (Contact.last_seen <= delta.last_seen)) & (
+        Contact.first_seen.does_not_exist() | (Contact.first_seen <= delta.first_seen)
+    )
+    head = paths[:_PATHS_PER_UPDATE]
+    try:
+        _update_with_maps(contact_id, _scalars(delta, True, False) + head, not_merged & in_order)
+    except ConflictError:
+        _apply_out_of_order(contact_id, delta, head)
+    for start in range(_PATHS_PER_UPDATE, len(paths), _PATHS_PER_UPDATE):
+        _update_with_maps(contact_id, paths[start : start + _PATHS_PER_UPDATE], not_merged)
+
+
+def _apply_out_of_order(contact_id: str, delta: ProfileDelta, head: list[Any]) -> None:
+    """A tombstone, or events older than what is recorded (late delivery, an import): read the
+    contact and set only the fields these events improve, guarded by its version."""
+    for _ in range(_MAX_HOPS):
+        contact = Contact.get(contact_id, consistent_read=True)
+        if contact.merged_into:
+            raise TombstoneHit(contact.merged_into)
+        latest = contact.last_seen is None or contact.last_seen <= delta.last_seen
+        earliest = contact.first_seen is None or delta.first_seen < contact.first_seen
+        try:
+            _update_with_maps(
+                contact_id,
+                _scalars(delta, latest, earliest) + head,
+                Contact.version == contact.version,
+            )
+            return
+        except ConflictError:
+            continue
+    raise ConflictError(f"contact {contact_id}: too much contention")
+
+
+def _scalars(delta: ProfileDelta, latest: bool, earliest: bool) -> list[Any]:
+    """`latest`: these events are the newest (set last_*); `earliest`: they are older than the
+    recorded first_seen (overwrite first_*); otherwise first_* are set only if absent."""
+    actions: list[Any] = []
+    for attribute, amount in (
+        (Contact.sessions, delta.sessions),
+        (Contact.page_views, delta.page_views),
+        (Contact.orders_count, delta.orders),
+        (Contact.total_spent, float(delta.spent)),
+    ):
+        if amount:
+            actions.append(attribute.add(amount))
+    if delta.first_seen is not None:
+        first_seen = delta.first_seen if earliest else Contact.first_seen | delta.first_seen
+        actions.append(Contact.first_seen.set(first_seen))
+    if delta.first_touch is not None:
+        touch = delta.first_touch if earliest else Contact.first_touch | delta.first_touch
+        actions.append(Contact.first_touch.set(touch))
+    if delta.last_order_at is not None:
+        actions.append(Contact.last_order_at.set(delta.last_order_at))
+    fallback_touch = delta.last_touch or delta.first_touch
+    if latest:
+        if delta.last_seen is not None:
+            actions.append(Contact.last_seen.set(delta.last_seen))
+        if delta.last_touch is not None:
+            actions.append(Contact.last_touch.set(delta.last_touch))
+        elif fallback_touch is not None:
+            actions.append(Contact.last_touch.set(Contact.last_touch | fallback_touch))
+        if delta.timezone:
+            actions.append(Contact.timezone.set(delta.timezone))
+    elif fallback_touch is not None:
+        actions.append(Contact.last_touch.set(Contact.last_touch | fallback_touch))
+    return actions
+
+
+def _paths(delta: ProfileDelta) -> list[Any]:
+    """Newest value wins, key by key: SET attributes.<trait> (the rest of the map is kept)."""
+    return [Contact.attributes[name].set(value) for name, value in delta.traits.items()] + [
+        Contact.consents[channel].set(decision) for channel, decision in delta.consents.items()
+    ]
+
+
+def _update_with_maps(contact_id: str, actions: list[Any], condition: Any) -> None:
+    if not actions:
+        return
+    with conflicts_as_domain_errors("update contact"):
+        try:
+            _update(contact_id, actions, condition)
+        except UpdateError as error:
+            # A contact written elsewhere without its maps: a path below them is invalid.
+            if error.cause_response_code != "ValidationException":
+                raise
+            _update(
+                contact_id,
+                [
+                    Contact.attributes.set(Contact.attributes | {}),
+                    Contact.consents.set(Contact.consents | {}),
+                ],
+                condition,
+            )
+            _update(contact_id, actions, condition)
+
+
+def _update(contact_id: str, actions: list[Any], condition: Any) -> None:
+    Contact._get_connection().update_item(
+        contact_id, actions=[*actions, Contact.version.add(1)], condition=condition
+    )

@@ -1,0 +1,217 @@
+"""The Segment HTTP tracking spec: one raw call (dict) in, a validated `Call` out.
+
+Validation errors name the offending field (`CallError.field`) so a batch can report each bad
+call and still store the good ones.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+CALL_TYPES = ("identify", "track", "page", "screen", "group", "alias")
+MAX_CALL_BYTES = 32 * 1024  # Segment: 32 KB per call
+MAX_BATCH_BYTES = 500 * 1024  # Segment: 500 KB per batch request
+MAX_EVENT_NAME = 200
+MAX_ID_LENGTH = 512
+# The events funnels match on for calls that carry no event name of their own.
+EVENT_NAMES = {
+    "identify": "identify",
+    "page": "page_viewed",
+    "screen": "screen_viewed",
+    "group": "group",
+    "alias": "alias",
+}
+
+
+class CallError(ValueError):
+    def __init__(self, field: str | None, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Call:
+    type: str
+    message_id: str
+    name: str  # the event name funnels match on
+    timestamp: datetime
+    anonymous_id: str | None = None
+    user_id: str | None = None
+    previous_id: str | None = None  # alias
+    group_id: str | None = None  # group
+    traits: dict[str, Any] = field(default_factory=dict)
+    properties: dict[str, Any] = field(default_factory=dict)
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_call(
+    raw: Any,
+    received_at: datetime,
+    call_type: str | None = None,
+    batch_defaults: dict[str, Any] | None = None,
+) -> Call:
+    """Validate one call; `call_type` comes from the path (/v1/track) or the call's own `type`."""
+    if not isinstance(raw, dict):
+        raise CallError(None, f"a call must be a JSON object, not {_json_type(raw)}")
+    if len(json.dumps(raw, default=str)) > MAX_CALL_BYTES:
+        raise CallError(None, f"the call is larger than {MAX_CALL_BYTES // 1024} KB")
+    defaults = batch_defaults or {}
+    kind = call_type or raw.get("type")
+    if kind not in CALL_TYPES:
+        raise CallError("type", f"type must be one of {', '.join(CALL_TYPES)}, not {kind!r}")
+
+    anonymous_id = _optional_id(raw, "anonymousId")
+    user_id = _optional_id(raw, "userId")
+    previous_id = _optional_id(raw, "previousId")
+    group_id = _optional_id(raw, "groupId")
+    if kind == "alias":
+        if previous_id is None:
+            raise CallError("previousId", "alias needs previousId (the id being replaced)")
+        if user_id is None:
+            raise CallError("userId", "alias needs userId (the new id)")
+    elif anonymous_id is None and user_id is None:
+        raise CallError("userId", "every call needs userId or anonymousId")
+    if kind == "group" and group_id is None:
+        raise CallError("groupId", "group needs groupId")
+
+    traits = _object(raw, "traits")
+    properties = _object(raw, "properties")
+    context = {**_object(defaults, "context"), **_object(raw, "context")}
+    if kind == "track":
+        name = raw.get("event")
+        if not isinstance(name, str) or not name.strip():
+            raise CallError("event", "track needs event: the event's name as a non-empty string")
+        if len(name) > MAX_EVENT_NAME:
+            raise CallError("event", f"event is longer than {MAX_EVENT_NAME} characters")
+        name = name.strip()
+    else:
+        name = EVENT_NAMES[kind]
+    if kind in ("page", "screen"):
+        properties = _page_properties(raw, properties, context)
+    elif kind == "identify":
+        properties = dict(traits)
+    elif kind == "group":
+        properties = {"group_id": group_id, "traits": traits}
+    elif kind == "alias":
+        properties = {"previous_id": previous_id}
+
+    message_id = _optional_id(raw, "messageId") or f"af-{uuid.uuid4()}"
+    timestamp = _timestamp(raw, defaults, received_at)
+    for path, value in (("traits", traits), ("properties", properties), ("context", context)):
+        _check_storable(value, path)
+    return Call(
+        type=kind,
+        message_id=message_id,
+        name=name,
+        timestamp=timestamp,
+        anonymous_id=anonymous_id,
+        user_id=user_id,
+        previous_id=previous_id,
+        group_id=group_id,
+        traits=traits,
+        properties=properties,
+        context=context,
+    )
+
+
+def _optional_id(raw: dict[str, Any], name: str) -> str | None:
+    value = raw.get(name)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise CallError(name, f"{name} must be a string, not {_json_type(value)}")
+    text = str(value).strip()
+    if len(text) > MAX_ID_LENGTH:
+        raise CallError(name, f"{name} is longer than {MAX_ID_LENGTH} characters")
+    return text or None
+
+
+def _object(raw: dict[str, Any], name: str) -> dict[str, Any]:
+    value = raw.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise CallError(name, f"{name} must be a JSON object, not {_json_type(value)}")
+    return value
+
+
+def _page_properties(
+    raw: dict[str, Any], properties: dict[str, Any], context: dict[str, Any]
+) -> dict[str, Any]:
+    """Page calls carry url/path/title in properties or context.page (analytics.js sends both)."""
+    page = context.get("page") if isinstance(context.get("page"), dict) else {}
+    merged = {
+        key: page[key] for key in ("url", "path", "title", "referrer", "search") if key in page
+    }
+    merged.update(properties)
+    for key in ("name", "category"):
+        if isinstance(raw.get(key), str) and key not in merged:
+            merged[key] = raw[key]
+    return merged
+
+
+def _timestamp(raw: dict[str, Any], defaults: dict[str, Any], received_at: datetime) -> datetime:
+    """Segment's rule: an explicit `timestamp` is kept; a device's `originalTimestamp` is
+    corrected for clock skew as receivedAt - (sentAt - originalTimestamp)."""
+    if raw.get("timestamp") is not None:
+        return parse_time(raw["timestamp"], "timestamp")
+    if raw.get("originalTimestamp") is not None:
+        original = parse_time(raw["originalTimestamp"], "originalTimestamp")
+        sent = raw.get("sentAt", defaults.get("sentAt"))
+        if sent is None:
+            return original
+        return received_at - (parse_time(sent, "sentAt") - original)
+    return received_at
+
+
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+
+def parse_time(value: Any, name: str) -> datetime:
+    if not isinstance(value, str) or not _ISO.match(value):
+        raise CallError(name, f"{name} must be an ISO 8601 date-time string, not {value!r}")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as error:
+        raise CallError(name, f"{name} is not a valid ISO 8601 date-time: {value!r}") from error
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _check_storable(value: Any, path: str) -> None:
+    """DynamoDB numbers: finite, at most 38 significant digits, magnitude 1e-130..1e126."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_storable(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_storable(item, f"{path}[{index}]")
+    elif isinstance(value, float | int) and not isinstance(value, bool):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise CallError(path, f"{path} is not a finite number")
+        number = Decimal(str(value))
+        digits = len(number.as_tuple().digits)
+        if number != 0 and (digits > 38 or not 1e-130 <= abs(number) < Decimal("1e126")):
+            raise CallError(path, f"{path} is out of the storable number range")
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "an array",
+        dict: "an object",
+    }.get(type(value), type(value).__name__)
