@@ -43,13 +43,22 @@ def find_by_provider_id(provider_id: str) -> Message | None:
     return None
 
 
-def latest_to(contact_id: str, channels: Collection[str], address: str) -> Message | None:
-    """The newest message sent to `address` on one of `channels` (a reply's context)."""
+def latest_to(
+    contact_id: str, channels: Collection[str], address: str, look_back: int = 25
+) -> Message | None:
+    """The newest message sent to `address` on one of `channels` (a reply's context), among the
+    contact's last `look_back` messages (by_contact is keys-only: one BatchGet fetches them)."""
     wanted = {address, address.removeprefix("whatsapp:")}
-    for message in Message.by_contact.query(
-        contact_id, scan_index_forward=False, page_size=25, limit=100
-    ):
-        if message.channel in channels and (message.address or "") in wanted:
+    keys = [
+        key.message_id
+        for key in Message.by_contact.query(contact_id, scan_index_forward=False, limit=look_back)
+    ]
+    if not keys:
+        return None
+    found = {message.message_id: message for message in Message.batch_get(keys)}
+    for message_id in keys:  # newest first
+        message = found.get(message_id)
+        if message and message.channel in channels and (message.address or "") in wanted:
             return message
     return None
 
