@@ -13,6 +13,7 @@ from pynamodb.constants import ITEM
 from chalicelib.events import StoredEvent
 from chalicelib.identity import store
 from chalicelib.identity.combine import COUNTS, combine
+from chalicelib.storage import messages as message_store
 from chalicelib.storage.contacts import event_item, save_events
 from chalicelib.storage.errors import ConflictError, conflicts_as_domain_errors
 from chalicelib.storage.models import Contact, Enrollment, Event, Message
@@ -176,7 +177,7 @@ def _rekey(enrollment: Enrollment, survivor: str) -> None:
 
 def _move_messages(absorbed: str, survivor: str) -> int:
     moved = 0
-    for message in Message.by_contact.query(absorbed):
+    for message in message_store.of_contact(absorbed):  # full items: the update checks the version
         for _ in range(_RETRIES):
             try:
                 with conflicts_as_domain_errors("move message"):
