@@ -92,8 +92,9 @@ def _twiml(body: str) -> Response:
 @blueprint.route("/webhooks/twilio/status", methods=["POST"], content_types=FORM)
 @json_errors
 def twilio_status() -> Response:
-    params = _twilio_params(blueprint.current_request, "/webhooks/twilio/status")
-    twilio_events.process_status(params)
+    request = blueprint.current_request
+    params = _twilio_params(request, "/webhooks/twilio/status")
+    twilio_events.process_status(params, (request.query_params or {}).get("m"))
     return _twiml(twilio_events.EMPTY_TWIML)
 
 

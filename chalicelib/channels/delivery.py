@@ -192,7 +192,7 @@ def prepare(
             keep=[unsubscribe] if unsubscribe else (),
         )
     callback = (
-        twilio_status_callback_url(settings)
+        twilio_status_callback_url(settings, message_id)
         if channel in PHONE_CHANNELS and settings.public_url
         else None
     )

@@ -55,21 +55,21 @@ def process(event: dict[str, Any]) -> bool:
     kind = str(event.get("event") or "")
     if kind not in STATUS:
         return False
+    message = _message_for(event)
+    if message is None:
+        return False
     key = receipt_key(event)
     if not receipts.claim(key):
         return False
     try:
-        _apply(kind, event)
+        _apply(kind, event, message)
     except Exception:
         receipts.release(key)  # let SendGrid's retry process it
         raise
     return True
 
 
-def _apply(kind: str, event: dict[str, Any]) -> None:
-    message = _message_for(event)
-    if message is None:
-        return
+def _apply(kind: str, event: dict[str, Any], message: Message) -> None:
     at = _at(event)
     details = {field: event.get(field) for field in DETAIL_FIELDS if event.get(field) is not None}
     details["provider_event"] = kind

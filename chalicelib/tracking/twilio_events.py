@@ -8,6 +8,7 @@ from xml.sax.saxutils import escape
 
 from chalicelib.channels.retry import TWILIO_UNREACHABLE
 from chalicelib.events import StoredEvent
+from chalicelib.storage.models import Message
 from chalicelib.tracking import consent, identities, message_status, receipts
 
 # Twilio's default keywords: https://help.twilio.com/articles/223134027
@@ -29,26 +30,29 @@ def keyword(body: str) -> str:
     return body.strip().strip(".!").strip().upper()
 
 
-def process_status(params: Mapping[str, str]) -> bool:
+def process_status(params: Mapping[str, str], message_id: str | None = None) -> bool:
+    """Apply one status callback; False for a replay or a message that is not ours.
+    `message_id` is the `m` query parameter our status callback URLs carry."""
     sid = params.get("MessageSid") or params.get("SmsSid") or ""
     status = params.get("MessageStatus") or params.get("SmsStatus") or ""
     if not sid or not status:
+        return False
+    message = message_status.find(message_id) if message_id else None
+    message = message or message_status.find_by_provider_id(sid)
+    if message is None:
         return False
     key = f"twilio:{sid}:{status}"
     if not receipts.claim(key):
         return False
     try:
-        _apply_status(sid, status, params)
+        _apply_status(message, status, params)
     except Exception:
         receipts.release(key)
         raise
     return True
 
 
-def _apply_status(sid: str, status: str, params: Mapping[str, str]) -> None:
-    message = message_status.find_by_provider_id(sid)
-    if message is None:
-        return
+def _apply_status(message: Message, status: str, params: Mapping[str, str]) -> None:
     code = params.get("ErrorCode") or ""
     details = {"provider_status": status, "error_code": code or None}
     if status == "delivered":

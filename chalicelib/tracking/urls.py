@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from chalicelib.config import Settings
 from chalicelib.tracking.tokens import unsubscribe_token
 
@@ -11,5 +13,7 @@ def unsubscribe_url(settings: Settings, message_id: str, contact_id: str, channe
     return f"{settings.public_url}/u/{token}"
 
 
-def twilio_status_callback_url(settings: Settings) -> str:
-    return f"{settings.public_url}/webhooks/twilio/status"
+def twilio_status_callback_url(settings: Settings, message_id: str | None = None) -> str:
+    """Carries our message id, so a callback that beats the provider-id write still finds it."""
+    base = f"{settings.public_url}/webhooks/twilio/status"
+    return f"{base}?{urlencode({'m': message_id})}" if message_id else base

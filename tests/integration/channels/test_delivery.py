@@ -87,7 +87,7 @@ def test_sms_goes_out_through_twilio_with_a_tracked_link(
         "SM9",
     )
     form = stub.requests[0].form()
-    assert form["StatusCallback"] == ["https://af.example.test/webhooks/twilio/status"]
+    assert form["StatusCallback"] == ["https://af.example.test/webhooks/twilio/status?m=msg-1"]
     [body] = form["Body"]
     assert body.startswith("Your cart is waiting: https://af.example.test/r/")
     token = body.rsplit("/r/", 1)[1]

@@ -59,6 +59,25 @@ def test_delivered_status_is_recorded_once(api: Client, providers) -> None:
     assert [u.status for u in wiring.status_sink().updates] == ["delivered"]
 
 
+def test_a_callback_that_beats_the_provider_id_finds_the_message_by_our_id(
+    api: Client, providers
+) -> None:
+    make_contact("c1", phone=PHONE)
+    make_message("msg-1", "c1", "sms", PHONE, provider_id=None)  # "sent" not recorded yet
+    assert post_twilio(api, f"{STATUS}?m=msg-1", status()).status_code == 200
+    assert Message.get("msg-1").status == "delivered"
+    # The query string is part of what Twilio signs: moving the signature elsewhere fails.
+    moved = post_twilio(
+        api, f"{STATUS}?m=msg-2", status(sid="SM2"), signed_url=f"https://{HOST}{STATUS}?m=msg-1"
+    )
+    assert moved.status_code == 403
+
+
+def test_callbacks_for_unknown_messages_store_nothing(api: Client, providers) -> None:
+    assert post_twilio(api, STATUS, status(sid="SMx")).status_code == 200
+    assert receipt_count("twilio:SMx:delivered") == 0
+
+
 def test_forged_or_wrong_url_signatures_are_403_and_store_nothing(api: Client, providers) -> None:
     make_contact("c1", phone=PHONE)
     make_message("msg-1", "c1", "sms", PHONE, provider_id="SM1")
