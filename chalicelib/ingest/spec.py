@@ -97,6 +97,10 @@ def parse_call(
     if kind in ("page", "screen"):
         properties = _page_properties(raw, properties, context)
     elif kind == "identify":
+        # RudderStack's clients send identify traits in context.traits only.
+        context_traits = context.get("traits")
+        if isinstance(context_traits, dict):
+            traits = {**context_traits, **traits}
         properties = dict(traits)
     elif kind == "group":
         properties = {"group_id": group_id, "traits": traits}

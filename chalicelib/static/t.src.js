@@ -1,0 +1,324 @@
+/* Autofunnel tracking snippet, served minified as /t.js (rebuild: python -m chalicelib.static.build).
+ *
+ * autofunnel.identify([userId], [traits]) / track(event, [properties]) / page([name], [properties])
+ * Calls made before this file loads wait in the stub array and are replayed in order.
+ * Events queue in localStorage with a messageId each, go out in batches (fetch keepalive, or
+ * sendBeacon when the page is hidden) and stay queued until the API accepts them: a retry never
+ * duplicates, because the API stores each messageId once.
+ * Automatic: page views (also single-page-app navigations), UTM campaign and referrer, clicks on
+ * [data-af-event] elements, and emails/phones typed into forms (identify on leaving the field;
+ * never password or payment fields; a form opts out with data-af-capture="off").
+ */
+(function (w, d) {
+  "use strict";
+  var stub = w.autofunnel;
+  if (stub && stub.loaded) return;
+  var VERSION = "1.0.0";
+  var SESSION_MS = 30 * 60 * 1000;
+  var MAX_QUEUE = 200;
+  var BATCH = 50;
+  var MAX_BODY = 60000; // keepalive requests may carry 64 KB at most
+  var script = d.currentScript || d.querySelector('script[src*="/t.js"]');
+  var api = script ? script.src.replace(/\/t\.js(\?.*)?$/, "") : "";
+  var key = (stub && stub.key) || (script && script.getAttribute("data-key")) || "";
+  var store = w.localStorage;
+  var inFlight = {};
+  var timer = null;
+  var backoff = 0;
+  var lastUrl = "";
+  var referrer = d.referrer;
+
+  function get(name) {
+    try {
+      return store.getItem("af_" + name);
+    } catch (e) {
+      return null;
+    }
+  }
+  function set(name, value) {
+    try {
+      if (value == null) store.removeItem("af_" + name);
+      else store.setItem("af_" + name, value);
+    } catch (e) {}
+  }
+  function cookie(name, value) {
+    if (value === undefined) {
+      var match = d.cookie.match(new RegExp("(?:^|; )" + name + "=([^;]*)"));
+      return match ? decodeURIComponent(match[1]) : null;
+    }
+    d.cookie = name + "=" + encodeURIComponent(value) + "; path=/; max-age=63072000; SameSite=Lax";
+  }
+  function uuid() {
+    if (w.crypto && w.crypto.randomUUID) return w.crypto.randomUUID();
+    return "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx".replace(/[xy]/g, function (c) {
+      var r = (Math.random() * 16) | 0;
+      return (c == "x" ? r : (r & 3) | 8).toString(16);
+    });
+  }
+  function now() {
+    return new Date().toISOString();
+  }
+
+  // The anonymous id lives in a first-party cookie and in localStorage: either survives alone.
+  function anonymousId() {
+    var id = cookie("af_aid") || get("aid");
+    if (!id) id = uuid();
+    cookie("af_aid", id);
+    set("aid", id);
+    return id;
+  }
+
+  function session() {
+    var state = JSON.parse(get("session") || "null");
+    var t = Date.now();
+    var start = !state || t - state.at > SESSION_MS;
+    if (start) state = { id: t };
+    state.at = t;
+    set("session", JSON.stringify(state));
+    return { id: state.id, start: start };
+  }
+
+  function campaign() {
+    var found = {};
+    var names = { source: 1, medium: 1, campaign: 1, term: 1, content: 1 };
+    location.search
+      .slice(1)
+      .split("&")
+      .forEach(function (pair) {
+        var parts = pair.split("=");
+        var name = decodeURIComponent(parts[0] || "").replace(/^utm_/, "");
+        if (parts[0].indexOf("utm_") == 0 && names[name]) {
+          found[name == "campaign" ? "name" : name] = decodeURIComponent(
+            (parts[1] || "").replace(/\+/g, " ")
+          );
+        }
+      });
+    return found;
+  }
+
+  function pageInfo() {
+    return {
+      url: location.href,
+      path: location.pathname,
+      search: location.search,
+      title: d.title,
+      referrer: referrer
+    };
+  }
+
+  function queue(change) {
+    var items = JSON.parse(get("queue") || "[]");
+    if (change) {
+      items = change(items).slice(-MAX_QUEUE);
+      set("queue", JSON.stringify(items));
+    }
+    return items;
+  }
+
+  function enqueue(call) {
+    var s = session();
+    var context = {
+      library: { name: "autofunnel.js", version: VERSION },
+      page: pageInfo(),
+      userAgent: navigator.userAgent,
+      locale: navigator.language,
+      sessionId: s.id
+    };
+    try {
+      context.timezone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    } catch (e) {}
+    var utm = campaign();
+    if (Object.keys(utm).length) context.campaign = utm;
+    if (s.start) context.sessionStart = true;
+    call.messageId = uuid();
+    call.anonymousId = anonymousId();
+    if (get("uid")) call.userId = get("uid");
+    call.context = context;
+    call.originalTimestamp = now();
+    queue(function (items) {
+      return items.concat([call]);
+    });
+    schedule(queue().length >= 20 ? 0 : 1000);
+  }
+
+  function schedule(delay) {
+    clearTimeout(timer);
+    timer = setTimeout(flush, delay);
+  }
+
+  function done(ids) {
+    queue(function (items) {
+      return items.filter(function (item) {
+        return !ids[item.messageId];
+      });
+    });
+  }
+
+  // Send the oldest queued calls; `beacon` when the page is going away (no answer to wait for).
+  function flush(beacon) {
+    var batch = [];
+    var ids = {};
+    var size = 0;
+    queue().some(function (item) {
+      if (inFlight[item.messageId] && !beacon) return false;
+      size += JSON.stringify(item).length;
+      if (batch.length >= BATCH || (batch.length && size > MAX_BODY)) return true;
+      batch.push(item);
+      ids[item.messageId] = 1;
+    });
+    if (!batch.length || !key) return;
+    var body = JSON.stringify({ batch: batch, writeKey: key, sentAt: now() });
+    var url = api + "/v1/batch";
+    if (beacon === true && navigator.sendBeacon) {
+      if (navigator.sendBeacon(url, new Blob([body], { type: "text/plain" }))) done(ids);
+      return;
+    }
+    if (!w.fetch) return;
+    for (var id in ids) inFlight[id] = 1;
+    // text/plain: a simple CORS request, no preflight round trip.
+    w.fetch(url, {
+      method: "POST",
+      body: body,
+      keepalive: true,
+      credentials: "omit",
+      headers: { "Content-Type": "text/plain" }
+    })
+      .then(function (response) {
+        // 4xx other than 429 will never succeed: drop those calls instead of retrying forever.
+        if (response.ok || (response.status < 500 && response.status != 429)) return 1;
+      })
+      .catch(function () {})
+      .then(function (accepted) {
+        for (var id in ids) delete inFlight[id];
+        if (accepted) {
+          done(ids);
+          backoff = 0;
+          if (queue().length) schedule(0);
+        } else {
+          backoff = Math.min(backoff ? backoff * 2 : 1000, 60000);
+          schedule(backoff);
+        }
+      });
+  }
+
+  function identify(userId, traits) {
+    if (userId && typeof userId == "object") {
+      traits = userId;
+      userId = null;
+    }
+    if (userId != null) set("uid", String(userId));
+    enqueue({ type: "identify", traits: traits || {} });
+  }
+
+  function track(event, properties) {
+    enqueue({ type: "track", event: event, properties: properties || {} });
+  }
+
+  function page(name, properties) {
+    if (name && typeof name == "object") {
+      properties = name;
+      name = null;
+    }
+    var props = pageInfo();
+    for (var k in properties || {}) props[k] = properties[k];
+    var call = { type: "page", properties: props };
+    if (name) call.name = name;
+    enqueue(call);
+    lastUrl = location.href;
+  }
+
+  function reset() {
+    set("uid", null);
+    set("aid", null);
+    set("seen", null);
+    cookie("af_aid", uuid());
+  }
+
+  // Single-page apps: a history change to another URL (not just its #hash) is a page view.
+  function onNavigate() {
+    var strip = /#.*$/;
+    if (location.href.replace(strip, "") != lastUrl.replace(strip, "")) {
+      referrer = lastUrl;
+      page();
+    }
+  }
+  ["pushState", "replaceState"].forEach(function (name) {
+    var original = history[name];
+    history[name] = function () {
+      var result = original.apply(this, arguments);
+      onNavigate();
+      return result;
+    };
+  });
+  w.addEventListener("popstate", onNavigate);
+
+  // Clicks on <el data-af-event="cart_updated" data-af-price="19.9">: the other data-af-*
+  // attributes become properties (numbers stay numbers).
+  d.addEventListener(
+    "click",
+    function (e) {
+      var el = e.target.closest && e.target.closest("[data-af-event]");
+      if (!el) return;
+      var props = {};
+      [].forEach.call(el.attributes, function (attr) {
+        var m = attr.name.match(/^data-af-(.+)$/);
+        if (m && m[1] != "event") {
+          var v = attr.value;
+          props[m[1].replace(/-/g, "_")] = /^-?\d+(\.\d+)?$/.test(v) ? parseFloat(v) : v;
+        }
+      });
+      track(el.getAttribute("data-af-event"), props);
+    },
+    true
+  );
+
+  // Typed but not submitted: an email or phone left in a field identifies the visitor.
+  var SENSITIVE = /pass|card|cc-|cvv|cvc|csc|iban|account|ssn|secret|pin/i;
+  function capture(e) {
+    var el = e.target;
+    if (!el || el.tagName != "INPUT" || !el.value) return;
+    if (el.closest('[data-af-capture="off"]')) return;
+    var hint = [el.type, el.name, el.id, el.getAttribute("autocomplete")].join(" ");
+    if (el.type == "password" || SENSITIVE.test(hint)) return;
+    var value = el.value.trim();
+    var trait = null;
+    if (/email/i.test(hint) && /^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(value)) trait = "email";
+    else if (/tel|phone/i.test(hint) && value.replace(/\D/g, "").length >= 7) trait = "phone";
+    if (!trait || get("seen") == trait + ":" + value) return;
+    set("seen", trait + ":" + value);
+    var traits = {};
+    traits[trait] = value;
+    identify(traits);
+  }
+  d.addEventListener("change", capture, true);
+  d.addEventListener("focusout", capture, true);
+
+  function hidden() {
+    flush(true);
+  }
+  w.addEventListener("pagehide", hidden);
+  d.addEventListener("visibilitychange", function () {
+    if (d.visibilityState == "hidden") hidden();
+  });
+
+  var self = (w.autofunnel = {
+    loaded: true,
+    key: key,
+    api: api,
+    identify: identify,
+    track: track,
+    page: page,
+    reset: reset,
+    flush: flush,
+    anonymousId: anonymousId
+  });
+  page();
+  // Replay the calls queued by the stub before this file arrived.
+  if (stub && stub.length) {
+    [].slice.call(stub).forEach(function (args) {
+      var fn = self[args[0]];
+      if (fn) fn.apply(self, args.slice(1));
+    });
+  }
+  if (queue().length) schedule(0);
+})(window, document);
