@@ -12,6 +12,7 @@ from chalicelib.api.errors import ApiError, json_errors, json_response
 from chalicelib.identity import store
 from chalicelib.identity.erase import erase
 from chalicelib.identity.keys import InvalidIdentity, identity_key
+from chalicelib.runtime import views
 from chalicelib.storage import contacts
 from chalicelib.storage.models import Contact
 
@@ -90,6 +91,8 @@ def _view(contact: Contact, limit: int) -> dict[str, Any]:
         for item in store.of_contact(contact_id)
     ]
     profile["timeline"] = contacts.timeline(contact_id, limit)
+    profile["enrollments"] = views.enrollments_of(contact_id)
+    profile["messages"] = views.messages_of(contact_id, limit)
     return profile
 
 

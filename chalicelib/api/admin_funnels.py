@@ -11,9 +11,9 @@ from chalicelib.api.auth import require_admin
 from chalicelib.api.errors import ApiError, json_errors, json_response
 from chalicelib.core.problems import FunnelValidationError
 from chalicelib.runtime.funnel_store import ACTIVE, ARCHIVED, PAUSED, UnknownFunnel, head_summary
+from chalicelib.runtime.views import message_summary
 from chalicelib.storage import messages as messages_store
 from chalicelib.storage.errors import ConflictError
-from chalicelib.storage.models import Message
 
 blueprint = Blueprint(__name__)
 
@@ -120,20 +120,3 @@ def outbox():  # type: ignore[no-untyped-def]
         rows = messages_store.sent_via("outbox", limit)
     messages = [message_summary(m) for m in rows[:limit]]
     return json_response({"messages": messages})
-
-
-def message_summary(message: Message) -> dict[str, Any]:
-    return {
-        "message_id": message.message_id,
-        "contact_id": message.contact_id,
-        "funnel": message.funnel,
-        "funnel_version": message.funnel_version,
-        "step_id": message.step_id,
-        "channel": message.channel,
-        "address": message.address,
-        "status": message.status,
-        "content": message.content,
-        "created_at": message.created_at.isoformat(),
-        "sent_at": message.sent_at.isoformat() if message.sent_at else None,
-        "error": message.error,
-    }
