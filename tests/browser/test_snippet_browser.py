@@ -79,6 +79,9 @@ def test_demo_shop_visit_becomes_one_identified_contact(
     )
     anonymous_id = browser.execute_script("return autofunnel.anonymousId()")
 
+    opted_out = browser.find_element(By.ID, "newsletter-email")  # in a data-af-capture="off" form
+    opted_out.send_keys("optout@example.com")
+    opted_out.send_keys(Keys.TAB)
     browser.find_element(By.ID, "details").click()  # a single-page-app navigation
     wait.until(ready.visibility_of_element_located((By.ID, "popup-email")))
     field = browser.find_element(By.ID, "popup-email")
@@ -118,8 +121,10 @@ def test_demo_shop_visit_becomes_one_identified_contact(
         "quantity": 1,
         "cart_total": 29,
     }
+    assert admin_get(api, "/admin/contacts?email=optout@example.com")["contacts"] == []
     everything = json.dumps(contact)
     assert CARD not in everything and "hunter2" not in everything  # never captured
+    assert "optout@example.com" not in everything
     # The same anonymous id finds the same (single) contact.
     by_device = admin_get(api, f"/admin/contacts?anonymous_id={anonymous_id}")["contacts"]
     assert [c["contact_id"] for c in by_device] == [contact["contact_id"]]

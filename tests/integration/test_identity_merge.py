@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from chalice.test import Client
 
+from chalicelib.config import Settings
 from chalicelib.events import RecordingSink
+from chalicelib.ingest.pipeline import ingest
+from chalicelib.ingest.spec import parse_call
 from chalicelib.storage.models import Contact, Enrollment, Event, Identity, Message
+from tests.conftest import WRITE_KEY
 from tests.integration.ingest_helpers import contact_of, post, recording_sink  # noqa: F401 (fixture)
 
 T0 = "2026-11-20T10:00:00Z"
@@ -279,3 +284,24 @@ def test_alias_links_the_previous_id(api: Client, admin_headers: dict[str, str])
         "alias",
         "contact_merged",
     }
+
+
+def test_concurrent_first_requests_of_one_visitor_make_one_contact_and_count_everything(
+    api: Client, admin_headers: dict[str, str], settings: Settings
+) -> None:
+    """Four requests race for a brand-new anonymous id (a flush and a beacon, two tabs): the
+    identity's conditional put picks one contact, and ADD counters lose nothing."""
+    now = datetime.now(UTC)
+
+    def request(n: int) -> None:
+        calls = [
+            parse_call({"type": "page", "anonymousId": "racer", "messageId": f"{n}-{i}"}, now)
+            for i in range(5)
+        ]
+        ingest(calls, WRITE_KEY, settings, now)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(request, range(4)))
+    contact = contact_of(api, admin_headers, anonymous_id="racer")
+    assert contact["page_views"] == 20
+    assert len(contact["timeline"]) == 20

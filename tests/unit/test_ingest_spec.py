@@ -152,3 +152,16 @@ def test_combine_newest_attributes_win_first_touch_kept_counts_add() -> None:
     assert combined["first_seen"] == old["first_seen"] and combined["last_seen"] == NOW
     assert combined["page_views"] == 5
     assert combined["consents"]["email"]["granted"] is False
+
+
+def test_retention_dedupe_window_and_phone_region_settings() -> None:
+    from chalicelib.config import Settings, SettingsError
+
+    defaults = Settings.from_env({})
+    assert (defaults.event_retention_days, defaults.dedupe_window_days) == (400, 14)
+    tuned = Settings.from_env(
+        {"AUTOFUNNEL_EVENT_RETENTION_DAYS": "30", "AUTOFUNNEL_PHONE_REGION": "us"}
+    )
+    assert (tuned.event_retention_days, tuned.phone_region) == (30, "US")
+    with pytest.raises(SettingsError, match="AUTOFUNNEL_EVENT_RETENTION_DAYS"):
+        Settings.from_env({"AUTOFUNNEL_EVENT_RETENTION_DAYS": "-1"})
