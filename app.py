@@ -5,7 +5,16 @@ from typing import Any
 from chalice import Chalice, Rate
 
 from chalicelib import wiring
-from chalicelib.api import admin, admin_funnels, health, ingest, provider_webhooks, site, tracking
+from chalicelib.api import (
+    admin,
+    admin_funnels,
+    health,
+    ingest,
+    provider_webhooks,
+    site,
+    stats,
+    tracking,
+)
 
 app = Chalice(app_name="autofunnel")
 app.register_blueprint(health.blueprint)
@@ -15,6 +24,7 @@ app.register_blueprint(tracking.blueprint)
 app.register_blueprint(provider_webhooks.blueprint)
 app.register_blueprint(ingest.blueprint)
 app.register_blueprint(site.blueprint)
+app.register_blueprint(stats.blueprint)
 
 
 @app.lambda_function(name="step_runner")

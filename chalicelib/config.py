@@ -48,6 +48,7 @@ class Settings:
     event_retention_days: int = 400  # stored events expire (DynamoDB TTL) this long after receipt
     dedupe_window_days: int = 14  # how long a messageId is remembered (retries come within hours)
     phone_region: str = ""  # ISO country assumed for phone numbers written without "+" (e.g. "US")
+    attribution_window_days: int = 5  # an order counts for the message touched this long before
 
     def table_name(self, logical_name: str) -> str:
         return f"{self.table_prefix}-{logical_name}"
@@ -81,6 +82,7 @@ class Settings:
             event_retention_days=_positive_int(env, "AUTOFUNNEL_EVENT_RETENTION_DAYS", 400),
             dedupe_window_days=_positive_int(env, "AUTOFUNNEL_DEDUPE_WINDOW_DAYS", 14),
             phone_region=env.get("AUTOFUNNEL_PHONE_REGION", "").strip().upper(),
+            attribution_window_days=_positive_int(env, "AUTOFUNNEL_ATTRIBUTION_DAYS", 5),
         )
 
 

@@ -6,6 +6,7 @@ every later request the container serves.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -16,7 +17,7 @@ from chalicelib.events import EventSink
 from chalicelib.runtime.clock import Clock, clock_for
 from chalicelib.runtime.dispatch import Dispatcher
 from chalicelib.runtime.funnel_store import FunnelStore
-from chalicelib.runtime.observer import NoObserver, RuntimeObserver
+from chalicelib.runtime.observer import RuntimeObserver
 from chalicelib.runtime.runner import Runtime, StatusFeed
 from chalicelib.runtime.scheduler import Scheduler
 from chalicelib.statuses import StatusSink
@@ -84,7 +85,19 @@ def dispatcher() -> Dispatcher:
 @lru_cache(maxsize=1)
 def observer() -> RuntimeObserver:
     """Who hears about committed steps and message statuses (analytics)."""
-    return NoObserver()
+    from chalicelib.analytics.observer import AnalyticsObserver
+
+    storage()
+    return AnalyticsObserver()
+
+
+@lru_cache(maxsize=1)
+def analytics_sink() -> EventSink:
+    """Analytics hears every stored event (orders, cohorts, segments) before the funnels."""
+    from chalicelib.analytics.sink import AnalyticsSink
+
+    settings = storage()
+    return AnalyticsSink(timedelta(days=settings.attribution_window_days))
 
 
 @lru_cache(maxsize=1)
@@ -95,8 +108,10 @@ def runtime() -> Runtime:
 
 
 def event_sink() -> EventSink:
-    """Where stored events go next: the funnel runtime."""
-    return runtime()
+    """Where stored events go next: analytics, then the funnel runtime."""
+    from chalicelib.analytics.sink import Tee
+
+    return Tee(analytics_sink(), runtime())
 
 
 def status_sink() -> StatusSink:
@@ -120,6 +135,8 @@ def reset() -> None:
         funnel_store,
         scheduler,
         dispatcher,
+        observer,
+        analytics_sink,
         runtime,
     ):
         factory.cache_clear()

@@ -18,6 +18,10 @@ Table names are placeholders until `chalicelib.storage.binding.bind(settings)` s
 - counters (scope, metric): ADD on write; a scope's metrics by Query.
 - receipts (key): idempotency of inbound deliveries (messageId, webhook ids) by conditional put.
 - wakeups (name): local scheduler only; GSI by_due (shard, due_at) finds due wake-ups.
+- contact_stats (contact_id): analytics' own view of a contact (cohort, orders, RFM, saved
+  segments); GSI by_buyer (sparse, sharded) lists buyers for the RFM job; GSI by_recheck
+  (sparse, sharded) finds contacts whose segment membership may change with time.
+- segments (group = "segment", name): saved segment definitions, all listed by one Query.
 """
 
 from __future__ import annotations
@@ -289,6 +293,62 @@ class Wakeup(Model):
     by_due = DueWakeups()
 
 
+# --- analytics (chalicelib/analytics owns these) -------------------------------------------
+
+
+class Buyers(GlobalSecondaryIndex["ContactStats"]):
+    class Meta:
+        index_name = "by_buyer"
+        projection = AllProjection()  # the RFM job reads every figure it needs from the index
+
+    buyer_shard = UnicodeAttribute(hash_key=True)  # set on the first order only: sparse
+    contact_id = UnicodeAttribute(range_key=True)
+
+
+class DueRechecks(GlobalSecondaryIndex["ContactStats"]):
+    class Meta:
+        index_name = "by_recheck"
+        projection = KeysOnlyProjection()
+
+    recheck_shard = UnicodeAttribute(hash_key=True)  # set while a time-based recheck is due
+    recheck_at = UTCDateTimeAttribute(range_key=True)
+
+
+class ContactStats(Model):
+    """Analytics' figures of one contact, kept on write from its events."""
+
+    class Meta(_Meta):
+        table_name = "contact_stats"
+
+    contact_id = UnicodeAttribute(hash_key=True)
+    first_seen = UTCDateTimeAttribute()
+    cohort = UnicodeAttribute(default="(none)")  # first-touch source
+    campaign = UnicodeAttribute(default="")  # first-touch UTM campaign
+    orders = NumberAttribute(default=0)
+    revenue = NumberAttribute(default=0)  # historical LTV
+    last_order_at = UTCDateTimeAttribute(null=True)
+    buyer_shard = UnicodeAttribute(null=True)
+    rfm = MapAttribute(null=True)  # {"r", "f", "m", "segment", "at"} from the last RFM run
+    segments = UnicodeSetAttribute(null=True)  # saved segments the contact is in
+    recheck_at = UTCDateTimeAttribute(null=True)
+    recheck_shard = UnicodeAttribute(null=True)
+    merged_into = UnicodeAttribute(null=True)
+    by_buyer = Buyers()
+    by_recheck = DueRechecks()
+
+
+class SavedSegment(Model):
+    class Meta(_Meta):
+        table_name = "segments"
+
+    group = UnicodeAttribute(hash_key=True, default="segment")  # one partition: list by Query
+    name = UnicodeAttribute(range_key=True)
+    condition = JSONAttribute()  # a funnel-language condition (chalicelib.core.conditions)
+    description = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+
+
 ALL_MODELS: tuple[type[Model], ...] = (
     Contact,
     Identity,
@@ -299,6 +359,8 @@ ALL_MODELS: tuple[type[Model], ...] = (
     Counter,
     Receipt,
     Wakeup,
+    ContactStats,
+    SavedSegment,
 )
 LOCAL_ONLY_MODELS: tuple[type[Model], ...] = (Wakeup,)
 TTL_ATTRIBUTES = {Event: "expires_at", Receipt: "expires_at"}
