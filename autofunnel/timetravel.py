@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib import wiring
-from chalicelib.channels.outbox import OutboxChannel
+from chalicelib.channels.registry import build_channels
+from chalicelib.config import Settings
 from chalicelib.events import StoredEvent
-from chalicelib.runtime.dispatch import Dispatcher
+from chalicelib.runtime.dispatch import Dispatcher, engine_links
 from chalicelib.runtime.funnel_store import FunnelStore
 from chalicelib.runtime.local_scheduler import LocalScheduler
 from chalicelib.runtime.runner import Runtime
@@ -39,13 +40,17 @@ class Stack:
     sequence: int = field(default=0)
 
     @classmethod
-    def build(cls, start: datetime) -> Stack:
+    def build(cls, start: datetime, settings: Settings | None = None) -> Stack:
+        """`settings` may differ from the process's (e.g. providers pointed at a stand-in)."""
         clock = FakeClock(start)
         connection = wiring.dynamodb_connection()
         funnels = FunnelStore(connection, index_ttl_seconds=0)
         scheduler = LocalScheduler()
-        dispatcher = Dispatcher({}, OutboxChannel(), clock)
-        runtime = Runtime(funnels, scheduler, dispatcher, connection, clock)
+        settings = settings or wiring.storage()
+        dispatcher = Dispatcher(build_channels(settings), settings, clock)
+        runtime = Runtime(
+            funnels, scheduler, dispatcher, connection, clock, links=engine_links(settings)
+        )
         return cls(clock, funnels, scheduler, dispatcher, runtime)
 
     def publish(self, filename: str, source: str | None = None) -> None:
@@ -87,9 +92,9 @@ class Stack:
         self.clock.now = until
 
     def outbox(self, contact_id: str) -> list[tuple[str, str, str]]:
-        """(minutes since `since`, step, channel) of each message sent to the contact."""
+        """(decided at, step, channel) of each message that went out to the contact."""
         return [
             (m.created_at.isoformat(), str(m.step_id), m.channel)
             for m in messages.of_contact(contact_id)
-            if m.status == "sent"
+            if m.status not in ("pending", "sending", "skipped", "failed")
         ]

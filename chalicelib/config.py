@@ -37,6 +37,7 @@ class Settings:
     write_keys: tuple[WriteKey, ...] = ()
     signing_secret: str = ""  # signs click, unsubscribe and deep-link tokens
     public_url: str = ""  # https base URL the API is reachable at (links in messages)
+    site_url: str = ""  # the shop's own site: `{{ links.site }}` in templates
     scheduler: str = "local"  # "local" (DynamoDB-backed poller) or "eventbridge"
     schedule_group: str = ""
     scheduler_role_arn: str = ""
@@ -69,6 +70,7 @@ class Settings:
             write_keys=_parse_write_keys(env),
             signing_secret=env.get("AUTOFUNNEL_SIGNING_SECRET", ""),
             public_url=env.get("AUTOFUNNEL_PUBLIC_URL", "").rstrip("/"),
+            site_url=env.get("AUTOFUNNEL_SITE_URL", "").rstrip("/"),
             scheduler=env.get("AUTOFUNNEL_SCHEDULER", "local"),
             schedule_group=env.get("AUTOFUNNEL_SCHEDULE_GROUP", ""),
             scheduler_role_arn=env.get("AUTOFUNNEL_SCHEDULER_ROLE_ARN", ""),

@@ -76,10 +76,10 @@ def scheduler() -> Scheduler:
 
 @lru_cache(maxsize=1)
 def dispatcher() -> Dispatcher:
-    from chalicelib.channels.outbox import OutboxChannel
+    from chalicelib.channels.registry import channels_for
 
-    storage()
-    return Dispatcher(channels={}, outbox=OutboxChannel(), clock=clock())
+    settings = storage()
+    return Dispatcher(channels_for(settings), settings, clock())
 
 
 @lru_cache(maxsize=1)
@@ -102,8 +102,16 @@ def analytics_sink() -> EventSink:
 
 @lru_cache(maxsize=1)
 def runtime() -> Runtime:
+    from chalicelib.runtime.dispatch import engine_links
+
     return Runtime(
-        funnel_store(), scheduler(), dispatcher(), dynamodb_connection(), clock(), observer()
+        funnel_store(),
+        scheduler(),
+        dispatcher(),
+        dynamodb_connection(),
+        clock(),
+        observer(),
+        engine_links(storage()),
     )
 
 
@@ -128,15 +136,7 @@ def _aws_client(service: str) -> Any:
 def reset() -> None:
     """Forget cached settings and adapters (tests that change the environment)."""
     current.cache_clear()
-    for factory in (
-        storage,
-        clock,
-        dynamodb_connection,
-        funnel_store,
-        scheduler,
-        dispatcher,
-        observer,
-        analytics_sink,
-        runtime,
-    ):
-        factory.cache_clear()
+    factories = (storage, clock, dynamodb_connection, funnel_store, scheduler, dispatcher)
+    for factory in (*factories, observer, analytics_sink, runtime):
+        if hasattr(factory, "cache_clear"):  # a test may have replaced one
+            factory.cache_clear()

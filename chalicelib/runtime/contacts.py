@@ -1,46 +1,40 @@
 """What the engine may know about a contact, read from storage in a few queries.
 
 The snapshot is built only when an input reaches an enrollment or a funnel entry, never for
-events no funnel cares about.
+events no funnel cares about. Addresses, consents and dead addresses come from the channel
+layer's reachability, so the engine and delivery agree on who can be reached where.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from chalicelib.channels import reachability
+from chalicelib.channels.routing import consented
 from chalicelib.core.state import ContactView, PastEvent
 from chalicelib.storage.models import Contact, Event, Identity, Message
 
 HISTORY_EVENTS = 200  # newest events branch conditions may look at
 CAP_WINDOW = timedelta(days=7)  # sends counted for per-contact caps
-
-# Which identity kinds reach which channel.
-CHANNELS_BY_IDENTITY = {
-    "email": ("email",),
-    "phone": ("sms", "whatsapp"),
-    "whatsapp": ("whatsapp",),
-    "telegram": ("telegram",),
-    "messenger": ("messenger",),
-    "instagram": ("instagram",),
-}
-ALWAYS_REACHABLE = ("webhook", "onsite", "outbox")
+ALWAYS_REACHABLE = ("webhook", "onsite", "outbox")  # need no address of the contact's
 
 
 @dataclass(frozen=True)
 class ContactSnapshot:
     view: ContactView
-    addresses: dict[str, str] = field(default_factory=dict)  # channel -> address
     merged_into: str | None = None
 
 
 def load_snapshot(contact_id: str, now: datetime) -> ContactSnapshot:
     try:
-        contact = Contact.get(contact_id)
+        contact: Contact | None = Contact.get(contact_id)
     except Contact.DoesNotExist:
-        contact = Contact(contact_id=contact_id)
-    addresses = _addresses(contact_id)
+        contact = None
+    reach = reachability.from_records(
+        contact, list(Identity.by_contact.query(contact_id)), contact_id
+    )
     events = [
         PastEvent(event.name, event.properties.as_dict(), event.timestamp)
         for event in Event.query(contact_id, scan_index_forward=False, limit=HISTORY_EVENTS)
@@ -52,33 +46,21 @@ def load_snapshot(contact_id: str, now: datetime) -> ContactSnapshot:
         key.created_at
         for key in Message.by_contact.query(contact_id, Message.created_at >= now - CAP_WINDOW)
     )
-    attributes = _plain(contact.attributes)
+    attributes = _plain(contact.attributes) if contact else {}
+    reachable = set(reach.addresses) - reach.unreachable
     view = ContactView(
         contact_id=contact_id,
         attributes=attributes,
-        tags=frozenset(contact.tags or ()),
-        timezone=contact.timezone or attributes.get("timezone"),
-        consents={
-            channel: bool(_plain(consent).get("granted", True))
-            for channel, consent in _plain(contact.consents).items()
-        },
-        reachable_channels=frozenset((*addresses, *ALWAYS_REACHABLE)),
+        tags=frozenset(contact.tags or ()) if contact else frozenset(),
+        timezone=reach.timezone or attributes.get("timezone"),
+        consents={channel: consented(reach.consents, channel) for channel in reach.consents},
+        reachable_channels=frozenset((*reachable, *ALWAYS_REACHABLE)),
         events=tuple(events),
         segments=frozenset(attributes.get("segments") or ()),
         rfm_segment=attributes.get("rfm_segment"),
         recent_sends=sends,
     )
-    return ContactSnapshot(view, addresses, contact.merged_into)
-
-
-def _addresses(contact_id: str) -> dict[str, str]:
-    addresses: dict[str, str] = {}
-    for identity in Identity.by_contact.query(contact_id):
-        if identity.unreachable:
-            continue
-        for channel in CHANNELS_BY_IDENTITY.get(identity.kind, ()):
-            addresses.setdefault(channel, identity.value)
-    return addresses
+    return ContactSnapshot(view, contact.merged_into if contact else None)
 
 
 def _plain(value: Any) -> dict[str, Any]:

@@ -1,27 +1,30 @@
-"""Carrying out sends: claim the message record, hand it to its channel, record the result.
+"""Carrying out sends: claim the message record, deliver it, record the result.
 
 The message record was written in the same transaction as the enrollment step that decided it
-(status "pending"), so a decided send is never lost. Claiming it (pending → sending) is a
-conditional write, so two dispatchers never send it twice. A dispatcher that dies after the claim
-leaves it "sending": `recover` retries it once, then marks it failed — visibly, never silently.
+(status "pending", with the step's channel fallback list and the content rendered per channel),
+so a decided send is never lost. Claiming it (pending → sending) is a conditional write, so two
+dispatchers never send it twice. A dispatcher that dies after the claim leaves it "sending":
+`recover` retries it once, then marks it failed — visibly, never silently.
+
+Delivery itself (routing, send-time quiet hours, tracked links, unsubscribe headers, rate limits,
+provider retries, dead addresses) is the channel layer's `deliver`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 from pynamodb.exceptions import UpdateError
 
-from chalicelib.channels.base import (
-    Channel,
-    OutgoingMessage,
-    PermanentFailure,
-    TemporaryFailure,
-)
+from chalicelib.channels.base import Channel
+from chalicelib.channels.delivery import DeliveryOutcome, deliver
+from chalicelib.config import Settings
 from chalicelib.runtime.clock import Clock
-from chalicelib.storage.models import Identity, Message
+from chalicelib.storage.models import Message
+from chalicelib.tracking.urls import unsubscribe_url
 
 log = logging.getLogger(__name__)
 
@@ -29,54 +32,77 @@ SHARDS = 4
 PENDING, SENDING, SENT, FAILED, SKIPPED = "pending", "sending", "sent", "failed", "skipped"
 MAX_ATTEMPTS = 2  # the first try and one retry after an interruption
 STUCK_AFTER = timedelta(minutes=2)
+# Templates render `{{ unsubscribe_url }}` before the message has its id; the real, signed URL
+# replaces this mark when the message goes out.
+UNSUBSCRIBE_MARK = "https://unsubscribe.autofunnel.invalid/"
+
+
+def engine_links(settings: Settings) -> dict[str, str]:
+    """The `links.*` templates may use (the engine renders before a message has its id)."""
+    return {
+        "unsubscribe": UNSUBSCRIBE_MARK,
+        "preferences": UNSUBSCRIBE_MARK,
+        "site": settings.site_url,
+        "view_online": "",
+    }
+
+
+Deliver = Callable[..., DeliveryOutcome]
 
 
 def dispatch_shard(message_id: str) -> str:
     return f"d{int(message_id[:8], 16) % SHARDS}"
 
 
-class Dispatcher:
-    def __init__(self, channels: Mapping[str, Channel], outbox: Channel, clock: Clock) -> None:
-        self._channels = channels
-        self._outbox = outbox
-        self._clock = clock
+def pending_content(channels: list[str], by_channel: Mapping[str, Any]) -> dict[str, Any]:
+    """What a pending message record holds until it is sent: the fallback list and every
+    candidate channel's rendered parts."""
+    return {"channels": channels, "by_channel": dict(by_channel)}
 
-    def sender_for(self, channel: str) -> str:
-        """The sender that will carry `channel`: its provider when configured, else the outbox."""
-        return channel if channel in self._channels else self._outbox.name
+
+class Dispatcher:
+    def __init__(
+        self,
+        channels: Mapping[str, Channel],
+        settings: Settings,
+        clock: Clock,
+        deliver: Deliver = deliver,
+    ) -> None:
+        self._channels = channels
+        self._settings = settings
+        self._clock = clock
+        self._deliver = deliver
 
     def dispatch(self, message: Message) -> str:
-        """Send one pending message; returns its status afterwards."""
+        """Deliver one pending message; returns its status afterwards."""
+        now = self._clock()
+        if message.not_before and message.not_before > now:
+            return str(message.status)  # deferred (quiet hours, provider back-off)
         if not self._claim(message):
             return str(message.status)
-        channel = self._channels.get(str(message.via), self._outbox)
-        outgoing = OutgoingMessage(
+        content = message.content or {}
+        by_channel: Mapping[str, Any] = content.get("by_channel", {})
+        outcome = self._deliver(
+            self._channels,
+            settings=self._settings,
             message_id=message.message_id,
-            channel=message.channel,
-            address=message.address or "",
-            content=message.content or {},
             contact_id=message.contact_id,
+            channels_in_order=list(content.get("channels", [])),
+            render=lambda channel: self._render(message, channel, by_channel.get(channel, {})),
+            now=now,
             funnel=message.funnel,
             step_id=message.step_id,
         )
-        try:
-            result = channel.send(outgoing)
-        except TemporaryFailure as error:
-            # Back to pending: the next recovery pass tries again (not counted as interrupted).
-            self._finish(message, PENDING, error=str(error), keep_shard=True, attempts_back=True)
-        except PermanentFailure as error:
-            self._finish(message, FAILED, error=str(error))
-            if error.address_unreachable and message.address:
-                _mark_unreachable(message.channel, message.address)
-        else:
-            self._finish(message, SENT, provider_id=result.provider_id)
+        self._record(message, outcome)
         return str(message.status)
 
     def recover(self) -> int:
-        """Resolve messages left pending or sending by a crash; returns how many it touched."""
+        """Send what is due, and resolve messages a crash left pending or sending."""
         now = self._clock()
         touched = 0
-        for message in self._stuck(now - STUCK_AFTER):
+        for message in self._undispatched(now - STUCK_AFTER):
+            if message.not_before and message.not_before > now:
+                continue
             touched += 1
             if message.status == SENDING and message.attempts >= MAX_ATTEMPTS:
                 self._finish(message, FAILED, error="interrupted while sending, twice")
@@ -87,7 +113,47 @@ class Dispatcher:
             self.dispatch(message)
         return touched
 
-    def _stuck(self, before: datetime) -> Iterator[Message]:
+    def _render(self, message: Message, channel: str, parts: Mapping[str, Any]) -> dict[str, Any]:
+        if not self._settings.signing_secret:
+            return dict(parts)
+        real = unsubscribe_url(self._settings, message.message_id, message.contact_id, channel)
+        return {
+            key: value.replace(UNSUBSCRIBE_MARK, real) if isinstance(value, str) else value
+            for key, value in parts.items()
+        }
+
+    def _record(self, message: Message, outcome: DeliveryOutcome) -> None:
+        if outcome.status in ("deferred", "retry"):
+            # Not sent and not a failure: back to pending until `not_before`; the sweeper sends it.
+            self._finish(
+                message,
+                PENDING,
+                error=outcome.error,
+                keep_shard=True,
+                attempts_back=True,
+                not_before=outcome.not_before,
+            )
+            return
+        if outcome.status == "no_route":
+            self._finish(message, SKIPPED, error="no channel of the step reaches this contact")
+            return
+        if outcome.status == "failed":
+            self._finish(message, FAILED, error=outcome.error)
+            return
+        sender = self._channels.get(outcome.channel or "")
+        self._finish(
+            message,
+            SENT,
+            provider_id=outcome.provider_id,
+            sent={
+                "channel": outcome.channel,
+                "address": outcome.address,
+                "via": getattr(sender, "name", None) if sender else None,
+                "content": dict(outcome.content),
+            },
+        )
+
+    def _undispatched(self, before: datetime) -> Iterator[Message]:
         for shard in range(SHARDS):
             for key in Message.by_dispatch.query(f"d{shard}", Message.created_at <= before):
                 try:
@@ -118,6 +184,8 @@ class Dispatcher:
         error: str | None = None,
         keep_shard: bool = False,
         attempts_back: bool = False,
+        not_before: datetime | None = None,
+        sent: Mapping[str, Any] | None = None,
     ) -> None:
         now = self._clock()
         entry = {"status": status, "at": now.isoformat()}
@@ -127,14 +195,24 @@ class Dispatcher:
             # A provider callback (delivered, opened) may land before we record "sent":
             # then keep its newer status and only add what we know.
             overtaken = message.status not in (PENDING, SENDING)
-            actions = [] if overtaken else [Message.status.set(status)]
+            actions: list[Any] = [] if overtaken else [Message.status.set(status)]
             actions.append(Message.status_history.set(Message.status_history.append([entry])))
-            if status == SENT:
-                actions += [Message.sent_at.set(now), Message.provider_id.set(provider_id)]
+            if status == SENT and sent is not None:
+                actions += [
+                    Message.sent_at.set(now),
+                    Message.provider_id.set(provider_id),
+                    Message.channel.set(sent["channel"]),
+                    Message.address.set(sent["address"]),
+                    Message.via.set(sent["via"]),
+                    Message.content.set(sent["content"]),
+                ]
             if error:
                 actions.append(Message.error.set(error))
             if attempts_back:
                 actions.append(Message.attempts.add(-1))
+            actions.append(
+                Message.not_before.set(not_before) if not_before else Message.not_before.remove()
+            )
             if not keep_shard:
                 actions.append(Message.dispatch_shard.remove())
             try:
@@ -143,13 +221,3 @@ class Dispatcher:
             except UpdateError:
                 message.refresh(consistent_read=True)
         log.error("could not record %s for message %s", status, message.message_id)
-
-
-def _mark_unreachable(channel: str, address: str) -> None:
-    kind = {"sms": "phone", "whatsapp": "phone"}.get(channel, channel)
-    try:
-        Identity(f"{kind}:{address}").update(
-            actions=[Identity.unreachable.set(True)], condition=Identity.identity.exists()
-        )
-    except UpdateError:
-        log.warning("no identity %s:%s to mark unreachable", kind, address)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -40,8 +40,14 @@ from chalicelib.core.index import matches_trigger, may_enter
 from chalicelib.core.state import ACTIVE, EnrollmentState
 from chalicelib.events import StoredEvent
 from chalicelib.runtime.clock import Clock
-from chalicelib.runtime.contacts import ALWAYS_REACHABLE, ContactSnapshot, load_snapshot
-from chalicelib.runtime.dispatch import PENDING, SKIPPED, Dispatcher, dispatch_shard
+from chalicelib.runtime.contacts import ContactSnapshot, load_snapshot
+from chalicelib.runtime.dispatch import (
+    PENDING,
+    SKIPPED,
+    Dispatcher,
+    dispatch_shard,
+    pending_content,
+)
 from chalicelib.runtime.funnel_store import ARCHIVED, PAUSED, FunnelStore, UnknownFunnel
 from chalicelib.runtime.observer import NoObserver, RuntimeObserver
 from chalicelib.runtime.profile import apply_profile_update
@@ -87,6 +93,7 @@ class Runtime:
         connection: Connection,
         clock: Clock,
         observer: RuntimeObserver | None = None,
+        links: Mapping[str, str] | None = None,
     ) -> None:
         self.funnels = funnels
         self.scheduler = scheduler
@@ -94,16 +101,25 @@ class Runtime:
         self.connection = connection
         self.clock = clock
         self.observer: RuntimeObserver = observer or NoObserver()
+        self.links = dict(links or {})  # `links.*` for templates: see dispatch.engine_links
 
     # --- inputs ---------------------------------------------------------------------------
 
     def handle(self, events: Sequence[StoredEvent]) -> None:
-        """The EventSink: match each stored event against funnels, advance and enroll."""
+        """The EventSink: match each stored event against funnels, advance and enroll.
+
+        The events are already stored and their senders' retries count as duplicates, so one
+        failing event must not stop the others: it is logged with its ids for replay."""
         for event in events:
-            self._on_event(
-                event.contact_id,
-                EventInput(event.name, dict(event.properties), event.timestamp, event.event_id),
-            )
+            try:
+                self._on_event(
+                    event.contact_id,
+                    EventInput(event.name, dict(event.properties), event.timestamp, event.event_id),
+                )
+            except Exception:
+                log.exception(
+                    "funnels missed event %s of contact %s", event.event_id, event.contact_id
+                )
 
     def handle_wakeup(self, payload: dict[str, object]) -> None:
         """The step-runner Lambda's entry point (EventBridge Scheduler or the local poller)."""
@@ -184,7 +200,9 @@ class Runtime:
         sequence = 1 + max((_sequence(row.enrollment_key) for row in past), default=0)
         key = f"{funnel.name}#{sequence:05d}"
         enrollment_id = f"{contact.contact_id}:{funnel.name}:{sequence}"
-        outcome = engine.start(funnel, contact.snapshot.view, trigger, contact.now, enrollment_id)
+        outcome = engine.start(
+            funnel, contact.snapshot.view, trigger, contact.now, enrollment_id, links=self.links
+        )
         row = Enrollment(
             contact.contact_id,
             key,
@@ -219,7 +237,9 @@ class Runtime:
             held = self._held_by_funnel_state(row, state, input, contact)
             if held:
                 return
-            outcome = engine.decide(funnel, state, contact.snapshot.view, input, contact.now)
+            outcome = engine.decide(
+                funnel, state, contact.snapshot.view, input, contact.now, links=self.links
+            )
             if outcome.state == state and not outcome.decisions:
                 return
             try:
@@ -360,9 +380,11 @@ class Runtime:
 
     def _message_row(self, decision: object, row: Enrollment, contact: _Contact) -> Message:
         if isinstance(decision, CallWebhook):
-            key, channel, address = decision.idempotency_key, "webhook", decision.url
-            content: dict[str, object] = {"body": decision.body}
-            step_id, template_id = key.split(":")[-2], None
+            key, step_id, template_id = decision.idempotency_key, key_step(decision), None
+            channels = ["webhook"]
+            by_channel: dict[str, object] = {
+                "webhook": {"url": decision.url, "json": decision.body}
+            }
         else:
             assert isinstance(decision, SendMessage)
             key, step_id, template_id = (
@@ -370,10 +392,9 @@ class Runtime:
                 decision.step_id,
                 decision.template_id,
             )
-            channel, address = _route(decision.channels, contact.snapshot)
-            content = dict(decision.content.get(channel, {})) if channel else {}
+            channels, by_channel = list(decision.channels), dict(decision.content)
         message_id = hashlib.sha256(key.encode()).hexdigest()[:32]
-        routed = channel is not None
+        routable = bool(channels)
         return Message(
             message_id,
             idempotency_key=key,
@@ -384,14 +405,12 @@ class Runtime:
             funnel_version=row.funnel_version,
             step_id=step_id,
             template_id=template_id,
-            channel=channel or "none",
-            via=self.dispatcher.sender_for(channel) if routed else None,
-            address=address,
-            content=content,
-            status=PENDING if routed else SKIPPED,
-            error=None if routed else "no channel of the step reaches this contact",
+            channel=channels[0] if routable else "none",  # the first choice until it is sent
+            content=pending_content(channels, by_channel),
+            status=PENDING if routable else SKIPPED,
+            error=None if routable else "no channel of the step reaches this contact",
             created_at=contact.now,
-            dispatch_shard=dispatch_shard(message_id) if routed else None,
+            dispatch_shard=dispatch_shard(message_id) if routable else None,
         )
 
     def _observe(self, report: Callable[[], None]) -> None:
@@ -401,16 +420,9 @@ class Runtime:
             log.exception("runtime observer failed")
 
 
-def _route(channels: Sequence[str], snapshot: ContactSnapshot) -> tuple[str | None, str | None]:
-    """The first channel of the step's fallback list that reaches the contact, with consent."""
-    for channel in channels:
-        if snapshot.view.consents.get(channel, True) is False:
-            continue
-        if channel in snapshot.addresses:
-            return channel, snapshot.addresses[channel]
-        if channel in ALWAYS_REACHABLE:
-            return channel, snapshot.view.contact_id
-    return None, None
+def key_step(decision: CallWebhook) -> str:
+    """The step id inside an idempotency key "{enrollment_id}:{step_id}:{visit}"."""
+    return decision.idempotency_key.rsplit(":", 2)[-2]
 
 
 def _sequence(enrollment_key: str) -> int:

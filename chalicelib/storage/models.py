@@ -242,6 +242,7 @@ class Message(Model):
     error = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
     sent_at = UTCDateTimeAttribute(null=True)
+    not_before = UTCDateTimeAttribute(null=True)  # deferred: quiet hours, provider back-off
     dispatch_shard = UnicodeAttribute(null=True)
     version = VersionAttribute()
     by_contact = MessagesByContact()

@@ -123,7 +123,7 @@ class CrashingOutbox:
 
 def test_a_runner_killed_between_claim_and_send_sends_once_after_recovery(stack: Stack) -> None:
     outbox = CrashingOutbox(crashes=1)
-    stack.dispatcher._outbox = outbox
+    stack.dispatcher._channels = {**stack.dispatcher._channels, "email": outbox}
     stack.clock.now = START + timedelta(minutes=30)
     with pytest.raises(Crash):
         stack.runtime.handle_wakeup(pending_wakeup())
@@ -144,7 +144,7 @@ def test_a_runner_killed_between_claim_and_send_sends_once_after_recovery(stack:
 
 def test_a_send_interrupted_twice_is_marked_failed_visibly(stack: Stack) -> None:
     outbox = CrashingOutbox(crashes=2)
-    stack.dispatcher._outbox = outbox
+    stack.dispatcher._channels = {**stack.dispatcher._channels, "email": outbox}
     stack.clock.now = START + timedelta(minutes=30)
     with pytest.raises(Crash):
         stack.runtime.handle_wakeup(pending_wakeup())
