@@ -8,20 +8,22 @@ from __future__ import annotations
 
 from datetime import timedelta
 from functools import lru_cache
-from typing import Any
-
-from pynamodb.connection import Connection
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.config import Settings, current
-from chalicelib.events import EventSink
-from chalicelib.runtime.clock import Clock, clock_for
-from chalicelib.runtime.dispatch import Dispatcher
-from chalicelib.runtime.funnel_store import FunnelStore
-from chalicelib.runtime.observer import RuntimeObserver
-from chalicelib.runtime.runner import Runtime, StatusFeed
-from chalicelib.runtime.scheduler import Scheduler
-from chalicelib.statuses import StatusSink
 from chalicelib.storage.binding import bind
+
+if TYPE_CHECKING:  # the adapters are imported by their factories: a route pays only for its own
+    from pynamodb.connection import Connection
+
+    from chalicelib.events import EventSink
+    from chalicelib.runtime.clock import Clock
+    from chalicelib.runtime.dispatch import Dispatcher
+    from chalicelib.runtime.funnel_store import FunnelStore
+    from chalicelib.runtime.observer import RuntimeObserver
+    from chalicelib.runtime.runner import Runtime
+    from chalicelib.runtime.scheduler import Scheduler
+    from chalicelib.statuses import StatusSink
 
 
 @lru_cache(maxsize=1)
@@ -34,6 +36,8 @@ def storage() -> Settings:
 
 @lru_cache(maxsize=1)
 def clock() -> Clock:
+    from chalicelib.runtime.clock import clock_for
+
     settings = current()
     return clock_for(settings.time_scale, settings.clock_epoch)
 
@@ -41,6 +45,8 @@ def clock() -> Clock:
 @lru_cache(maxsize=1)
 def dynamodb_connection() -> Connection:
     """For transactions (TransactWrite needs a connection; the models keep their own)."""
+    from pynamodb.connection import Connection
+
     settings = storage()
     local = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
     return Connection(
@@ -52,6 +58,8 @@ def dynamodb_connection() -> Connection:
 
 @lru_cache(maxsize=1)
 def funnel_store() -> FunnelStore:
+    from chalicelib.runtime.funnel_store import FunnelStore
+
     storage()
     return FunnelStore(dynamodb_connection())
 
@@ -77,6 +85,7 @@ def scheduler() -> Scheduler:
 @lru_cache(maxsize=1)
 def dispatcher() -> Dispatcher:
     from chalicelib.channels.registry import channels_for
+    from chalicelib.runtime.dispatch import Dispatcher
 
     settings = storage()
     return Dispatcher(channels_for(settings), settings, clock())
@@ -103,6 +112,7 @@ def analytics_sink() -> EventSink:
 @lru_cache(maxsize=1)
 def runtime() -> Runtime:
     from chalicelib.runtime.dispatch import engine_links
+    from chalicelib.runtime.runner import Runtime
 
     return Runtime(
         funnel_store(),
@@ -124,6 +134,8 @@ def event_sink() -> EventSink:
 
 def status_sink() -> StatusSink:
     """Where message status updates go next: the enrollment that sent the message."""
+    from chalicelib.runtime.runner import StatusFeed
+
     return StatusFeed(runtime())
 
 

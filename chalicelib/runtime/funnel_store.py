@@ -11,15 +11,17 @@ import hashlib
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pynamodb.connection import Connection
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.core.funnel import Funnel, parse_funnel
-from chalicelib.core.index import TriggerIndex
 from chalicelib.storage.errors import conflicts_as_domain_errors
 from chalicelib.storage.models import Funnel as FunnelRow
+
+if TYPE_CHECKING:  # the core (pydantic, Liquid) loads when a funnel is first needed
+    from chalicelib.core.funnel import Funnel
+    from chalicelib.core.index import TriggerIndex
 
 ACTIVE, PAUSED, ARCHIVED = "active", "paused", "archived"
 STATES = (ACTIVE, PAUSED, ARCHIVED)
@@ -48,6 +50,8 @@ class FunnelStore:
 
     def publish(self, source: str, filename: str, now: datetime) -> Published:
         """Validate and store `source` as the next version (FunnelValidationError if invalid)."""
+        from chalicelib.core.funnel import parse_funnel
+
         funnel = parse_funnel(source, filename)
         checksum = hashlib.sha256(source.encode()).hexdigest()
         head = self._head(funnel.name)
@@ -102,6 +106,8 @@ class FunnelStore:
                 row = FunnelRow.get(name, version)
             except FunnelRow.DoesNotExist as missing:
                 raise UnknownFunnel(f"{name} v{version}") from missing
+            from chalicelib.core.funnel import Funnel
+
             self._versions[key] = Funnel.from_dict(row.definition)
         return self._versions[key]
 
@@ -120,6 +126,8 @@ class FunnelStore:
     def _ensure_index(self) -> None:
         if self._index is not None and time.monotonic() - self._index_loaded_at < self._index_ttl:
             return
+        from chalicelib.core.index import TriggerIndex
+
         heads = {head.name: head for head in self.heads()}
         active = [
             self.version(name, int(head.latest_version))
