@@ -11,6 +11,7 @@ from chalicelib.api import (
     health,
     ingest,
     provider_webhooks,
+    segments,
     site,
     stats,
     tracking,
@@ -25,6 +26,7 @@ app.register_blueprint(provider_webhooks.blueprint)
 app.register_blueprint(ingest.blueprint)
 app.register_blueprint(site.blueprint)
 app.register_blueprint(stats.blueprint)
+app.register_blueprint(segments.blueprint)
 
 
 @app.lambda_function(name="step_runner")
@@ -38,3 +40,22 @@ def step_runner(event: dict[str, Any], context: Any) -> dict[str, str]:
 def sweeper(event: Any) -> dict[str, int]:
     """Repairs what a crash left undone: overdue wake-ups, interrupted sends."""
     return wiring.runtime().sweep()
+
+
+@app.schedule(Rate(1, unit=Rate.DAYS), name="rfm_scoring")
+def rfm_scoring(event: Any) -> dict[str, int]:
+    """Re-scores every buyer against today's RFM quintiles (segments, LTV, funnel triggers)."""
+    from chalicelib.analytics import rfm
+
+    wiring.storage()
+    result = rfm.run(wiring.clock()())
+    return {"buyers": result.buyers, "changed": result.changed}
+
+
+@app.schedule(Rate(15, unit=Rate.MINUTES), name="segment_rechecks")
+def segment_rechecks(event: Any) -> dict[str, int]:
+    """Saved segments whose `within` windows closed: membership re-checked for those contacts."""
+    from chalicelib.analytics import segments as saved_segments
+
+    wiring.storage()
+    return {"rechecked": saved_segments.recheck_due(wiring.clock()())}

@@ -106,7 +106,7 @@ def analytics_sink() -> EventSink:
     from chalicelib.analytics.sink import AnalyticsSink
 
     settings = storage()
-    return AnalyticsSink(timedelta(days=settings.attribution_window_days))
+    return AnalyticsSink(timedelta(days=settings.attribution_window_days), lambda: clock()())
 
 
 @lru_cache(maxsize=1)

@@ -14,6 +14,7 @@ from pynamodb.exceptions import PutError, UpdateError
 from chalicelib.storage.models import Contact, ContactStats
 
 BUYER_SHARDS = 4  # the RFM job reads buyers with one Query per shard
+CONTACT_SHARDS = 8  # a new segment's backfill reads every contact, one Query per shard
 NO_SOURCE = "(none)"
 
 
@@ -34,7 +35,13 @@ def sight(contact_id: str, at: datetime) -> Sighting:
     except ContactStats.DoesNotExist:
         pass
     source, campaign = first_touch(contact_id)
-    stats = ContactStats(contact_id, first_seen=at, cohort=source, campaign=campaign)
+    stats = ContactStats(
+        contact_id,
+        shard=shard(contact_id, "c", CONTACT_SHARDS),
+        first_seen=at,
+        cohort=source,
+        campaign=campaign,
+    )
     try:
         stats.save(condition=ContactStats.contact_id.does_not_exist())
         return Sighting(stats, True)

@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from chalicelib.analytics import attribution, contact_stats, counters, keys
+from chalicelib.analytics import attribution, contact_stats, counters, keys, segments
 from chalicelib.analytics.orders import is_order, order_value
 from chalicelib.analytics.tally import Tally, money
 from chalicelib.events import EventSink, StoredEvent
@@ -21,15 +21,11 @@ from chalicelib.events import EventSink, StoredEvent
 log = logging.getLogger(__name__)
 MERGED = "contact_merged"
 
-SegmentHook = Callable[[str, Sequence[StoredEvent]], None]
-
 
 class AnalyticsSink:
-    def __init__(
-        self, attribution_window: timedelta, on_contact_events: SegmentHook | None = None
-    ) -> None:
+    def __init__(self, attribution_window: timedelta, clock: Callable[[], datetime]) -> None:
         self.window = attribution_window
-        self.on_contact_events = on_contact_events
+        self.clock = clock
 
     def handle(self, events: Sequence[StoredEvent]) -> None:
         by_contact: dict[str, list[StoredEvent]] = defaultdict(list)
@@ -39,8 +35,7 @@ class AnalyticsSink:
         for contact_id, group in by_contact.items():
             try:
                 counters.write(self._contact_events(contact_id, group))
-                if self.on_contact_events is not None:
-                    self.on_contact_events(contact_id, group)
+                segments.on_events(contact_id, group, self.clock())
             except Exception:
                 log.exception("analytics failed on the events of %s", contact_id)
 

@@ -6,6 +6,8 @@ GET /admin/stats/templates                  per message template and channel
 GET /admin/stats/days?from=YYYY-MM-DD&to=   per-day trend figures (default: the last 30 days)
 GET /admin/stats/cohorts                    first-touch cohorts and LTV per source
 GET /admin/stats/contacts/{id}              one contact's LTV, RFM, segments, messages, journeys
+GET /admin/stats/rfm                        the RFM grid, segments with counts and average LTV
+GET /admin/stats/segments?from=&to=         saved segments' members now and per day
 """
 
 from __future__ import annotations
@@ -16,7 +18,14 @@ from typing import Any
 from chalice.app import Blueprint
 
 from chalicelib import wiring
-from chalicelib.analytics import contact_view, funnel_stats, message_stats, trend_stats
+from chalicelib.analytics import (
+    contact_view,
+    funnel_stats,
+    message_stats,
+    rfm,
+    segment_stats,
+    trend_stats,
+)
 from chalicelib.api.auth import require_admin
 from chalicelib.api.errors import ApiError, json_errors, json_response
 from chalicelib.runtime.funnel_store import UnknownFunnel
@@ -65,14 +74,7 @@ def templates():  # type: ignore[no-untyped-def]
 @blueprint.route("/admin/stats/days", methods=["GET"])
 @json_errors
 def days():  # type: ignore[no-untyped-def]
-    params = _admin()
-    today = wiring.clock()().astimezone(UTC).date()
-    last = _date(params, "to", today)
-    first = _date(params, "from", last - timedelta(days=29))
-    if first > last:
-        raise ApiError(400, "from must not be after to", field="from")
-    if (last - first).days >= trend_stats.MAX_DAYS:
-        raise ApiError(400, f"at most {trend_stats.MAX_DAYS} days at a time", field="from")
+    first, last = _range(_admin())
     return json_response({"days": trend_stats.days(first, last)})
 
 
@@ -92,6 +94,31 @@ def contact(contact_id: str):  # type: ignore[no-untyped-def]
     if found is None:
         raise ApiError(404, f"no contact with id {contact_id!r}", field="contact_id")
     return json_response(contact_view.journey(found.contact_id))
+
+
+@blueprint.route("/admin/stats/rfm", methods=["GET"])
+@json_errors
+def rfm_grid():  # type: ignore[no-untyped-def]
+    _admin()
+    return json_response(rfm.read())
+
+
+@blueprint.route("/admin/stats/segments", methods=["GET"])
+@json_errors
+def segments():  # type: ignore[no-untyped-def]
+    first, last = _range(_admin())
+    return json_response({"segments": segment_stats.segments(first, last)})
+
+
+def _range(params: dict[str, Any]) -> tuple[date, date]:
+    today = wiring.clock()().astimezone(UTC).date()
+    last = _date(params, "to", today)
+    first = _date(params, "from", last - timedelta(days=29))
+    if first > last:
+        raise ApiError(400, "from must not be after to", field="from")
+    if (last - first).days >= trend_stats.MAX_DAYS:
+        raise ApiError(400, f"at most {trend_stats.MAX_DAYS} days at a time", field="from")
+    return first, last
 
 
 def _date(params: dict[str, Any], name: str, default: date) -> date:

@@ -20,7 +20,8 @@ Table names are placeholders until `chalicelib.storage.binding.bind(settings)` s
 - wakeups (name): local scheduler only; GSI by_due (shard, due_at) finds due wake-ups.
 - contact_stats (contact_id): analytics' own view of a contact (cohort, orders, RFM, saved
   segments); GSI by_buyer (sparse, sharded) lists buyers for the RFM job; GSI by_recheck
-  (sparse, sharded) finds contacts whose segment membership may change with time.
+  (sparse, sharded) finds contacts whose segment membership may change with time; GSI by_shard
+  (sharded) lists every contact, for the backfill of a newly saved segment.
 - segments (group = "segment", name): saved segment definitions, all listed by one Query.
 """
 
@@ -315,6 +316,15 @@ class DueRechecks(GlobalSecondaryIndex["ContactStats"]):
     recheck_at = UTCDateTimeAttribute(range_key=True)
 
 
+class EveryContact(GlobalSecondaryIndex["ContactStats"]):
+    class Meta:
+        index_name = "by_shard"
+        projection = KeysOnlyProjection()
+
+    shard = UnicodeAttribute(hash_key=True)  # every contact: a new saved segment's backfill
+    contact_id = UnicodeAttribute(range_key=True)
+
+
 class ContactStats(Model):
     """Analytics' figures of one contact, kept on write from its events."""
 
@@ -322,6 +332,7 @@ class ContactStats(Model):
         table_name = "contact_stats"
 
     contact_id = UnicodeAttribute(hash_key=True)
+    shard = UnicodeAttribute(null=True)
     first_seen = UTCDateTimeAttribute()
     cohort = UnicodeAttribute(default="(none)")  # first-touch source
     campaign = UnicodeAttribute(default="")  # first-touch UTM campaign
@@ -336,6 +347,7 @@ class ContactStats(Model):
     merged_into = UnicodeAttribute(null=True)
     by_buyer = Buyers()
     by_recheck = DueRechecks()
+    by_shard = EveryContact()
 
 
 class SavedSegment(Model):
