@@ -9,7 +9,9 @@ from chalicelib.core.segments import SegmentDefinition, parse_segment
 from chalicelib.storage.models import SavedSegment
 
 TTL_SECONDS = 30.0
-_cache: tuple[float, list[SegmentDefinition]] | None = None
+# (table, loaded at, definitions): the table name keys it, so rebinding the models to another
+# stage's tables (tests do) never serves the old stage's segments.
+_cache: tuple[str, float, list[SegmentDefinition]] | None = None
 
 
 def save(definition: SegmentDefinition, condition: object, now: datetime) -> bool:
@@ -44,13 +46,14 @@ def rows() -> list[SavedSegment]:
 
 def definitions() -> list[SegmentDefinition]:
     global _cache
-    if _cache is None or time.monotonic() - _cache[0] > TTL_SECONDS:
+    table = str(SavedSegment.Meta.table_name)
+    if _cache is None or _cache[0] != table or time.monotonic() - _cache[1] > TTL_SECONDS:
         found = [
             parse_segment(row.name, {"condition": row.condition, "description": row.description})
             for row in rows()
         ]
-        _cache = (time.monotonic(), found)
-    return _cache[1]
+        _cache = (table, time.monotonic(), found)
+    return _cache[2]
 
 
 def forget() -> None:
