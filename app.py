@@ -8,6 +8,7 @@ from chalicelib import wiring
 from chalicelib.api import (
     admin,
     admin_funnels,
+    dashboard,
     health,
     ingest,
     provider_webhooks,
@@ -27,6 +28,7 @@ app.register_blueprint(ingest.blueprint)
 app.register_blueprint(site.blueprint)
 app.register_blueprint(stats.blueprint)
 app.register_blueprint(segments.blueprint)
+app.register_blueprint(dashboard.blueprint)
 
 
 @app.lambda_function(name="step_runner")
