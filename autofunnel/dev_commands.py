@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -16,8 +17,11 @@ from autofunnel.infra import TEMPLATE_PATH, render_template
     type=float,
     help="funnel time runs this much faster (60: a minute a second)",
 )
-def dev(time_scale: float | None) -> None:
+@click.option("--no-demo", is_flag=True, help="do not seed the demo data on the first start")
+def dev(time_scale: float | None, no_demo: bool) -> None:
     """Run the local stack: DynamoDB Local, tables, funnels, scheduler, API (`make run`)."""
+    if no_demo:  # analytics' demo seed reads this (autofunnel/demo_seed.py)
+        os.environ["AUTOFUNNEL_NO_DEMO"] = "1"
     try:
         code = devstack.run(devstack.LocalOptions.from_env(time_scale))
     except dynamodb_local.SetupError as error:

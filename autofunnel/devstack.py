@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from autofunnel import dynamodb_local
+from autofunnel import demo_seed, dynamodb_local
 from autofunnel.funnel_commands import funnel_files
 from chalicelib import wiring
 from chalicelib.core.problems import FunnelValidationError
@@ -82,6 +82,7 @@ def run(options: LocalOptions, on_ready: Callable[[dict[str, str]], None] | None
         if created:
             print(f"Created {len(created)} tables", flush=True)
         publish_funnels(options.funnels_dir)
+        demo_seed.seed_on_first_start()  # analytics: a populated dashboard on the first start
         scheduler = LocalSchedulerLoop()
         scheduler.start()
         if options.time_scale != 1:
