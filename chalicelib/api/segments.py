@@ -15,10 +15,10 @@ from typing import Any
 from chalice.app import Blueprint
 
 from chalicelib import wiring
-from chalicelib.analytics import counters, keys, rfm, segment_store, segments
 from chalicelib.api.auth import require_admin
 from chalicelib.api.errors import ApiError, json_errors, json_response
-from chalicelib.core.segments import InvalidSegment, parse_segment
+
+# Analytics and the condition language are imported by the routes, not at cold start.
 
 blueprint = Blueprint(__name__)
 
@@ -31,6 +31,8 @@ def _admin() -> None:
 @blueprint.route("/admin/segments", methods=["GET"])
 @json_errors
 def list_segments():  # type: ignore[no-untyped-def]
+    from chalicelib.analytics import counters, keys, segment_store
+
     _admin()
     return json_response(
         {
@@ -50,6 +52,9 @@ def list_segments():  # type: ignore[no-untyped-def]
 @blueprint.route("/admin/segments/{name}", methods=["PUT"])
 @json_errors
 def save_segment(name: str):  # type: ignore[no-untyped-def]
+    from chalicelib.analytics import counters, keys, segment_store, segments
+    from chalicelib.core.segments import InvalidSegment, parse_segment
+
     _admin()
     body: Any = blueprint.current_request.json_body
     try:
@@ -69,6 +74,8 @@ def save_segment(name: str):  # type: ignore[no-untyped-def]
 @blueprint.route("/admin/segments/{name}", methods=["DELETE"])
 @json_errors
 def delete_segment(name: str):  # type: ignore[no-untyped-def]
+    from chalicelib.analytics import segment_store, segments
+
     _admin()
     if not segment_store.delete(name):
         raise ApiError(404, f"no segment {name!r}", field="name")
@@ -79,6 +86,8 @@ def delete_segment(name: str):  # type: ignore[no-untyped-def]
 @blueprint.route("/admin/jobs/rfm", methods=["POST"])
 @json_errors
 def run_rfm():  # type: ignore[no-untyped-def]
+    from chalicelib.analytics import rfm
+
     _admin()
     result = rfm.run(wiring.clock()())
     return json_response({"buyers": result.buyers, "changed": result.changed})
@@ -87,5 +96,7 @@ def run_rfm():  # type: ignore[no-untyped-def]
 @blueprint.route("/admin/jobs/segments", methods=["POST"])
 @json_errors
 def run_rechecks():  # type: ignore[no-untyped-def]
+    from chalicelib.analytics import segments
+
     _admin()
     return json_response({"rechecked": segments.recheck_due(wiring.clock()())})

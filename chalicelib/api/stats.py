@@ -18,18 +18,12 @@ from typing import Any
 from chalice.app import Blueprint
 
 from chalicelib import wiring
-from chalicelib.analytics import (
-    contact_view,
-    funnel_stats,
-    message_stats,
-    rfm,
-    segment_stats,
-    trend_stats,
-)
 from chalicelib.api.auth import require_admin
 from chalicelib.api.errors import ApiError, json_errors, json_response
-from chalicelib.runtime.funnel_store import UnknownFunnel
-from chalicelib.storage import contacts
+
+# The analytics modules (and the funnel language they read) are imported by the routes that use
+# them, not at cold start.
+MAX_DAYS = 366
 
 blueprint = Blueprint(__name__)
 
@@ -44,6 +38,8 @@ def _admin() -> dict[str, str]:
 @blueprint.route("/admin/stats/funnels", methods=["GET"])
 @json_errors
 def funnels():  # type: ignore[no-untyped-def]
+    from chalicelib.analytics import funnel_stats
+
     _admin()
     return json_response({"funnels": funnel_stats.funnel_list(wiring.funnel_store())})
 
@@ -51,6 +47,9 @@ def funnels():  # type: ignore[no-untyped-def]
 @blueprint.route("/admin/stats/funnels/{name}", methods=["GET"])
 @json_errors
 def funnel(name: str):  # type: ignore[no-untyped-def]
+    from chalicelib.analytics import funnel_stats
+    from chalicelib.runtime.funnel_store import UnknownFunnel
+
     params = _admin()
     raw = params.get("version")
     if raw is not None and not raw.isdigit():
@@ -67,6 +66,8 @@ def funnel(name: str):  # type: ignore[no-untyped-def]
 @blueprint.route("/admin/stats/templates", methods=["GET"])
 @json_errors
 def templates():  # type: ignore[no-untyped-def]
+    from chalicelib.analytics import message_stats
+
     _admin()
     return json_response({"templates": message_stats.templates()})
 
@@ -74,6 +75,8 @@ def templates():  # type: ignore[no-untyped-def]
 @blueprint.route("/admin/stats/days", methods=["GET"])
 @json_errors
 def days():  # type: ignore[no-untyped-def]
+    from chalicelib.analytics import trend_stats
+
     first, last = _range(_admin())
     return json_response({"days": trend_stats.days(first, last)})
 
@@ -81,6 +84,8 @@ def days():  # type: ignore[no-untyped-def]
 @blueprint.route("/admin/stats/cohorts", methods=["GET"])
 @json_errors
 def cohorts():  # type: ignore[no-untyped-def]
+    from chalicelib.analytics import trend_stats
+
     _admin()
     rows = trend_stats.cohorts()
     return json_response({"cohorts": rows, "sources": trend_stats.by_source(rows)})
@@ -89,6 +94,9 @@ def cohorts():  # type: ignore[no-untyped-def]
 @blueprint.route("/admin/stats/contacts/{contact_id}", methods=["GET"])
 @json_errors
 def contact(contact_id: str):  # type: ignore[no-untyped-def]
+    from chalicelib.analytics import contact_view
+    from chalicelib.storage import contacts
+
     _admin()
     found = contacts.resolve(contact_id)
     if found is None:
@@ -99,6 +107,8 @@ def contact(contact_id: str):  # type: ignore[no-untyped-def]
 @blueprint.route("/admin/stats/rfm", methods=["GET"])
 @json_errors
 def rfm_grid():  # type: ignore[no-untyped-def]
+    from chalicelib.analytics import rfm
+
     _admin()
     return json_response(rfm.read())
 
@@ -106,6 +116,8 @@ def rfm_grid():  # type: ignore[no-untyped-def]
 @blueprint.route("/admin/stats/segments", methods=["GET"])
 @json_errors
 def segments():  # type: ignore[no-untyped-def]
+    from chalicelib.analytics import segment_stats
+
     first, last = _range(_admin())
     return json_response({"segments": segment_stats.segments(first, last)})
 
@@ -116,8 +128,8 @@ def _range(params: dict[str, Any]) -> tuple[date, date]:
     first = _date(params, "from", last - timedelta(days=29))
     if first > last:
         raise ApiError(400, "from must not be after to", field="from")
-    if (last - first).days >= trend_stats.MAX_DAYS:
-        raise ApiError(400, f"at most {trend_stats.MAX_DAYS} days at a time", field="from")
+    if (last - first).days >= MAX_DAYS:
+        raise ApiError(400, f"at most {MAX_DAYS} days at a time", field="from")
     return first, last
 
 
