@@ -38,6 +38,12 @@ def step_runner(event: dict[str, Any], context: Any) -> dict[str, str]:
     return {"status": "done"}
 
 
+@app.schedule(Rate(1, unit=Rate.HOURS), name="date_triggers")
+def date_triggers(event: Any) -> dict[str, int]:
+    """Birthdays, renewals and other date-triggered funnels."""
+    return {"entered": wiring.runtime().run_date_triggers()}
+
+
 @app.schedule(Rate(5, unit=Rate.MINUTES), name="sweeper")
 def sweeper(event: Any) -> dict[str, int]:
     """Repairs what a crash left undone: overdue wake-ups, interrupted sends."""

@@ -151,6 +151,7 @@ class LocalSchedulerLoop(threading.Thread):
                 scheduler.run_due(runtime.handle_wakeup, wiring.clock()())
                 if time.monotonic() - last_sweep >= 60:
                     runtime.sweep()
+                    runtime.run_date_triggers()
                     last_sweep = time.monotonic()
             except Exception:  # keep the loop alive; the next tick retries
                 log.exception("local scheduler tick failed")

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from pynamodb.models import Model
 
 from chalicelib.identity import store
-from chalicelib.storage.models import Contact, Enrollment, Event, Message
+from chalicelib.storage.models import Contact, DateMark, Enrollment, Event, Message
 
 
 def erase(contact_id: str) -> dict[str, int]:
@@ -27,6 +27,8 @@ def erase(contact_id: str) -> dict[str, int]:
         tally["events"] += _delete(Event.query(each, consistent_read=True))
         tally["enrollments"] += _delete(Enrollment.query(each, consistent_read=True))
         tally["messages"] += _delete(Message.by_contact.query(each))
+        if marks := _delete(DateMark.by_contact.query(each)):  # only contacts with dates have any
+            tally["date_marks"] += marks
         tally["contacts"] += _delete_contact(each)
     return dict(tally)
 

@@ -36,9 +36,10 @@ from chalicelib.core.decisions import (
     UpdateProfile,
 )
 from chalicelib.core.funnel import FUNNEL_ENTERED, Funnel
-from chalicelib.core.index import matches_trigger, may_enter
+from chalicelib.core.index import matches_date_trigger, matches_trigger, may_enter
 from chalicelib.core.state import ACTIVE, EnrollmentState
 from chalicelib.events import StoredEvent
+from chalicelib.runtime import date_triggers
 from chalicelib.runtime.clock import Clock
 from chalicelib.runtime.contacts import ContactSnapshot, load_snapshot
 from chalicelib.runtime.dispatch import (
@@ -63,6 +64,7 @@ MAX_ATTEMPTS = 8  # optimistic-locking retries when inputs race for one enrollme
 MAX_INLINE_DEPTH = 20  # chained short waits run inline up to this depth, then get scheduled
 PAUSE_RETRY = timedelta(minutes=5)  # a paused funnel's wake-ups come back this often
 SWEEP_GRACE = timedelta(minutes=2)  # a wake-up this overdue was lost: the sweeper runs it
+DATE_TRIGGER_QUIET = timedelta(hours=20)  # one date-triggered entry per funnel and day
 
 
 @dataclass
@@ -112,6 +114,8 @@ class Runtime:
         failing event must not stop the others: it is logged with its ids for replay."""
         for event in events:
             try:
+                if event.type == "identify":
+                    self._mark_dates(event.contact_id, event.properties)
                 self._on_event(
                     event.contact_id,
                     EventInput(event.name, dict(event.properties), event.timestamp, event.event_id),
@@ -154,6 +158,43 @@ class Runtime:
         contact = _Contact(contact_id, self.clock())
         contact.enrollments = list(Enrollment.query(contact_id, consistent_read=True))
         return self._enter(funnel, contact, None, depth=0)
+
+    def run_date_triggers(self) -> int:
+        """The hourly job: enroll contacts whose date attribute falls due today (their time)."""
+        now = self.clock()
+        entered = 0
+        for funnel in self.funnels.index().date_funnels:
+            trigger = funnel.trigger.date
+            assert trigger is not None
+            for contact_id in date_triggers.due_contacts(
+                trigger.attribute, trigger.offset_days, now
+            ):
+                contact = _Contact(contact_id, now)
+                if contact.snapshot.merged_into or not matches_date_trigger(
+                    funnel, contact.snapshot.view, now
+                ):
+                    continue
+                contact.enrollments = list(Enrollment.query(contact_id, consistent_read=True))
+                if any(
+                    row.funnel == funnel.name and now - row.started_at < DATE_TRIGGER_QUIET
+                    for row in contact.enrollments
+                ):
+                    continue  # entered for this date already (the job runs every hour)
+                day = contact.snapshot.view.attributes.get(trigger.attribute)
+                event = EventInput(
+                    "date_reached",
+                    {"attribute": trigger.attribute, "date": str(day)},
+                    now,
+                    f"date:{funnel.name}:{contact_id}:{now.date()}",
+                )
+                entered += self._enter(funnel, contact, event, depth=0)
+        return entered
+
+    def _mark_dates(self, contact_id: str, attributes: Mapping[str, object]) -> None:
+        watched = [
+            f.trigger.date.attribute for f in self.funnels.index().date_funnels if f.trigger.date
+        ]
+        date_triggers.mark(contact_id, date_triggers.dates_to_mark(attributes, watched))
 
     def sweep(self) -> dict[str, int]:
         """Periodic repair: re-run overdue wake-ups and finish interrupted sends."""
@@ -352,6 +393,7 @@ class Runtime:
                 )
             elif isinstance(decision, UpdateProfile):
                 apply_profile_update(row.contact_id, decision)
+                self._mark_dates(row.contact_id, decision.set)
                 contact.forget()
         for message in messages:
             if message.status == PENDING:

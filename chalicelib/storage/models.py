@@ -17,6 +17,8 @@ Table names are placeholders until `chalicelib.storage.binding.bind(settings)` s
   sharded: messages not yet sent, for crash recovery).
 - counters (scope, metric): ADD on write; a scope's metrics by Query.
 - receipts (key): idempotency of inbound deliveries (messageId, webhook ids) by conditional put.
+- date_marks (day_key = "attribute#MM-DD", contact_id): who has a date attribute falling on a day,
+  for date-triggered funnels; GSI by_contact for erasure.
 - wakeups (name): local scheduler only; GSI by_due (shard, due_at) finds due wake-ups.
 - contact_stats (contact_id): analytics' own view of a contact (cohort, orders, RFM, saved
   segments); GSI by_buyer (sparse, sharded) lists buyers for the RFM job; GSI by_recheck
@@ -273,6 +275,28 @@ class Receipt(Model):
     expires_at = TTLAttribute(null=True)
 
 
+class MarksByContact(GlobalSecondaryIndex["DateMark"]):
+    class Meta:
+        index_name = "by_contact"
+        projection = KeysOnlyProjection()
+
+    contact_id = UnicodeAttribute(hash_key=True)
+    day_key = UnicodeAttribute(range_key=True)
+
+
+class DateMark(Model):
+    """Contacts by the month and day of a date attribute (birthday, renewal), so date-triggered
+    funnels find who is due today with a Query. A mark may outlive a changed attribute: the
+    job re-checks the contact's current value before enrolling."""
+
+    class Meta(_Meta):
+        table_name = "date_marks"
+
+    day_key = UnicodeAttribute(hash_key=True)  # "{attribute}#{MM-DD}"
+    contact_id = UnicodeAttribute(range_key=True)
+    by_contact = MarksByContact()
+
+
 class DueWakeups(GlobalSecondaryIndex["Wakeup"]):
     class Meta:
         index_name = "by_due"
@@ -374,6 +398,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     Wakeup,
     ContactStats,
     SavedSegment,
+    DateMark,
 )
 LOCAL_ONLY_MODELS: tuple[type[Model], ...] = (Wakeup,)
 TTL_ATTRIBUTES = {Event: "expires_at", Receipt: "expires_at"}
