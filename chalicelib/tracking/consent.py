@@ -4,7 +4,7 @@ event so their exit rules apply. Only a real change emits an event (replays chan
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pynamodb.exceptions import UpdateError
@@ -12,23 +12,14 @@ from pynamodb.exceptions import UpdateError
 from chalicelib import wiring
 from chalicelib.channels.reachability import plain
 from chalicelib.events import StoredEvent
-from chalicelib.storage.models import Contact, Event
+from chalicelib.storage.contacts import event_item, save_events
+from chalicelib.storage.models import Contact
 
 
 def store_event(event: StoredEvent) -> None:
     """Keep the event on the contact's timeline, then hand it to the funnels."""
-    Event(
-        event.contact_id,
-        f"{event.timestamp.astimezone(UTC).isoformat()}#{event.event_id}",
-        event_id=event.event_id,
-        type=event.type,
-        name=event.name,
-        properties=event.properties,
-        context=event.context or None,
-        source=event.source,
-        timestamp=event.timestamp,
-        received_at=datetime.now(UTC),
-    ).save()
+    retention = timedelta(days=wiring.storage().event_retention_days)
+    save_events([event_item(event, datetime.now(UTC), retention)])
     wiring.event_sink().handle([event])
 
 
