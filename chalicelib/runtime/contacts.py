@@ -25,6 +25,7 @@ ALWAYS_REACHABLE = ("webhook", "onsite", "outbox")  # need no address of the con
 class ContactSnapshot:
     view: ContactView
     merged_into: str | None = None
+    reach: reachability.Reachability | None = None  # handed to delivery: no second read
 
 
 def load_snapshot(contact_id: str, now: datetime) -> ContactSnapshot:
@@ -60,7 +61,7 @@ def load_snapshot(contact_id: str, now: datetime) -> ContactSnapshot:
         rfm_segment=attributes.get("rfm_segment"),
         recent_sends=sends,
     )
-    return ContactSnapshot(view, contact.merged_into if contact else None)
+    return ContactSnapshot(view, contact.merged_into if contact else None, reach)
 
 
 def _plain(value: Any) -> dict[str, Any]:

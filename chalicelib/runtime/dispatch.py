@@ -21,6 +21,7 @@ from pynamodb.exceptions import UpdateError
 
 from chalicelib.channels.base import Channel
 from chalicelib.channels.delivery import DeliveryOutcome, deliver
+from chalicelib.channels.reachability import Reachability
 from chalicelib.config import Settings
 from chalicelib.runtime.clock import Clock
 from chalicelib.storage.models import Message
@@ -73,8 +74,9 @@ class Dispatcher:
         self._clock = clock
         self._deliver = deliver
 
-    def dispatch(self, message: Message) -> str:
-        """Deliver one pending message; returns its status afterwards."""
+    def dispatch(self, message: Message, reach: Reachability | None = None) -> str:
+        """Deliver one pending message; returns its status afterwards. `reach`: the contact's
+        addresses and consents when the caller has just read them."""
         now = self._clock()
         if message.not_before and message.not_before > now:
             return str(message.status)  # deferred (quiet hours, provider back-off)
@@ -92,6 +94,7 @@ class Dispatcher:
             now=now,
             funnel=message.funnel,
             step_id=message.step_id,
+            contact=reach,
         )
         self._record(message, outcome)
         return str(message.status)

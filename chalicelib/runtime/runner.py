@@ -397,7 +397,7 @@ class Runtime:
                 contact.forget()
         for message in messages:
             if message.status == PENDING:
-                self.dispatcher.dispatch(message)
+                self.dispatcher.dispatch(message, contact.snapshot.reach)
         for decision in decisions:
             if isinstance(decision, ScheduleWakeup):
                 self._schedule(row, decision, contact, depth)
