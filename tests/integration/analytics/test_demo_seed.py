@@ -33,18 +33,18 @@ def test_demo_seed_populates_every_page(
 
     funnels = {f["name"]: f for f in get("/admin/stats/funnels")["funnels"]}
     cart = funnels["abandoned_cart"]
-    assert cart["entered"] > 50 and 0 < cart["converted"] < cart["entered"]
+    assert cart["entered"] > 10 and 0 < cart["converted"] < cart["entered"]
     assert funnels["welcome_chain"]["entered"] > 0
     assert funnels["rfm_winback"]["entered"] > 0  # at-risk and lost customers
     steps = {s["id"]: s for s in get("/admin/stats/funnels/abandoned_cart")["steps"]}
     assert steps["reminder_1"]["opened"] > 0 and steps["reminder_1"]["clicked"] > 0
     rfm = get("/admin/stats/rfm")
-    assert rfm["buyers"] >= 40
+    assert rfm["buyers"] >= demo_seed.CUSTOMERS
     assert sum(s["count"] for s in rfm["segments"]) == rfm["buyers"]
     sources = {c["source"] for c in get("/admin/stats/cohorts")["cohorts"]}
     assert {"google", "newsletter", "instagram", "direct"} <= sources
-    days = get("/admin/stats/days?from=2026-10-25&to=2026-11-23")["days"]
-    assert sum(d["contacts"] for d in days) > 250 and sum(d["orders"] for d in days) > 10
+    days = get("/admin/stats/days?from=2026-11-09&to=2026-11-23")["days"]
+    assert sum(d["contacts"] for d in days) > 60 and sum(d["orders"] for d in days) > 5
     assert get("/admin/stats/templates")["templates"]
     [segment] = get("/admin/stats/segments")["segments"]
     assert segment["name"] == "shoe_browsers"
