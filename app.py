@@ -4,7 +4,7 @@ from typing import Any
 
 from chalice import Chalice, Rate
 
-from chalicelib import wiring
+from chalicelib import jobs, wiring
 from chalicelib.api import (
     admin,
     admin_funnels,
@@ -38,32 +38,22 @@ def step_runner(event: dict[str, Any], context: Any) -> dict[str, str]:
     return {"status": "done"}
 
 
-@app.schedule(Rate(1, unit=Rate.HOURS), name="date_triggers")
-def date_triggers(event: Any) -> dict[str, int]:
-    """Birthdays, renewals and other date-triggered funnels."""
-    return {"entered": wiring.runtime().run_date_triggers()}
+# Periodic jobs (chalicelib/jobs.py; `make run` runs the same ones locally).
+@app.schedule(Rate(jobs.DATE_TRIGGERS.minutes, unit=Rate.MINUTES), name="date_triggers")
+def date_triggers(event: Any) -> dict[str, Any]:
+    return jobs.date_triggers()
 
 
-@app.schedule(Rate(5, unit=Rate.MINUTES), name="sweeper")
-def sweeper(event: Any) -> dict[str, int]:
-    """Repairs what a crash left undone: overdue wake-ups, interrupted sends."""
-    return wiring.runtime().sweep()
+@app.schedule(Rate(jobs.SWEEPER.minutes, unit=Rate.MINUTES), name="sweeper")
+def sweeper(event: Any) -> dict[str, Any]:
+    return jobs.sweep()
 
 
-@app.schedule(Rate(1, unit=Rate.DAYS), name="rfm_scoring")
-def rfm_scoring(event: Any) -> dict[str, int]:
-    """Re-scores every buyer against today's RFM quintiles (segments, LTV, funnel triggers)."""
-    from chalicelib.analytics import rfm
-
-    wiring.storage()
-    result = rfm.run(wiring.clock()())
-    return {"buyers": result.buyers, "changed": result.changed}
+@app.schedule(Rate(jobs.RFM_SCORING.minutes, unit=Rate.MINUTES), name="rfm_scoring")
+def rfm_scoring(event: Any) -> dict[str, Any]:
+    return jobs.rfm_scoring()
 
 
-@app.schedule(Rate(15, unit=Rate.MINUTES), name="segment_rechecks")
-def segment_rechecks(event: Any) -> dict[str, int]:
-    """Saved segments whose `within` windows closed: membership re-checked for those contacts."""
-    from chalicelib.analytics import segments as saved_segments
-
-    wiring.storage()
-    return {"rechecked": saved_segments.recheck_due(wiring.clock()())}
+@app.schedule(Rate(jobs.SEGMENT_RECHECKS.minutes, unit=Rate.MINUTES), name="segment_rechecks")
+def segment_rechecks(event: Any) -> dict[str, Any]:
+    return jobs.segment_rechecks()

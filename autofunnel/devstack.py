@@ -9,15 +9,14 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from autofunnel import demo_seed, dynamodb_local
 from autofunnel.funnel_commands import funnel_files
-from chalicelib import wiring
+from chalicelib import jobs, wiring
 from chalicelib.core.problems import FunnelValidationError
 from chalicelib.runtime.local_scheduler import LocalScheduler
 from chalicelib.storage.tables import create_tables
@@ -136,8 +135,9 @@ def publish_funnels(directory: Path) -> None:
 
 
 class LocalSchedulerLoop(threading.Thread):
-    """The local stand-in for EventBridge Scheduler: fires due wake-ups every second and runs
-    the sweeper every minute, as the deployed stack's scheduled job does."""
+    """The local stand-in for EventBridge Scheduler and the scheduled Lambdas: fires due
+    wake-ups every second and runs each periodic job (chalicelib/jobs.py) at its rate, measured
+    in funnel time (so `--time-scale` speeds the jobs up too)."""
 
     def __init__(self) -> None:
         super().__init__(name="local-scheduler", daemon=True)
@@ -145,16 +145,22 @@ class LocalSchedulerLoop(threading.Thread):
 
     def run(self) -> None:
         runtime, scheduler = wiring.runtime(), LocalScheduler()
-        last_sweep = 0.0
+        last_run: dict[str, datetime] = {}
         while not self._stopping.wait(1.0):
+            now = wiring.clock()()
             try:
-                scheduler.run_due(runtime.handle_wakeup, wiring.clock()())
-                if time.monotonic() - last_sweep >= 60:
-                    runtime.sweep()
-                    runtime.run_date_triggers()
-                    last_sweep = time.monotonic()
+                scheduler.run_due(runtime.handle_wakeup, now)
             except Exception:  # keep the loop alive; the next tick retries
-                log.exception("local scheduler tick failed")
+                log.exception("local scheduler: wake-ups failed")
+            for job in jobs.ALL:
+                previous = last_run.get(job.name)
+                if previous is not None and now - previous < timedelta(minutes=job.minutes):
+                    continue
+                last_run[job.name] = now
+                try:
+                    job.run()
+                except Exception:
+                    log.exception("local scheduler: job %s failed", job.name)
 
     def stop(self) -> None:
         self._stopping.set()
