@@ -13,6 +13,7 @@ from chalicelib.api import (
     ingest,
     provider_webhooks,
     segments,
+    shop_webhooks,
     site,
     stats,
     tracking,
@@ -29,6 +30,7 @@ app.register_blueprint(site.blueprint)
 app.register_blueprint(stats.blueprint)
 app.register_blueprint(segments.blueprint)
 app.register_blueprint(dashboard.blueprint)
+app.register_blueprint(shop_webhooks.blueprint)
 
 
 @app.lambda_function(name="step_runner")

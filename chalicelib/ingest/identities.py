@@ -18,7 +18,7 @@ class CallIdentities:
 
 
 def identities_of(call: Call, phone_region: str = "") -> CallIdentities:
-    keys: list[str] = []
+    keys: list[str] = list(call.identities)
     if call.user_id is not None:
         keys.append(identity_key("user", call.user_id))
     if call.anonymous_id is not None:

@@ -30,7 +30,15 @@ class Outcome:
     merges: int = 0
 
 
-def ingest(calls: Sequence[Call], write_key: str, settings: Settings, now: datetime) -> Outcome:
+def ingest(
+    calls: Sequence[Call],
+    write_key: str,
+    settings: Settings,
+    now: datetime,
+    source: str = "segment",
+) -> Outcome:
+    """`write_key` namespaces the messageIds (a site's key, or a webhook source such as
+    "shopify:shop.myshopify.com"); `source` is recorded on each stored event."""
     outcome = Outcome()
     fresh: list[Call] = []
     claimed: list[str] = []
@@ -47,7 +55,7 @@ def ingest(calls: Sequence[Call], write_key: str, settings: Settings, now: datet
     if not fresh:
         return outcome
     try:
-        _store(fresh, settings, now, outcome)
+        _store(fresh, settings, now, outcome, source)
     except BaseException:
         receipts.release(claimed)  # nothing half-stored is remembered: a retry stores it all
         raise
@@ -55,7 +63,9 @@ def ingest(calls: Sequence[Call], write_key: str, settings: Settings, now: datet
     return outcome
 
 
-def _store(calls: list[Call], settings: Settings, now: datetime, outcome: Outcome) -> None:
+def _store(
+    calls: list[Call], settings: Settings, now: datetime, outcome: Outcome, source: str
+) -> None:
     retention = timedelta(days=settings.event_retention_days)
     calls = sorted(calls, key=lambda call: call.timestamp)
     identities = [identities_of(call, settings.phone_region) for call in calls]
@@ -82,7 +92,7 @@ def _store(calls: list[Call], settings: Settings, now: datetime, outcome: Outcom
             timestamp=call.timestamp,
             properties=call.properties,
             context=call.context,
-            source="segment",
+            source=source,
         )
         for contact_id, call in zip(final, calls, strict=True)
     ]

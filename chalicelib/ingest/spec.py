@@ -50,6 +50,9 @@ class Call:
     traits: dict[str, Any] = field(default_factory=dict)
     properties: dict[str, Any] = field(default_factory=dict)
     context: dict[str, Any] = field(default_factory=dict)
+    # Identity keys vouched for by a verified server-side source (a signed shop or messenger
+    # webhook); never read from a client's JSON, so a browser cannot claim a Telegram chat.
+    identities: tuple[str, ...] = ()
 
 
 def parse_call(

@@ -1,0 +1,65 @@
+"""What a webhook said happened, before identity resolution, and how it is stored: each
+`Inbound` becomes a Segment-style call and goes through the one ingest pipeline, so webhooks
+get the same identity resolution, merges, profile counters (orders, total spent, last order),
+messageId dedupe and hand-off to analytics and the funnels as the tracking API."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from chalicelib.config import Settings
+from chalicelib.ingest.pipeline import Outcome, ingest
+from chalicelib.ingest.spec import Call
+
+IDENTIFY = "identify"
+
+
+@dataclass(frozen=True)
+class Inbound:
+    event_id: str  # unique within the source: replays of it are stored once
+    name: str  # the event funnels match on; IDENTIFY updates the profile's traits
+    at: datetime
+    properties: dict[str, Any] = field(default_factory=dict)
+    email: str | None = None
+    phone: str | None = None  # E.164 where the source gave enough to tell the country
+    anonymous_id: str | None = None  # the site visitor's id, passed on by the snippet
+    identities: tuple[str, ...] = ()  # keys the verified source vouches for (telegram:…)
+    traits: dict[str, Any] = field(default_factory=dict)  # IDENTIFY only
+
+
+def to_call(event: Inbound) -> Call:
+    contact = {name: value for name, value in (("email", event.email), ("phone", event.phone))}
+    contact = {name: value for name, value in contact.items() if value}
+    if event.name == IDENTIFY:
+        traits = {**event.traits, **contact}
+        return Call(
+            type="identify",
+            message_id=event.event_id,
+            name=IDENTIFY,
+            timestamp=event.at,
+            anonymous_id=event.anonymous_id,
+            traits=traits,
+            properties=dict(traits),
+            context={"traits": contact} if contact else {},
+            identities=event.identities,
+        )
+    return Call(
+        type="track",
+        message_id=event.event_id,
+        name=event.name,
+        timestamp=event.at,
+        anonymous_id=event.anonymous_id,
+        properties=event.properties,
+        context={"traits": contact} if contact else {},  # identifies; not stored as traits
+        identities=event.identities,
+    )
+
+
+def store(
+    events: Sequence[Inbound], namespace: str, settings: Settings, now: datetime, source: str
+) -> Outcome:
+    """Store new events once each (`namespace` scopes their ids, e.g. "shopify:shop-domain")."""
+    return ingest([to_call(event) for event in events], namespace, settings, now, source)
