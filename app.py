@@ -9,8 +9,10 @@ from chalicelib.api import (
     admin,
     admin_funnels,
     dashboard,
+    deeplinks,
     health,
     ingest,
+    messenger_webhooks,
     provider_webhooks,
     segments,
     shop_webhooks,
@@ -31,6 +33,8 @@ app.register_blueprint(stats.blueprint)
 app.register_blueprint(segments.blueprint)
 app.register_blueprint(dashboard.blueprint)
 app.register_blueprint(shop_webhooks.blueprint)
+app.register_blueprint(messenger_webhooks.blueprint)
+app.register_blueprint(deeplinks.blueprint)
 
 
 @app.lambda_function(name="step_runner")

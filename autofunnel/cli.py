@@ -12,9 +12,15 @@ def main() -> None:
 
 
 def _register() -> None:
-    from autofunnel import admin_commands, dev_commands, funnel_commands, stats_commands
+    from autofunnel import (
+        admin_commands,
+        dev_commands,
+        funnel_commands,
+        stats_commands,
+        telegram_commands,
+    )
 
-    modules = (dev_commands, funnel_commands, admin_commands, stats_commands)
+    modules = (dev_commands, funnel_commands, admin_commands, stats_commands, telegram_commands)
     for command in [command for module in modules for command in module.COMMANDS]:
         main.add_command(command)
 

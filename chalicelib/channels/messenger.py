@@ -67,8 +67,11 @@ class MetaMessenger:
         text = str(content.get("text") or content.get("body") or "")
         url_buttons = [
             {"type": "web_url", "url": str(b["url"]), "title": str(b.get("text") or b["url"])[:20]}
+            if b.get("url")
+            # A reply button: pressing it sends a postback, i.e. `button_clicked {button: id}`.
+            else {"type": "postback", "payload": str(b["id"]), "title": str(b.get("text"))[:20]}
             for b in content.get("buttons") or ()
-            if isinstance(b, Mapping) and b.get("url")
+            if isinstance(b, Mapping) and (b.get("url") or (b.get("id") and b.get("text")))
         ]
         body: dict[str, Any]
         if url_buttons:

@@ -1,7 +1,8 @@
 """Telegram through the Bot API's sendMessage, over HTTPS with the standard library.
 
 `content`: `text`, optional `parse_mode` ("HTML" / "MarkdownV2") and `buttons`: a list of
-`{"text", "url"}` / `{"text", "callback_data"}` (one per row) or a list of such rows.
+`{"text", "url"}` / `{"text", "callback_data"}` or `{"text", "id"}` (one per row) or a list of
+such rows.
 """
 
 from __future__ import annotations
@@ -22,13 +23,19 @@ def inline_keyboard(buttons: Any) -> list[list[dict[str, str]]]:
     for entry in buttons or ():
         row = entry if isinstance(entry, list) else [entry]
         cells = [
-            {key: str(button[key]) for key in _BUTTON_FIELDS if key in button}
+            {key: str(value) for key in _BUTTON_FIELDS if (value := _field(button, key))}
             for button in row
             if isinstance(button, Mapping) and button.get("text")
         ]
         if cells:
             rows.append(cells)
     return rows
+
+
+def _field(button: Mapping[str, Any], key: str) -> Any:
+    # A funnel's reply button {"text", "id"} is Telegram's callback_data: pressing it comes back
+    # as a callback query, i.e. `button_clicked {button: id}`.
+    return button.get(key) if key != "callback_data" else button.get(key) or button.get("id")
 
 
 class TelegramBot:

@@ -8,6 +8,9 @@
  * Automatic: page views (also single-page-app navigations), UTM campaign and referrer, clicks on
  * [data-af-event] elements, and emails/phones typed into forms (identify on leaving the field;
  * never password or payment fields; a form opts out with data-af-capture="off").
+ * Messenger deep links: telegramLink() resolves to https://t.me/<bot>?start=<signed token> for
+ * this visitor, and every <a data-af-telegram> gets that href, so the bot's /start links the
+ * chat to the contact that browsed the site.
  */
 (function (w, d) {
   "use strict";
@@ -227,7 +230,50 @@
     lastUrl = location.href;
   }
 
+  // One signed deep link per page view (and anonymous id); a failure lets the next call retry.
+  var links = null;
+  function deeplinks() {
+    links =
+      links ||
+      w
+        .fetch(api + "/v1/deeplink", {
+          method: "POST",
+          credentials: "omit",
+          headers: { "Content-Type": "text/plain" },
+          body: JSON.stringify({ writeKey: key, anonymousId: anonymousId() })
+        })
+        .then(function (response) {
+          if (!response.ok) throw Error("deeplink " + response.status);
+          return response.json();
+        })
+        .then(function (body) {
+          return body.links;
+        })
+        .catch(function (error) {
+          links = null;
+          throw error;
+        });
+    return links;
+  }
+  function telegramLink() {
+    return deeplinks().then(function (found) {
+      return found.telegram;
+    });
+  }
+  function wireLinks() {
+    var anchors = d.querySelectorAll("[data-af-telegram]");
+    if (anchors.length && w.fetch)
+      telegramLink()
+        .then(function (url) {
+          [].forEach.call(anchors, function (a) {
+            if (url) a.href = url;
+          });
+        })
+        .catch(function () {});
+  }
+
   function reset() {
+    links = null;
     set("uid", null);
     set("aid", null);
     set("seen", null);
@@ -310,9 +356,12 @@
     page: page,
     reset: reset,
     flush: flush,
-    anonymousId: anonymousId
+    anonymousId: anonymousId,
+    telegramLink: telegramLink
   });
   page();
+  if (d.readyState == "loading") d.addEventListener("DOMContentLoaded", wireLinks);
+  else wireLinks();
   // Replay the calls queued by the stub before this file arrived.
   if (stub && stub.length) {
     [].slice.call(stub).forEach(function (args) {

@@ -44,10 +44,15 @@ def find_by_provider_id(provider_id: str) -> Message | None:
 
 
 def latest_to(
-    contact_id: str, channels: Collection[str], address: str, look_back: int = 25
+    contact_id: str,
+    channels: Collection[str],
+    address: str,
+    look_back: int = 25,
+    before: datetime | None = None,
 ) -> Message | None:
     """The newest message sent to `address` on one of `channels` (a reply's context), among the
-    contact's last `look_back` messages (by_contact is keys-only: one BatchGet fetches them)."""
+    contact's last `look_back` messages (by_contact is keys-only: one BatchGet fetches them).
+    `before`: only messages created before then (not the answer a funnel gave the reply)."""
     wanted = {address, address.removeprefix("whatsapp:")}
     keys = [
         key.message_id
@@ -58,7 +63,9 @@ def latest_to(
     found = {message.message_id: message for message in Message.batch_get(keys)}
     for message_id in keys:  # newest first
         message = found.get(message_id)
-        if message and message.channel in channels and (message.address or "") in wanted:
+        if not message or message.channel not in channels:
+            continue
+        if (message.address or "") in wanted and (before is None or message.created_at < before):
             return message
     return None
 

@@ -1,4 +1,5 @@
-"""Signed, compact, url-safe tokens for click redirects (`/r/…`) and unsubscribes (`/u/…`).
+"""Signed, compact, url-safe tokens for click redirects (`/r/…`), unsubscribes (`/u/…`) and
+messenger deep links (`t.me/<bot>?start=…`).
 
 A token is `base64url(json payload) "." base64url(HMAC-SHA256(secret, kind + payload)[:16])`.
 The kind is inside the MAC so a click token can never be replayed as an unsubscribe token.
@@ -11,6 +12,8 @@ import binascii
 import hashlib
 import hmac
 import json
+import struct
+import uuid
 from dataclasses import dataclass
 
 _MAC_BYTES = 16  # 128 bits: unforgeable, and keeps SMS links short
@@ -93,3 +96,64 @@ def unsubscribe_token(secret: str, message_id: str, contact_id: str, channel: st
 def read_unsubscribe_token(secret: str, token: str) -> UnsubscribeToken:
     message_id, contact_id, channel = _verify(secret, "unsubscribe", token, 3)
     return UnsubscribeToken(message_id, contact_id, channel)
+
+
+# --- deep links: a site visitor -> a messenger chat -----------------------------------------
+# Telegram's /start parameter allows 64 characters of [A-Za-z0-9_-] (no "."), so a deep-link
+# token is one base64url blob: flag byte, expiry (uint32 seconds), the anonymous id (16 bytes
+# when it is a UUID, as the snippet's are, else its UTF-8), then a 12-byte MAC over all of it.
+
+DEEPLINK_MAX = 64
+_DEEPLINK_MAC = 12
+_UUID_ID, _TEXT_ID = 1, 2
+MAX_DEEPLINK_ID_BYTES = DEEPLINK_MAX * 3 // 4 - 1 - 4 - _DEEPLINK_MAC  # 31
+
+
+@dataclass(frozen=True)
+class DeepLink:
+    anonymous_id: str
+    expires_at: int  # unix seconds
+    token_id: str  # identifies this token (its MAC), for one-chat-per-token bookkeeping
+
+
+def _pack_id(anonymous_id: str) -> tuple[int, bytes]:
+    try:
+        parsed = uuid.UUID(anonymous_id)
+        if str(parsed) == anonymous_id.lower():
+            return _UUID_ID, parsed.bytes
+    except ValueError:
+        pass
+    return _TEXT_ID, anonymous_id.encode()
+
+
+def deeplink_token(secret: str, anonymous_id: str, expires_at: int) -> str:
+    """A token for `?start=` (Telegram) or `?ref=` (m.me) that links the chat to the visitor."""
+    flag, packed = _pack_id(anonymous_id)
+    if not packed or len(packed) > MAX_DEEPLINK_ID_BYTES:
+        raise TokenError(f"an anonymous id of 1-{MAX_DEEPLINK_ID_BYTES} bytes (or a UUID) fits")
+    body = bytes([flag]) + struct.pack(">I", expires_at) + packed
+    return _b64(body + _mac(secret, "deeplink", body)[:_DEEPLINK_MAC])
+
+
+def read_deeplink_token(secret: str, token: str, now: float) -> DeepLink:
+    if not token or len(token) > DEEPLINK_MAX:
+        raise TokenError("malformed token")
+    raw = _unb64(token)
+    body, signature = raw[:-_DEEPLINK_MAC], raw[-_DEEPLINK_MAC:]
+    if len(body) < 6:
+        raise TokenError("malformed token")
+    if not hmac.compare_digest(signature, _mac(secret, "deeplink", body)[:_DEEPLINK_MAC]):
+        raise TokenError("bad signature")
+    flag, (expires_at,), packed = body[0], struct.unpack(">I", body[1:5]), body[5:]
+    if expires_at < now:
+        raise TokenError("expired")
+    if flag == _UUID_ID and len(packed) == 16:
+        anonymous_id = str(uuid.UUID(bytes=packed))
+    elif flag == _TEXT_ID:
+        try:
+            anonymous_id = packed.decode()
+        except UnicodeDecodeError as error:
+            raise TokenError("malformed payload") from error
+    else:
+        raise TokenError("malformed payload")
+    return DeepLink(anonymous_id, expires_at, signature.hex())

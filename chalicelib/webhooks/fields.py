@@ -51,8 +51,8 @@ def email(value: Any) -> str | None:
 def phone(value: Any, region: str = "") -> str | None:
     """E.164, using the address's country for numbers written without "+"; None if unusable."""
     raw = text(value)
-    if raw is None:
-        return None
+    if raw is None or any(char.isalpha() for char in raw):
+        return None  # "555-555-SHIP" is a placeholder, not a vanity number to dial
     for guess in dict.fromkeys((region.upper(), "")):
         with suppress(InvalidIdentity):
             return normalise_phone(raw, guess)

@@ -77,3 +77,67 @@ def find_contact(api: Client, admin_headers: dict[str, str], **query: str) -> di
 def names(contact: dict[str, Any]) -> list[str]:
     """The contact's event names, oldest first."""
     return [event["name"] for event in reversed(contact["timeline"])]
+
+
+SIGNING_SECRET = "test-signing-secret"  # tests/conftest.py's AUTOFUNNEL_SIGNING_SECRET
+
+
+def telegram_secret(bot: str = "shop_bot") -> str:
+    from chalicelib.webhooks.credentials import derived_telegram_secret
+
+    return derived_telegram_secret(SIGNING_SECRET, bot)
+
+
+def post_telegram(
+    api: Client, update: Any, bot: str = "shop_bot", secret: str | None = None
+) -> Any:
+    headers = {
+        "X-Telegram-Bot-Api-Secret-Token": secret if secret is not None else telegram_secret(bot)
+    }
+    return post_signed(api, f"/webhooks/telegram/{bot}", body_of(update), headers)
+
+
+def post_meta(api: Client, payload: Any, secret: str | None = None) -> Any:
+    raw = body_of(payload)
+    signature = hex_hmac(secret or SECRETS["META_APP_SECRET"], raw)
+    return post_signed(api, "/webhooks/meta", raw, {"X-Hub-Signature-256": signature})
+
+
+def visitor_link(api: Client, anonymous_id: str) -> dict[str, Any]:
+    """What the snippet's telegramLink() asks for: a signed deep link for this visitor."""
+    from tests.conftest import WRITE_KEY
+
+    body = body_of({"writeKey": WRITE_KEY, "anonymousId": anonymous_id})
+    response = api.http.post("/v1/deeplink", headers={"Content-Type": "text/plain"}, body=body)
+    assert response.status_code == 200, response.body
+    return response.json_body
+
+
+def browse(api: Client, anonymous_id: str, *events: str) -> None:
+    """A visitor's snippet batch: a page view, then the named track events."""
+    from tests.conftest import WRITE_KEY
+
+    calls: list[dict[str, Any]] = [
+        {
+            "type": "page",
+            "anonymousId": anonymous_id,
+            "messageId": f"{anonymous_id}-page",
+            "properties": {"url": "https://shop.example.com/guide"},
+        }
+    ]
+    calls += [
+        {
+            "type": "track",
+            "event": name,
+            "anonymousId": anonymous_id,
+            "messageId": f"{anonymous_id}-{name}",
+            "properties": {},
+        }
+        for name in events
+    ]
+    response = api.http.post(
+        "/v1/batch",
+        headers={"Content-Type": "text/plain"},
+        body=body_of({"batch": calls, "writeKey": WRITE_KEY}),
+    )
+    assert response.status_code == 200, response.body
