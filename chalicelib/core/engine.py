@@ -60,6 +60,7 @@ from chalicelib.core.evaluate import Facts, holds
 from chalicelib.core.funnel import (
     END,
     FUNNEL_ENTERED,
+    MESSAGE_RECEIVED,
     BranchStep,
     ExitStep,
     Funnel,
@@ -67,11 +68,13 @@ from chalicelib.core.funnel import (
     SendStep,
     SplitStep,
     UpdateStep,
+    WaitReplyStep,
     WaitStep,
     WaitUntilStep,
     WebhookStep,
 )
 from chalicelib.core.matching import get_path, matches
+from chalicelib.core.replies import CHANNELS_OF_ADDRESS, parse_reply
 from chalicelib.core.state import (
     ACTIVE,
     COMPLETED,
@@ -308,6 +311,32 @@ class _Run:
             met = step.event == ev.name and matches(ev.properties, step.where)
             if met or (step.condition is not None and holds(step.condition, self.facts())):
                 self.met(step, f"event {ev.name}")
+        elif isinstance(step, WaitReplyStep) and ev.name == MESSAGE_RECEIVED:
+            self.on_reply(step, ev)
+
+    def on_reply(self, step: WaitReplyStep, ev: EventInput) -> None:
+        """A chat message while waiting for an answer: store it if it fits `expect`."""
+        channel = ev.properties.get("channel")
+        if step.channel and channel not in step.channel:
+            return
+        value = parse_reply(step.expect, ev.properties.get("text"), step.region)
+        if value is None:
+            self.note(step.id, "invalid", f"not {step.expect}")
+            if step.on_invalid is not None:
+                self.cancel_wake()
+                self.go(step.on_invalid)
+            return
+        self.decisions.append(UpdateProfile({step.store: value}))
+        attributes = {**self.contact.attributes, step.store: value}
+        reachable = self.contact.reachable_channels
+        if step.store == step.expect:  # an address: the runtime links it before sending on
+            reachable = reachable | set(CHANNELS_OF_ADDRESS.get(step.expect, ()))
+        self.contact = dataclasses.replace(
+            self.contact, attributes=attributes, reachable_channels=frozenset(reachable)
+        )
+        self.cancel_wake()
+        self.note(step.id, "met", f"reply stored in {step.store}")
+        self.go(step.on_met or self.after(step))
 
     def on_status(self, st: MessageStatusInput) -> None:
         s = self.state
@@ -434,6 +463,14 @@ class _Run:
             self.schedule(self.now + step.timeout, "timeout")
         return _STOP
 
+    def _wait_reply(self, step: WaitReplyStep) -> Any:
+        # Only an answer given from now on counts: never met "already".
+        until = f"until {(self.now + step.timeout).isoformat()}" if step.timeout else "no timeout"
+        self.note(step.id, "wait", f"reply into {step.store}, {until}")
+        if step.timeout is not None:
+            self.schedule(self.now + step.timeout, "timeout")
+        return _STOP
+
     def _branch(self, step: BranchStep) -> Any:
         facts = self.facts()
         for j, case in enumerate(step.cases):
@@ -510,6 +547,7 @@ _HANDLERS: dict[type, Callable[[_Run, Any], Any]] = {
     SendStep: _Run._send,
     WaitStep: _Run._wait,
     WaitUntilStep: _Run._wait_until,
+    WaitReplyStep: _Run._wait_reply,
     BranchStep: _Run._branch,
     SplitStep: _Run._split,
     UpdateStep: _Run._update,

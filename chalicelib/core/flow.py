@@ -15,6 +15,7 @@ from chalicelib.core.funnel import (
     Funnel,
     GotoStep,
     SplitStep,
+    WaitReplyStep,
     WaitStep,
     WaitUntilStep,
 )
@@ -53,6 +54,13 @@ def _edges(funnel: Funnel) -> list[Edge]:
             if step.timeout is not None:
                 label = f"timeout {_fmt(step)}"
                 out.append(Edge(step.id, step.on_timeout or after, label, (*here, "on_timeout")))
+        elif isinstance(step, WaitReplyStep):
+            out.append(Edge(step.id, step.on_met or after, "reply", (*here, "on_met")))
+            if step.on_invalid is not None:
+                out.append(Edge(step.id, step.on_invalid, "invalid", (*here, "on_invalid")))
+            if step.timeout is not None:
+                label = f"timeout {_fmt(step)}"
+                out.append(Edge(step.id, step.on_timeout or after, label, (*here, "on_timeout")))
         elif isinstance(step, GotoStep):
             if step.step is not None:
                 out.append(Edge(step.id, step.step, "goto", (*here, "step")))
@@ -63,7 +71,7 @@ def _edges(funnel: Funnel) -> list[Edge]:
     return out
 
 
-def _fmt(step: WaitUntilStep) -> str:
+def _fmt(step: WaitUntilStep | WaitReplyStep) -> str:
     from chalicelib.core.durations import format_duration
 
     return format_duration(step.timeout) if step.timeout is not None else ""
@@ -74,7 +82,7 @@ def is_waiting(step: object) -> bool:
     if isinstance(step, WaitStep):  # an enrollment-anchored wait may already be over
         timed = step.duration is not None and step.duration.total_seconds() > 0
         return step.at is not None or (timed and step.anchor == "step")
-    return isinstance(step, WaitUntilStep)
+    return isinstance(step, WaitUntilStep | WaitReplyStep)
 
 
 def reachable(funnel: Funnel) -> set[str]:

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from chalicelib.core.conditions import Channel, Condition, Reaction, _one_or_many
 from chalicelib.core.durations import Duration, TimeOfDay
-from chalicelib.core.matching import Where
+from chalicelib.core.matching import Match, Where, check_keywords, check_regex
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_\-]*$"
 END = "end"  # a reserved `next` target: finish the enrollment here
@@ -34,6 +34,10 @@ STAGES = ("lead_magnet", "tripwire", "core", "upsell", "downsell", "warmup", "wi
 SEGMENT_ENTERED = "segment_entered"  # properties: {segment}
 FUNNEL_ENTERED = "funnel_entered"  # properties: {funnel}
 CHANNEL_LINKED = "channel_linked"  # properties: {channel}
+# Events of the messenger webhooks that keyword and button triggers match on.
+MESSAGE_RECEIVED = "message_received"  # properties: {channel, text}
+BUTTON_CLICKED = "button_clicked"  # properties: {channel, button}
+ATTRIBUTE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 
 class _Model(BaseModel):
@@ -50,8 +54,17 @@ def _exactly_one(model: BaseModel, *names: str) -> None:
 
 
 class Button(_Model):
+    """A link (`url`) or, in chats, a reply button (`id`): pressing it is `button_clicked
+    {button: id}` (Telegram callback data, Messenger postback)."""
+
     text: str
-    url: str
+    url: str | None = None
+    id: str | None = Field(None, pattern=ID_PATTERN, max_length=64)  # Telegram: 64 bytes
+
+    @model_validator(mode="after")
+    def _target(self) -> Button:
+        _exactly_one(self, "url", "id")
+        return self
 
 
 class EmailPart(_Model):
@@ -124,6 +137,47 @@ class Policy(_Model):
         return value
 
 
+class MessageMatch(_Model):
+    """A chat message (`message_received`): its text by keywords and/or a regex, optionally
+    only on some channels. Empty: any message."""
+
+    keyword: list[str] | None = None
+    regex: str | None = None
+    channel: _one_or_many(Channel) | None = None  # type: ignore[valid-type]
+
+    @field_validator("keyword", mode="before")
+    @classmethod
+    def _keywords(cls, value: Any) -> Any:
+        return check_keywords(value)
+
+    @field_validator("regex")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        return check_regex(value)
+
+
+def _chat_filters(model: Any, chat: MessageMatch | None, field: str = "reply") -> None:
+    """`message:` (trigger) / `reply:` (wait_until) and `button:` are shorthand for `event:
+    message_received` / `button_clicked` with `where` filters; expanded in place, so the engine
+    and the index see plain events and the stored definition needs no shorthand."""
+    where = dict(model.where)
+    if chat is not None:
+        text = {k: v for k, v in (("keyword", chat.keyword), ("regex", chat.regex)) if v}
+        if text:
+            where["text"] = Match.model_validate(text)
+        if chat.channel:
+            where["channel"] = Match.model_validate({"in": list(chat.channel)})
+        object.__setattr__(model, "event", MESSAGE_RECEIVED)
+        object.__setattr__(model, field, None)
+    elif model.button is not None:
+        where["button"] = Match.model_validate({"in": list(model.button)})
+        object.__setattr__(model, "event", BUTTON_CLICKED)
+        object.__setattr__(model, "button", None)
+    else:
+        return
+    object.__setattr__(model, "where", where)
+
+
 class DateTrigger(_Model):
     attribute: str  # a contact attribute holding a date (YYYY-MM-DD or ISO datetime)
     offset_days: int = 0  # -3: three days before; 1: the day after
@@ -131,9 +185,12 @@ class DateTrigger(_Model):
 
 
 class Trigger(_Model):
-    """How contacts enter: an event, entering a segment, a date attribute, or API/goto only."""
+    """How contacts enter: an event, a chat message or button, entering a segment, a date
+    attribute, or API/goto only."""
 
     event: str | None = None
+    message: MessageMatch | None = None  # a chat message matching keywords / a regex
+    button: _one_or_many(str) | None = None  # type: ignore[valid-type]  # a reply button's id
     segment: str | None = None
     date: DateTrigger | None = None
     api: bool = False
@@ -142,7 +199,8 @@ class Trigger(_Model):
 
     @model_validator(mode="after")
     def _one(self) -> Trigger:
-        _exactly_one(self, "event", "segment", "date", "api")
+        _exactly_one(self, "event", "message", "button", "segment", "date", "api")
+        _chat_filters(self, self.message, "message")
         return self
 
 
@@ -243,6 +301,8 @@ class WaitUntilStep(_Step):
 
     kind: Literal["wait_until"]
     event: str | None = None
+    reply: MessageMatch | None = None  # shorthand: a chat message matching keywords / a regex
+    button: _one_or_many(str) | None = None  # type: ignore[valid-type]  # shorthand: a button
     where: Where = Field(default_factory=dict)
     reaction: _one_or_many(Reaction) | None = None  # type: ignore[valid-type]
     message: StepId | None = None  # the send step whose reaction we wait for
@@ -253,10 +313,27 @@ class WaitUntilStep(_Step):
 
     @model_validator(mode="after")
     def _shape(self) -> WaitUntilStep:
-        _exactly_one(self, "event", "reaction", "condition")
+        _exactly_one(self, "event", "reply", "button", "reaction", "condition")
         if (self.reaction is None) != (self.message is None):
             raise ValueError("`reaction` and `message` go together")
+        _chat_filters(self, self.reply)
         return self
+
+
+class WaitReplyStep(_Step):
+    """Wait for the person's answer in a chat and store it as an attribute ("What is your
+    email?" -> `email`), checked against `expect`; an answer that does not fit goes to
+    `on_invalid` (e.g. a send that asks again) or is ignored while the wait goes on."""
+
+    kind: Literal["wait_reply"]
+    store: str = Field(pattern=ATTRIBUTE_PATTERN)  # the attribute that receives the answer
+    expect: Literal["text", "email", "phone", "number"] = "text"
+    channel: _one_or_many(Channel) | None = None  # type: ignore[valid-type]  # default: any
+    region: str | None = Field(None, pattern=r"^[A-Z]{2}$")  # phones written without "+"
+    timeout: Duration | None = None
+    on_met: StepId | None = None  # default: the next step in order
+    on_invalid: StepId | None = None  # default: keep waiting
+    on_timeout: StepId | None = None  # default: the next step in order
 
 
 class Case(_Model):
@@ -342,6 +419,7 @@ Step = Annotated[
     SendStep
     | WaitStep
     | WaitUntilStep
+    | WaitReplyStep
     | BranchStep
     | SplitStep
     | UpdateStep
@@ -350,8 +428,19 @@ Step = Annotated[
     | ExitStep,
     Field(discriminator="kind"),
 ]
-STEP_KINDS = ("send", "wait", "wait_until", "branch", "split", "update", "goto", "webhook", "exit")
-WAITING_KINDS = frozenset({"wait", "wait_until"})
+STEP_KINDS = (
+    "send",
+    "wait",
+    "wait_until",
+    "wait_reply",
+    "branch",
+    "split",
+    "update",
+    "goto",
+    "webhook",
+    "exit",
+)
+WAITING_KINDS = frozenset({"wait", "wait_until", "wait_reply"})
 
 
 # --- the funnel ---------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from chalicelib.core.funnel import (
     SendStep,
     SplitStep,
     UpdateStep,
+    WaitReplyStep,
     WaitStep,
     WaitUntilStep,
     WebhookStep,
@@ -22,6 +23,7 @@ _SHAPES = {  # Mermaid node shapes by kind: the reader sees waits and decisions 
     "send": ('["', '"]'),
     "wait": ('(["', '"])'),
     "wait_until": ('(["', '"])'),
+    "wait_reply": ('(["', '"])'),
     "branch": ('{"', '"}'),
     "split": ('{{"', '"}}'),
     "exit": ('(("', '"))'),
@@ -48,6 +50,8 @@ def _label(step: object) -> str:
         else:
             what = "condition"
         return f"wait until {what}"
+    if isinstance(step, WaitReplyStep):
+        return f"wait for a reply<br/>{step.expect} → {step.store}"
     if isinstance(step, BranchStep):
         return "branch"
     if isinstance(step, SplitStep):

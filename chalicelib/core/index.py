@@ -23,7 +23,14 @@ from typing import Any
 from chalicelib.core import clock
 from chalicelib.core.decisions import EventInput
 from chalicelib.core.evaluate import Facts, holds
-from chalicelib.core.funnel import FUNNEL_ENTERED, SEGMENT_ENTERED, Funnel, WaitUntilStep
+from chalicelib.core.funnel import (
+    FUNNEL_ENTERED,
+    MESSAGE_RECEIVED,
+    SEGMENT_ENTERED,
+    Funnel,
+    WaitReplyStep,
+    WaitUntilStep,
+)
 from chalicelib.core.matching import matches
 from chalicelib.core.state import ACTIVE, ContactView, PastEvent, utc
 
@@ -40,6 +47,8 @@ def _mentioned(funnel: Funnel) -> set[str]:
         if rule.entered_funnel:
             names.add(FUNNEL_ENTERED)
     names |= {s.event for s in funnel.steps if isinstance(s, WaitUntilStep)}
+    if any(isinstance(s, WaitReplyStep) for s in funnel.steps):
+        names.add(MESSAGE_RECEIVED)
     names.discard(None)
     return names  # type: ignore[return-value]
 

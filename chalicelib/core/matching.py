@@ -5,16 +5,24 @@ YAML shorthand: `status: paid` means eq, `status: [paid, shipped]` means in, `co
 means "absent"; otherwise an operator map: `items_count: {gt: 0}`. Keys are dotted paths into
 the properties (`cart.items.0.sku`). A comparison between incompatible types is simply false:
 a marketer's filter must never crash the engine.
+
+For what people write (a chat message's `text`): `keyword: [guide, pdf]` holds when one of the
+keywords (or phrases) occurs as whole words, ignoring case and punctuation ("GUIDE please!"
+matches `guide`); `regex: "^send (me )?the guide"` is a case-insensitive search.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 Scalar = str | int | float | bool
+MAX_TEXT = 2000  # keyword/regex look at this much of a message: a long paste costs no more
+MAX_PATTERN = 500
 
 
 class Match(BaseModel):
@@ -32,6 +40,47 @@ class Match(BaseModel):
     not_in: list[Scalar] | None = None
     contains: Scalar | None = None
     exists: bool | None = None
+    keyword: list[str] | None = None  # whole words or phrases, any case (a string: one keyword)
+    regex: str | None = None  # searched case-insensitively
+
+    @field_validator("keyword", mode="before")
+    @classmethod
+    def _keywords(cls, value: Any) -> Any:
+        return check_keywords(value)
+
+    @field_validator("regex")
+    @classmethod
+    def _pattern(cls, value: str | None) -> str | None:
+        return check_regex(value)
+
+
+def check_keywords(value: Any) -> Any:
+    """A keyword or a list of them (words or phrases), as a list; ValueError if one has none."""
+    words = [value] if isinstance(value, str) else value
+    if isinstance(words, list) and not all(isinstance(w, str) and _words(w) for w in words):
+        raise ValueError("keywords must be words (letters or digits), e.g. [guide, pdf]")
+    return words
+
+
+def check_regex(value: str | None) -> str | None:
+    if value is not None:
+        if len(value) > MAX_PATTERN:
+            raise ValueError(f"a regex is at most {MAX_PATTERN} characters")
+        try:
+            _compiled(value)
+        except re.error as exc:
+            raise ValueError(f"invalid regex {value!r}: {exc}") from exc
+    return value
+
+
+def _words(text: str) -> str:
+    """Lower-cased words separated by single spaces: "GUIDE, please!" -> "guide please"."""
+    return " ".join(re.findall(r"\w+", text.casefold()))
+
+
+@lru_cache(maxsize=256)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.IGNORECASE)
 
 
 def _shorthand(value: Any) -> Any:
@@ -123,7 +172,7 @@ def match_value(actual: Any, m: Match) -> bool:
         return False
     if not present:
         # An absent value satisfies only negative filters (ne, not_in, exists: false).
-        positive = (m.eq, m.gt, m.gte, m.lt, m.lte, m.in_, m.contains)
+        positive = (m.eq, m.gt, m.gte, m.lt, m.lte, m.in_, m.contains, m.keyword, m.regex)
         return all(v is None for v in positive)
     if m.eq is not None and not _equal(actual, m.eq):
         return False
@@ -137,6 +186,8 @@ def match_value(actual: Any, m: Match) -> bool:
         return False
     if m.not_in is not None and any(_equal(actual, x) for x in m.not_in):
         return False
+    if (m.keyword is not None or m.regex is not None) and not _text_matches(actual, m):
+        return False
     if m.contains is not None:
         if isinstance(actual, str):
             return isinstance(m.contains, str) and m.contains in actual
@@ -144,6 +195,17 @@ def match_value(actual: Any, m: Match) -> bool:
             return any(_equal(x, m.contains) for x in actual)
         return False
     return True
+
+
+def _text_matches(actual: Any, m: Match) -> bool:
+    if not isinstance(actual, str):
+        return False
+    text = actual[:MAX_TEXT]
+    if m.keyword is not None:
+        padded = f" {_words(text)} "
+        if not any(f" {_words(word)} " in padded for word in m.keyword):
+            return False
+    return m.regex is None or _compiled(m.regex).search(text) is not None
 
 
 def matches(data: Mapping[str, Any], where: Mapping[str, Match]) -> bool:

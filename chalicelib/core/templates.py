@@ -108,7 +108,10 @@ def render_content(content: Content, channel: str, context: Mapping[str, Any]) -
     if isinstance(part, OnsitePart) and part.title is not None:
         out["title"] = render(part.title, context)
     out["buttons"] = [
-        {"text": render(b.text, context), "url": render(b.url, context)} for b in part.buttons
+        {"text": render(b.text, context), "url": render(b.url, context)}
+        if b.url is not None
+        else {"text": render(b.text, context), "id": b.id}
+        for b in part.buttons
     ]
     return out
 

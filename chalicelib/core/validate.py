@@ -200,7 +200,8 @@ def _template_sources(funnel: Funnel) -> Iterator[tuple[Loc, str, bool]]:
                     yield (*base, channel, name), src, name == "html"
             for b, button in enumerate(getattr(part, "buttons", [])):
                 yield (*base, channel, "buttons", b, "text"), button.text, False
-                yield (*base, channel, "buttons", b, "url"), button.url, False
+                if button.url is not None:
+                    yield (*base, channel, "buttons", b, "url"), button.url, False
 
     def leaves(base: Loc, value: Any) -> Iterator[tuple[Loc, str, bool]]:
         if isinstance(value, str):

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
+from chalicelib import wiring
 from chalicelib.core.decisions import UpdateProfile
+from chalicelib.identity.attach import IDENTITY_ATTRIBUTES, attach
 from chalicelib.storage.errors import ConflictError, conflicts_as_domain_errors
 from chalicelib.storage.models import Contact
 
@@ -29,3 +33,18 @@ def apply_profile_update(contact_id: str, update: UpdateProfile, attempts: int =
         except ConflictError:
             continue
     raise ConflictError(f"update profile {contact_id}: too many concurrent changes")
+
+
+def claim_identities(
+    contact_id: str, update: UpdateProfile, now: datetime, merge: bool = True
+) -> None:
+    """An email or phone a funnel stored (a `wait_reply` answer) becomes an identity of the
+    contact, so the next step can send to it; with `merge`, a contact that already owned it
+    merges with this one, and analytics and the funnels are told like for any merge."""
+    if not any(name in update.set for name in IDENTITY_ATTRIBUTES):
+        return
+    settings = wiring.storage()
+    retention = timedelta(days=settings.event_retention_days)
+    merges = attach(contact_id, update.set, now, retention, settings.phone_region, merge)
+    if merges:
+        wiring.event_sink().handle(merges)

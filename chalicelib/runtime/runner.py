@@ -51,7 +51,7 @@ from chalicelib.runtime.dispatch import (
 )
 from chalicelib.runtime.funnel_store import ARCHIVED, PAUSED, FunnelStore, UnknownFunnel
 from chalicelib.runtime.observer import NoObserver, RuntimeObserver
-from chalicelib.runtime.profile import apply_profile_update
+from chalicelib.runtime.profile import apply_profile_update, claim_identities
 from chalicelib.runtime.scheduler import Scheduler, Wakeup
 from chalicelib.statuses import MessageStatusUpdate
 from chalicelib.storage.errors import ConflictError, conflicts_as_domain_errors
@@ -394,6 +394,7 @@ class Runtime:
             elif isinstance(decision, UpdateProfile):
                 apply_profile_update(row.contact_id, decision)
                 self._mark_dates(row.contact_id, decision.set)
+                claim_identities(row.contact_id, decision, contact.now, merge=False)
                 contact.forget()
         for message in messages:
             if message.status == PENDING:
@@ -408,6 +409,9 @@ class Runtime:
                     log.warning(
                         "%s: goto unknown or inactive funnel %s", row.funnel, decision.funnel_name
                     )
+        for decision in decisions:  # last: a merge moves this enrollment and its messages
+            if isinstance(decision, UpdateProfile):
+                claim_identities(row.contact_id, decision, contact.now, merge=True)
 
     def _schedule(
         self, row: Enrollment, decision: ScheduleWakeup, contact: _Contact, depth: int

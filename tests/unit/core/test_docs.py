@@ -33,6 +33,7 @@ def test_every_step_kind_has_an_example() -> None:
         "send",
         "wait",
         "wait_until",
+        "wait_reply",
         "branch",
         "split",
         "update",

@@ -28,6 +28,7 @@ def test_schema_lists_every_step_kind() -> None:
         "send",
         "wait",
         "wait_until",
+        "wait_reply",
         "branch",
         "split",
         "update",

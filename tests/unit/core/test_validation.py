@@ -61,8 +61,8 @@ def test_missing_kind_and_unknown_field() -> None:
     assert [(p.line, p.message) for p in found] == [
         (
             8,
-            "a step needs `kind`: one of send, wait, wait_until, branch, split, update, goto, "
-            "webhook, exit",
+            "a step needs `kind`: one of send, wait, wait_until, wait_reply, branch, split, "
+            "update, goto, webhook, exit",
         ),
         (9, "unknown field 'colour'"),
     ]
@@ -89,7 +89,7 @@ def test_missing_required_field_is_named() -> None:
 
 def test_shape_rules_of_steps() -> None:
     p = one(GOOD + "  - {id: w, kind: wait_until, event: x, reaction: opened, message: a}\n")
-    assert p.line == 8 and "exactly one of: event, reaction, condition" in p.message
+    assert p.line == 8 and "exactly one of: event, reply, button, reaction, condition" in p.message
     p = one(GOOD + "  - {id: s, kind: split, variants: [{name: a, percent: 50}], holdout: 10}\n")
     assert "add up to 100, not 60" in p.message
 

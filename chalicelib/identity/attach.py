@@ -1,0 +1,50 @@
+"""Attributes that are identities (email, phone), when a funnel sets them (a `wait_reply`
+answer, an `update` step), become the contact's identity keys too, so a later shop order with
+that email lands on the same person. Resolution is ingestion's own: a contact that already owns
+the key merges with this one, the stronger identity's contact surviving."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import suppress
+from datetime import datetime, timedelta
+from typing import Any
+
+from chalicelib.events import StoredEvent
+from chalicelib.identity import store
+from chalicelib.identity.keys import InvalidIdentity, identity_key
+from chalicelib.identity.resolver import Resolver
+from chalicelib.storage.errors import ConflictError
+
+IDENTITY_ATTRIBUTES = ("email", "phone")
+
+
+def attach(
+    contact_id: str,
+    values: Mapping[str, Any],
+    now: datetime,
+    retention: timedelta,
+    phone_region: str = "",
+    merge: bool = True,
+) -> list[StoredEvent]:
+    """Claim the keys for the contact; returns the `contact_merged` events of any merge.
+    `merge=False` claims only keys nobody owns (cheap, and safe while a step is being carried
+    out); a key another contact owns is then left for a later `merge=True` call."""
+    keys: list[str] = []
+    for kind in IDENTITY_ATTRIBUTES:
+        value = values.get(kind)
+        if isinstance(value, str) and value:
+            with suppress(InvalidIdentity):  # kept as an attribute; it identifies nobody
+                keys.append(identity_key(kind, value, phone_region))
+    own = [item.identity for item in store.of_contact(contact_id)]
+    new = [key for key in keys if key not in own]
+    if not new:
+        return []
+    if not own or not merge:  # (no own key: enrolled by API, nothing to merge on)
+        for key in new:
+            with suppress(ConflictError):
+                store.claim(key, contact_id, now)
+        return []
+    resolver = Resolver(now, retention)
+    resolver.resolve([*own, *new])
+    return [merge.event for merge in resolver.merges]
