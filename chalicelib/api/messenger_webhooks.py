@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from chalice.app import Blueprint, Response
@@ -17,7 +18,7 @@ from pynamodb.exceptions import PynamoDBException
 
 from chalicelib import wiring
 from chalicelib.api.errors import ApiError, json_errors, json_response
-from chalicelib.api.shop_webhooks import json_body, verified
+from chalicelib.api.shop_webhooks import json_body, raw_body, verified
 from chalicelib.storage.errors import ConflictError
 from chalicelib.webhooks import chats, credentials, meta, telegram
 from chalicelib.webhooks.signatures import verify_hex_hmac, verify_secret
@@ -44,7 +45,7 @@ def telegram_webhook(bot: str) -> Response:
     settings = wiring.storage()
     given = request.headers.get("x-telegram-bot-api-secret-token") or ""
     verified(verify_secret, credentials.telegram(settings, bot), "the bot's webhook secret", given)
-    body = json_body(request.raw_body or b"")
+    body = json_body(raw_body(request))
     if not isinstance(body, dict):
         raise ApiError(400, "expected a JSON Update object")
     parsed = telegram.parse(body, bot, settings.signing_secret, datetime.now(UTC))
@@ -62,7 +63,7 @@ def telegram_webhook(bot: str) -> Response:
 @json_errors
 def meta_handshake() -> Response:
     """Meta's subscription check: echo hub.challenge when hub.verify_token is ours."""
-    params = blueprint.current_request.query_params or {}
+    params: Mapping[str, str] = blueprint.current_request.query_params or {}
     token = credentials.meta_verify_token(wiring.storage())
     if params.get("hub.mode") != "subscribe":
         raise ApiError(400, "expected hub.mode=subscribe")
@@ -81,7 +82,7 @@ def meta_handshake() -> Response:
 def meta_webhook() -> Response:
     request = blueprint.current_request
     settings = wiring.storage()
-    raw = request.raw_body or b""
+    raw = raw_body(request)
     signature = request.headers.get("x-hub-signature-256") or ""
     # Over the raw bytes as received: re-serialised JSON would not match Meta's signature.
     verified(

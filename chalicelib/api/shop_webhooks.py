@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalice.app import Blueprint, Response
+from chalice.app import Blueprint, Request, Response
 from pynamodb.exceptions import PynamoDBException
 
 from chalicelib import wiring
@@ -42,6 +42,12 @@ def verified(check: Callable[..., None], *args: Any) -> None:
         raise ApiError(503, f"webhook not configured: {error}") from error
     except BadSignature as error:
         raise ApiError(403, f"invalid signature: {error}") from error
+
+
+def raw_body(request: Request) -> bytes:
+    """The body exactly as sent: signatures are over these bytes."""
+    raw = request.raw_body
+    return raw.encode() if isinstance(raw, str) else (raw or b"")
 
 
 def json_body(raw: bytes) -> Any:
@@ -74,7 +80,7 @@ def ignored(source: str, topic: str) -> Response:
 @json_errors
 def shopify_webhook() -> Response:
     request = blueprint.current_request
-    raw = request.raw_body or b""
+    raw = raw_body(request)
     secret = credentials.shopify(wiring.storage())
     signature = request.headers.get("x-shopify-hmac-sha256") or ""
     verified(verify_base64_hmac, secret, credentials.SHOPIFY_SECRET, raw, signature)
@@ -98,7 +104,7 @@ def shopify_webhook() -> Response:
 @json_errors
 def woocommerce_webhook() -> Response:
     request = blueprint.current_request
-    raw = request.raw_body or b""
+    raw = raw_body(request)
     topic = request.headers.get("x-wc-webhook-topic") or ""
     if not topic and raw.startswith(b"webhook_id="):
         # WooCommerce pings a new webhook's URL (unsigned, no topic) and saves it only on a
@@ -122,7 +128,7 @@ def woocommerce_webhook() -> Response:
 @json_errors
 def generic_shop_webhook(source: str) -> Response:
     request = blueprint.current_request
-    raw = request.raw_body or b""
+    raw = raw_body(request)
     secret = credentials.shop(wiring.storage(), source)
     signature = request.headers.get(SHOP_SIGNATURE.lower()) or ""
     verified(verify_hex_hmac, secret, credentials.shop_setting(source), raw, signature)

@@ -84,10 +84,10 @@ def _linked(update: ChatUpdate, now: datetime) -> ChatUpdate:
 
 def _side_effects(update: ChatUpdate, contact_id: str, fresh: bool) -> None:
     if update.consent is not None:  # idempotent: a replay changes nothing and emits nothing
-        consent.set_consent(
+        change = consent.grant if update.consent else consent.revoke  # /start, /stop
+        change(
             contact_id,
             update.channel,
-            update.consent,
             source=update.channel,
             event_id=f"{update.update_id}:consent",
         )

@@ -49,7 +49,14 @@ def with_buyers(events: Sequence[Inbound], namespace: str) -> list[Inbound]:
         if not buyer:
             log.info("%s: %s for unknown order %r ignored", namespace, event.name, order_id)
             continue
-        ready.append(dataclasses.replace(event, **{k: buyer.get(k) for k in _BUYER_FIELDS}))
+        ready.append(
+            dataclasses.replace(
+                event,
+                email=buyer.get("email"),
+                phone=buyer.get("phone"),
+                anonymous_id=buyer.get("anonymous_id"),
+            )
+        )
     return ready
 
 

@@ -70,7 +70,7 @@ class _Payload:
     def profile(self, event_id: str, at: datetime) -> list[Inbound]:
         """An identify beside the event when the shop knows the person's name (templates greet
         by `contact.first_name`)."""
-        traits = {
+        traits: dict[str, Any] = {
             name: value
             for name in ("first_name", "last_name")
             if (value := fields.text(self.customer.get(name) or self.address.get(name)))
