@@ -7,22 +7,9 @@ import json
 from datetime import timedelta
 from typing import Any
 
+from autofunnel.demo_seed import SHOE_BROWSERS
 from tests.integration.analytics.population import World
 
-SHOE_BROWSERS = {
-    "description": "viewed shoes twice in 7 days and no order",
-    "condition": {
-        "all": [
-            {
-                "event": "product_viewed",
-                "where": {"category": "shoes"},
-                "within": "7d",
-                "at_least": 2,
-            },
-            {"not": {"event": "order_completed"}},
-        ]
-    },
-}
 FOLLOW_UP = """
 name: shoe_follow_up
 trigger: {segment: shoe_browsers}

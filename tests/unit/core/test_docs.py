@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from chalicelib.core.funnel import parse_funnel
+from chalicelib.core.funnel import STEP_KINDS, parse_funnel
 from chalicelib.core.simulator import simulate
 from chalicelib.core.story import parse_story
 
@@ -29,17 +29,6 @@ def test_story_example_parses_and_runs() -> None:
 
 
 def test_every_step_kind_has_an_example() -> None:
-    for kind in (
-        "send",
-        "wait",
-        "wait_until",
-        "wait_reply",
-        "branch",
-        "split",
-        "update",
-        "goto",
-        "webhook",
-        "exit",
-    ):
+    for kind in STEP_KINDS:
         assert f"### {kind}\n" in DOC
         assert f"kind: {kind}" in DOC

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from chalicelib.core.funnel import Funnel, funnel_json_schema
+from chalicelib.core.funnel import STEP_KINDS, Funnel, funnel_json_schema
 from chalicelib.core.graph import to_mermaid
 
 from .conftest import FUNNELS, load
@@ -24,18 +24,7 @@ def test_checked_in_schema_is_current() -> None:
 def test_schema_lists_every_step_kind() -> None:
     schema = funnel_json_schema()
     mapping = schema["properties"]["steps"]["items"]["discriminator"]["mapping"]
-    assert set(mapping) == {
-        "send",
-        "wait",
-        "wait_until",
-        "wait_reply",
-        "branch",
-        "split",
-        "update",
-        "goto",
-        "webhook",
-        "exit",
-    }
+    assert set(mapping) == set(STEP_KINDS)
 
 
 @pytest.mark.parametrize("name", EXAMPLES)
