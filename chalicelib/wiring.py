@@ -16,6 +16,7 @@ from chalicelib.storage.binding import bind
 if TYPE_CHECKING:  # the adapters are imported by their factories: a route pays only for its own
     from pynamodb.connection import Connection
 
+    from chalicelib.eventlog.local import LocalStreams
     from chalicelib.events import EventSink
     from chalicelib.runtime.clock import Clock
     from chalicelib.runtime.dispatch import Dispatcher
@@ -24,6 +25,7 @@ if TYPE_CHECKING:  # the adapters are imported by their factories: a route pays 
     from chalicelib.runtime.runner import Runtime
     from chalicelib.runtime.scheduler import Scheduler
     from chalicelib.statuses import StatusSink
+    from chalicelib.worker.handler import Worker
 
 
 @lru_cache(maxsize=1)
@@ -125,6 +127,32 @@ def runtime() -> Runtime:
     )
 
 
+@lru_cache(maxsize=1)
+def worker() -> Worker:
+    """The event log's stream worker (the `worker` Lambda; polled locally)."""
+    from chalicelib.worker.handler import Worker
+
+    settings = storage()
+    return Worker(
+        runtime(),
+        analytics_sink(),
+        lambda: clock()(),
+        timedelta(days=settings.event_retention_days),
+        settings.phone_region,
+    )
+
+
+def local_streams() -> LocalStreams:
+    """DynamoDB Local's streams, polled into the handlers the Lambdas run (make run, tests)."""
+    from chalicelib.eventlog.local import LocalStreams
+    from chalicelib.storage.models import LogEvent
+    from chalicelib.storage.tables import dynamodb_client, streams_client
+
+    settings = storage()
+    handlers = {str(LogEvent.Meta.table_name): lambda event, context: worker().handle(event)}
+    return LocalStreams(dynamodb_client(settings), streams_client(settings), handlers)
+
+
 def event_sink() -> EventSink:
     """Where stored events go next: analytics, then the funnel runtime."""
     from chalicelib.analytics.sink import Tee
@@ -149,6 +177,6 @@ def reset() -> None:
     """Forget cached settings and adapters (tests that change the environment)."""
     current.cache_clear()
     factories = (storage, clock, dynamodb_connection, funnel_store, scheduler, dispatcher)
-    for factory in (*factories, observer, analytics_sink, runtime):
+    for factory in (*factories, observer, analytics_sink, runtime, worker):
         if hasattr(factory, "cache_clear"):  # a test may have replaced one
             factory.cache_clear()

@@ -7,6 +7,9 @@ Table names are placeholders until `chalicelib.storage.binding.bind(settings)` s
 - identities (identity = "email:a@b.c"): get → contact; uniqueness by conditional put;
   GSI by_contact lists a contact's identities.
 - events (contact_id, event_key = "time#id"): a contact's timeline, time-ordered; TTL expires_at.
+- log (subject, event_id): the event log. Routes append each inbound event once (a conditional
+  put on its source id); its stream feeds the worker. A contact's timeline is the union of its
+  subjects (identity keys, "contact:{id}"), read with one Query each. TTL expires_at.
 - funnels (name, version; 0 = head): get the head (state, latest version) or one version;
   GSI by_listing (sparse, heads only) lists all funnels.
 - enrollments (contact_id, enrollment_key = "funnel#started#id"): a contact's enrollments, all or
@@ -29,6 +32,8 @@ Table names are placeholders until `chalicelib.storage.binding.bind(settings)` s
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from pynamodb.attributes import (
     BooleanAttribute,
     JSONAttribute,
@@ -43,6 +48,8 @@ from pynamodb.attributes import (
 )
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
+
+STREAM_VIEW = "NEW_AND_OLD_IMAGES"  # the worker reads what changed (analytics: before and after)
 
 
 class _Meta:
@@ -112,6 +119,31 @@ class Event(Model):
     source = UnicodeAttribute(default="api")
     timestamp = UTCDateTimeAttribute()
     received_at = UTCDateTimeAttribute()
+    expires_at = TTLAttribute(null=True)
+
+
+class LogEvent(Model):
+    """One entry of the event log (chalicelib.eventlog): what came in, or what the worker
+    derived, exactly once per source id."""
+
+    class Meta(_Meta):
+        table_name = "log"
+        stream_view_type = STREAM_VIEW
+
+    retention = timedelta(days=400)  # set per stage by storage.binding.bind
+
+    subject = UnicodeAttribute(hash_key=True)  # an identity key, "contact:{id}", "message:{id}"...
+    event_id = UnicodeAttribute(range_key=True)  # "{namespace}:{source id}": unique per subject
+    type = UnicodeAttribute()  # track, identify, page, screen, alias, group; status, consent...
+    name = UnicodeAttribute()
+    timestamp = UTCDateTimeAttribute()  # when it happened
+    received_at = UTCDateTimeAttribute()
+    properties = MapAttribute(default=dict)
+    context = MapAttribute(null=True)
+    keys = ListAttribute(of=UnicodeAttribute, null=True)  # identity keys the event carries
+    lookup = ListAttribute(of=UnicodeAttribute, null=True)  # keys only looked up (alias)
+    source = UnicodeAttribute(default="api")
+    trust = UnicodeAttribute(default="claim")  # claim (public write key) | verified (signed)
     expires_at = TTLAttribute(null=True)
 
 
@@ -390,6 +422,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     Contact,
     Identity,
     Event,
+    LogEvent,
     Funnel,
     Enrollment,
     Message,
@@ -401,4 +434,4 @@ ALL_MODELS: tuple[type[Model], ...] = (
     DateMark,
 )
 LOCAL_ONLY_MODELS: tuple[type[Model], ...] = (Wakeup,)
-TTL_ATTRIBUTES = {Event: "expires_at", Receipt: "expires_at"}
+TTL_ATTRIBUTES = {Event: "expires_at", LogEvent: "expires_at", Receipt: "expires_at"}

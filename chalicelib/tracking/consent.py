@@ -32,8 +32,10 @@ def set_consent(
     event_id: str,
     at: datetime | None = None,
     properties: dict[str, Any] | None = None,
+    announce: bool = True,
 ) -> bool:
-    """Record the person's choice for `channel`; True when it changed (and an event went out)."""
+    """Record the person's choice for `channel`; True when it changed (and, with `announce`,
+    an event went out)."""
     at = at or datetime.now(UTC)
     for _ in range(5):  # optimistic locking on Contact.version
         try:
@@ -53,6 +55,8 @@ def set_consent(
                 raise
     else:
         return False
+    if not announce:
+        return True
     store_event(
         StoredEvent(
             contact_id=contact_id,

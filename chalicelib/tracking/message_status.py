@@ -81,9 +81,14 @@ def _history_entry(status: str, at: datetime, details: dict[str, Any]) -> dict[s
 
 
 def record(
-    message: Message, status: str, at: datetime | None = None, details: dict[str, Any] | None = None
+    message: Message,
+    status: str,
+    at: datetime | None = None,
+    details: dict[str, Any] | None = None,
+    feed: bool = True,
 ) -> bool:
-    """Add `status` to the message once; True (and the funnels are told) when it was new."""
+    """Add `status` to the message once; True (and, with `feed`, the funnels are told) when it
+    was new."""
     at = at or datetime.now(UTC)
     details = details or {}
     for _ in range(5):  # optimistic locking on Message.version; a racing webhook means re-read
@@ -105,6 +110,8 @@ def record(
             message.refresh(consistent_read=True)
     else:
         return False
+    if not feed:
+        return True
     wiring.status_sink().handle(
         [MessageStatusUpdate(message.message_id, status, at, dict(details))]
     )

@@ -1,0 +1,63 @@
+"""A contact's entries of one batch: the profile updated once (counters, firsts and lasts,
+traits, touches), consent changes applied, and the events funnels and analytics see."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from chalicelib.eventlog.entry import CONSENT, Entry
+from chalicelib.events import StoredEvent
+from chalicelib.ingest import profile_store
+from chalicelib.ingest.profile import ProfileDelta
+from chalicelib.ingest.spec import CALL_TYPES
+from chalicelib.tracking import consent
+
+
+def apply(
+    contact_id: str, entries: Sequence[Entry], created: bool, runtime: Any
+) -> list[StoredEvent]:
+    ordered = sorted(entries, key=lambda entry: (entry.timestamp, entry.position))
+    calls = [entry for entry in ordered if entry.type in CALL_TYPES]
+    if calls:
+        delta = ProfileDelta()
+        for entry in calls:
+            delta.add(entry)
+        contact_id = profile_store.apply(contact_id, delta, created)
+    stored: list[StoredEvent] = []
+    for entry in ordered:
+        if entry.type == CONSENT:
+            if not entry.verified:
+                continue
+            _consent(contact_id, entry)
+        elif entry.type not in CALL_TYPES:
+            continue
+        stored.append(stored_event(contact_id, entry))
+    return stored
+
+
+def stored_event(contact_id: str, entry: Entry) -> StoredEvent:
+    return StoredEvent(
+        contact_id=contact_id,
+        event_id=entry.event_id,
+        type=entry.type,
+        name=entry.name,
+        timestamp=entry.timestamp,
+        properties=entry.properties,
+        context=entry.context,
+        source=entry.source,
+    )
+
+
+def _consent(contact_id: str, entry: Entry) -> None:
+    channel = str(entry.properties.get("channel") or "")
+    if channel:
+        consent.set_consent(
+            contact_id,
+            channel,
+            entry.name == "subscribed",
+            source=entry.source,
+            event_id=entry.event_id,
+            at=entry.timestamp,
+            announce=False,
+        )

@@ -1,0 +1,109 @@
+"""One batch of the log's stream: who each entry is about, then each contact's entries in order.
+
+Entries are grouped by contact (one profile update per contact per batch); a contact whose
+entries fail does not hold back the others, and its records are reported back to the stream.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from chalicelib.eventlog.append import entry_of
+from chalicelib.eventlog.entry import CONTACT, MESSAGE, ORDER, TALLY, Entry
+from chalicelib.eventlog.stream import INSERT, failures, records_of
+from chalicelib.events import StoredEvent
+from chalicelib.identity.resolver import Resolver
+from chalicelib.storage import contacts
+from chalicelib.storage.models import LogEvent
+from chalicelib.worker import contact_entries, feedback
+
+log = logging.getLogger(__name__)
+
+
+class EventHandler(Protocol):
+    def handle(self, events: Sequence[StoredEvent]) -> None: ...
+
+
+class Worker:
+    def __init__(
+        self,
+        runtime: Any,
+        analytics: EventHandler,
+        clock: Callable[[], datetime],
+        retention: timedelta,
+        phone_region: str = "",
+    ) -> None:
+        self.runtime = runtime
+        self.analytics = analytics
+        self.clock = clock
+        self.retention = retention
+        self.phone_region = phone_region
+
+    def handle(self, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
+        """The Lambda entry point for the events table's stream."""
+        entries = [
+            entry_of(LogEvent.from_raw_data(dict(record.new)), record.sequence)
+            for record in records_of(event)
+            if record.event_name == INSERT and record.new is not None
+        ]
+        return failures(self.process(entries))
+
+    def process(self, entries: Sequence[Entry]) -> list[str]:
+        """Handle the entries; returns the positions of those that failed."""
+        now = self.clock()
+        resolver = Resolver(now, self.retention)
+        resolver.prefetch(
+            key for entry in entries if _by_identity(entry) for key in entry.keys + entry.lookup
+        )
+        groups: dict[str, list[Entry]] = defaultdict(list)
+        failed: list[str] = []
+        for entry in entries:
+            if entry.subject.startswith(TALLY):
+                continue
+            try:
+                owner = self._owner(entry, resolver)
+            except Exception:
+                log.exception("could not resolve %s/%s", entry.subject, entry.event_id)
+                failed.append(entry.position)
+                continue
+            if owner is not None:
+                groups[owner].append(entry)
+        merged = [merge.event for merge in resolver.merges]
+        for contact_id, group in groups.items():
+            contact_id = resolver.current(contact_id)
+            try:
+                stored = contact_entries.apply(
+                    contact_id, group, contact_id in resolver.created, self.runtime
+                )
+                stored = [m for m in merged if m.contact_id == contact_id] + stored
+                self.analytics.handle(stored)
+                self.runtime.handle([e for e in stored if e.type != "status"])
+                feedback.apply(group, contact_id, self.runtime, now)
+            except Exception:
+                log.exception("entries of contact %s failed", contact_id)
+                failed.extend(entry.position for entry in group)
+        return failed
+
+    def _owner(self, entry: Entry, resolver: Resolver) -> str | None:
+        if entry.subject.startswith(CONTACT):
+            found = contacts.resolve(entry.subject.removeprefix(CONTACT))
+            return found.contact_id if found else None
+        if entry.subject.startswith(MESSAGE):
+            return feedback.contact_of(entry)
+        if entry.subject.startswith(ORDER):
+            keys = feedback.order_buyer(entry)
+            return resolver.resolve(keys) if keys else None
+        if not entry.keys:  # only looked up (an inbound text): never a new contact
+            resolver.prefetch(entry.lookup)
+            owners = [resolver.owners.get(key) for key in entry.lookup]
+            found = next((owner for owner in owners if owner), None)
+            return resolver.current(found) if found else None
+        return resolver.resolve(entry.keys + entry.lookup, entry.lookup)
+
+
+def _by_identity(entry: Entry) -> bool:
+    return not entry.subject.startswith((CONTACT, MESSAGE, ORDER, TALLY))
