@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 VERSION = "0.1.0"
+LOCAL_STREAM_ARN = (
+    "arn:aws:dynamodb:us-east-1:000000000000:table/autofunnel-local-events/stream/local"
+)
 
 
 class SettingsError(ValueError):
@@ -50,6 +53,9 @@ class Settings:
     dedupe_window_days: int = 14  # how long a messageId is remembered (retries come within hours)
     phone_region: str = ""  # ISO country assumed for phone numbers written without "+" (e.g. "US")
     attribution_window_days: int = 5  # an order counts for the message touched this long before
+    # The events table's stream (infra/ output): the worker Lambda's trigger, read by app.py
+    # when Chalice packages the app. Locally the stream is polled instead.
+    events_stream_arn: str = LOCAL_STREAM_ARN
 
     def table_name(self, logical_name: str) -> str:
         return f"{self.table_prefix}-{logical_name}"
@@ -85,6 +91,7 @@ class Settings:
             dedupe_window_days=_positive_int(env, "AUTOFUNNEL_DEDUPE_WINDOW_DAYS", 14),
             phone_region=env.get("AUTOFUNNEL_PHONE_REGION", "").strip().upper(),
             attribution_window_days=_positive_int(env, "AUTOFUNNEL_ATTRIBUTION_DAYS", 5),
+            events_stream_arn=env.get("AUTOFUNNEL_EVENTS_STREAM_ARN") or LOCAL_STREAM_ARN,
         )
 
 

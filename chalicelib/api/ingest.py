@@ -1,6 +1,8 @@
 """The Segment-compatible tracking API: POST /v1/{identify,track,page,screen,group,alias,batch}.
 
-Existing Segment and RudderStack clients point their host here unchanged. Answers: 200
+Existing Segment and RudderStack clients point their host here unchanged. Each valid call is
+appended to the event log once (its messageId, per site); the stream worker does the rest.
+Answers: 200
 {"success": true, ...} (a batch also lists per-call `errors`; the valid calls are stored),
 400 naming the bad field, 401 for a missing or unknown write key, 413 past Segment's size limits,
 503 when storage is unavailable (clients retry; stored calls are deduplicated on messageId).
@@ -17,9 +19,10 @@ from pynamodb.exceptions import PynamoDBException
 from chalicelib import wiring
 from chalicelib.api.errors import ApiError, json_response
 from chalicelib.config import WriteKey
+from chalicelib.eventlog.append import append
 from chalicelib.ingest import cors
+from chalicelib.ingest.entries import call_entry
 from chalicelib.ingest.http import decode_body, write_key_of
-from chalicelib.ingest.pipeline import ingest
 from chalicelib.ingest.spec import MAX_BATCH_BYTES, MAX_CALL_BYTES, Call, CallError, parse_call
 from chalicelib.storage.errors import ConflictError
 
@@ -50,7 +53,9 @@ def _handle(call_type: str | None) -> Response:
         write_key = write_key_of(request.headers, body, settings)
         now = datetime.now(UTC)
         calls, errors = _parse(body, call_type, now)
-        outcome = ingest(calls, write_key.key, settings, now)
+        namespace = f"segment:{write_key.key}"
+        entries = [call_entry(c, namespace, phone_region=settings.phone_region) for c in calls]
+        appended = append(entries, now)
     except ApiError as error:
         return error.response(cors.response_headers(write_key, origin))
     except (PynamoDBException, ConflictError) as error:
@@ -61,8 +66,8 @@ def _handle(call_type: str | None) -> Response:
         )
     result: dict[str, Any] = {
         "success": True,
-        "stored": len(calls) - outcome.duplicates,
-        "duplicates": outcome.duplicates,
+        "stored": len(appended.stored),
+        "duplicates": len(appended.duplicates),
     }
     if errors:
         result["errors"] = errors

@@ -2,15 +2,15 @@
 
 Each verifies its signature over the raw body before anything is read (constant time), answers
 503 when its secret is not configured and 403 on a bad signature (nothing stored either way),
-stores each event once (replays answer 200 as duplicates), and answers 200 to a topic it does
-not map, with a log line, so the shop does not retry or disable the subscription.
+appends each event to the log once (replays answer 200 as duplicates), and answers 200 to a
+topic it does not map, with a log line, so the shop does not retry or disable the subscription.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from chalice.app import Blueprint, Request, Response
@@ -18,9 +18,10 @@ from pynamodb.exceptions import PynamoDBException
 
 from chalicelib import wiring
 from chalicelib.api.errors import ApiError, json_errors, json_response
+from chalicelib.eventlog.append import append
 from chalicelib.storage.errors import ConflictError
-from chalicelib.webhooks import credentials, fields, orders, shopify, woocommerce
-from chalicelib.webhooks.inbound import Inbound, store
+from chalicelib.webhooks import credentials, fields, shopify, woocommerce
+from chalicelib.webhooks.inbound import Inbound, to_entries
 from chalicelib.webhooks.signatures import (
     BadSignature,
     WebhookNotConfigured,
@@ -58,17 +59,17 @@ def json_body(raw: bytes) -> Any:
 
 
 def save(events: list[Inbound], namespace: str, source: str) -> Response:
-    """Store the events; 503 (the sender retries, replays are harmless) if storage fails."""
+    """Append the events to the log; 503 (the sender retries, replays are harmless) if storage
+    fails."""
     settings = wiring.storage()
-    now = datetime.now(UTC)
+    entries = to_entries(events, namespace, source, settings.phone_region)
     try:
-        events = orders.with_buyers(events, namespace)
-        outcome = store(events, namespace, settings, now, source)
-        orders.remember(events, namespace, now, timedelta(days=settings.event_retention_days))
+        appended = append(entries, datetime.now(UTC))
     except (PynamoDBException, ConflictError) as error:
         raise ApiError(503, f"storage is unavailable, retry later: {error}") from error
-    stored = [event.name for event in outcome.stored if event.source == source]
-    return json_response({"stored": stored, "duplicates": outcome.duplicates})
+    stored = {(entry.subject, entry.event_id) for entry in appended.stored}
+    names = [entry.name for entry in entries if (entry.subject, entry.event_id) in stored]
+    return json_response({"stored": names, "duplicates": len(appended.duplicates)})
 
 
 def ignored(source: str, topic: str) -> Response:

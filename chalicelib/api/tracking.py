@@ -1,20 +1,31 @@
 """Links people follow from our messages: click redirects and unsubscribes.
 
-GET /r/{token}: record the click, 302 to the signed target (a bad token is a 404, never an open
-redirect). GET /u/{token}: a confirmation page (link scanners prefetch GETs, so GET changes
-nothing). POST /u/{token}: RFC 8058 one-click unsubscribe, also what the page's button posts.
+GET /r/{token}: append the click to the event log, 302 to the signed target (a bad token is a
+404, never an open redirect). GET /u/{token}: a confirmation page (link scanners prefetch GETs,
+so GET changes nothing). POST /u/{token}: RFC 8058 one-click unsubscribe (also what the page's
+button posts), appended to the log; the worker revokes the consent and tells the funnels.
 """
 
 from __future__ import annotations
 
 import html
 import logging
+import uuid
+from datetime import UTC, datetime
 
 from chalice.app import Blueprint, Response
 
 from chalicelib import wiring
 from chalicelib.api.pages import not_found, page
-from chalicelib.tracking import consent, message_status
+from chalicelib.eventlog.append import append
+from chalicelib.eventlog.entry import (
+    CONSENT,
+    STATUS,
+    VERIFIED,
+    Entry,
+    contact_subject,
+    message_subject,
+)
 from chalicelib.tracking.tokens import TokenError, read_click_token, read_unsubscribe_token
 
 blueprint = Blueprint(__name__)
@@ -36,11 +47,19 @@ def click(token: str) -> Response:
         target = read_click_token(settings.signing_secret, token)
     except TokenError:
         return not_found()
+    now = datetime.now(UTC)
+    click = Entry(
+        subject=message_subject(target.message_id),
+        event_id=f"click:{uuid.uuid4().hex}",  # every click counts; the first one is "clicked"
+        type=STATUS,
+        name="clicked",
+        timestamp=now,
+        properties={"url": target.url, "count_click": True},
+        source="click",
+        trust=VERIFIED,
+    )
     try:
-        message = message_status.find(target.message_id)
-        if message is not None:
-            message_status.count(message.message_id, "clicks")  # every click
-            message_status.record(message, "clicked", details={"url": target.url})  # the first
+        append([click], now)
     except Exception:  # the person gets their page even when recording fails
         log.exception("recording a click on %s failed", target.message_id)
     return Response(
@@ -78,16 +97,26 @@ def unsubscribe(token: str) -> Response:
         request = read_unsubscribe_token(settings.signing_secret, token)
     except TokenError:
         return not_found()
-    consent.revoke(
-        request.contact_id,
-        request.channel,
-        source="unsubscribe_link",
+    now = datetime.now(UTC)
+    opt_out = Entry(
+        subject=contact_subject(request.contact_id),
         event_id=f"unsubscribe:{request.message_id}:{request.channel}",
-        properties={"message_id": request.message_id},
+        type=CONSENT,
+        name="unsubscribed",
+        timestamp=now,
+        properties={
+            "channel": request.channel,
+            "message_id": request.message_id,
+            "source": "unsubscribe_link",
+        },
+        source="unsubscribe_link",
+        trust=VERIFIED,
     )
-    message = message_status.find(request.message_id)
-    if message is not None:
-        message_status.record(message, "unsubscribed", details={"source": "unsubscribe_link"})
+    try:
+        append([opt_out], now)
+    except Exception:  # the person must see that it did not work, and try again
+        log.exception("storing the unsubscribe of %s failed", request.contact_id)
+        return page(503, "Please try again", "<p>We could not record that right now.</p>")
     what = CHANNEL_NAMES.get(request.channel, f"{request.channel} messages")
     return page(
         200, "You are unsubscribed", f"<p>You will not receive {html.escape(what)} from us.</p>"

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from chalicelib.eventlog.entry import Entry
 from chalicelib.storage.errors import ConflictError, conflicts_as_domain_errors
-from chalicelib.storage.models import LogEvent
+from chalicelib.storage.models import Event
 
 CONCURRENCY = 16
 
@@ -23,9 +23,9 @@ class Appended:
     duplicates: list[Entry] = field(default_factory=list)
 
 
-def item_of(entry: Entry, now: datetime) -> LogEvent:
+def item_of(entry: Entry, now: datetime) -> Event:
     received = entry.received_at or now
-    return LogEvent(
+    return Event(
         entry.subject,
         entry.event_id,
         type=entry.type,
@@ -38,11 +38,11 @@ def item_of(entry: Entry, now: datetime) -> LogEvent:
         lookup=list(entry.lookup) or None,
         source=entry.source,
         trust=entry.trust,
-        expires_at=received + LogEvent.retention,
+        expires_at=received + Event.retention,
     )
 
 
-def entry_of(item: LogEvent, position: str = "") -> Entry:
+def entry_of(item: Event, position: str = "") -> Entry:
     return Entry(
         subject=item.subject,
         event_id=item.event_id,
@@ -75,7 +75,7 @@ def append(entries: Sequence[Entry], now: datetime) -> Appended:
     if len(fresh) <= 1:
         outcomes = [_put(entry, now) for entry in fresh]
     else:
-        LogEvent._get_connection().connection.client  # noqa: B018  # made before the threads
+        Event._get_connection().connection.client  # noqa: B018  # made before the threads
         with ThreadPoolExecutor(min(CONCURRENCY, len(fresh))) as pool:
             outcomes = list(pool.map(lambda entry: _put(entry, now), fresh))
     for entry, stored in zip(fresh, outcomes, strict=True):
@@ -86,7 +86,7 @@ def append(entries: Sequence[Entry], now: datetime) -> Appended:
 def _put(entry: Entry, now: datetime) -> bool:
     try:
         with conflicts_as_domain_errors("append event"):
-            item_of(entry, now).save(condition=LogEvent.event_id.does_not_exist())
+            item_of(entry, now).save(condition=Event.event_id.does_not_exist())
     except ConflictError:
         return False
     return True

@@ -25,6 +25,7 @@ MAX_ATTEMPTS = 5
 class _Shard:
     shard_id: str
     iterator: str | None = None
+    last_read: str = ""  # the sequence number of the last record fetched
     pending: list[dict[str, Any]] = field(default_factory=list)  # fetched, not yet handled
     attempts: int = 0
     done: bool = False  # closed and fully read
@@ -57,9 +58,19 @@ class LocalStream:
     def fetch(self, shard: _Shard) -> list[dict[str, Any]]:
         """The next batch of the shard (what a failed delivery left pending comes first)."""
         while len(shard.pending) < self.batch_size and shard.iterator:
-            response = self.client.get_records(ShardIterator=shard.iterator, Limit=1000)
+            try:
+                response = self.client.get_records(ShardIterator=shard.iterator, Limit=1000)
+            except self.client.exceptions.ClientError as error:
+                if _code(error) not in ("TrimmedDataAccessException", "ExpiredIteratorException"):
+                    raise
+                # DynamoDB Local trims the iterator of a shard that was empty when it was made
+                # (and iterators expire after 15 minutes): start again after the last record read.
+                shard.iterator = self._iterator(shard)
+                continue
             shard.iterator = response.get("NextShardIterator")
             records = response.get("Records") or []
+            if records:
+                shard.last_read = records[-1]["dynamodb"]["SequenceNumber"]
             shard.pending.extend(self._lambda_shaped(record) for record in records)
             if not records:
                 break
@@ -91,15 +102,29 @@ class LocalStream:
         return index
 
     def _open_shards(self) -> list[_Shard]:
+        if self.shards and not any(shard.done for shard in self.shards.values()):
+            return list(self.shards.values())  # a closed shard is when children may appear
         described = self.client.describe_stream(StreamArn=self.arn)["StreamDescription"]
         for raw in described["Shards"]:
             shard_id = raw["ShardId"]
             if shard_id not in self.shards:
-                iterator = self.client.get_shard_iterator(
-                    StreamArn=self.arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
-                )["ShardIterator"]
-                self.shards[shard_id] = _Shard(shard_id, iterator)
+                shard = _Shard(shard_id)
+                shard.iterator = self._iterator(shard)
+                self.shards[shard_id] = shard
         return [shard for shard in self.shards.values() if not shard.done]
+
+    def _iterator(self, shard: _Shard) -> str:
+        where: dict[str, str] = {"ShardIteratorType": "TRIM_HORIZON"}
+        if shard.last_read:
+            where = {
+                "ShardIteratorType": "AFTER_SEQUENCE_NUMBER",
+                "SequenceNumber": shard.last_read,
+            }
+        return str(
+            self.client.get_shard_iterator(StreamArn=self.arn, ShardId=shard.shard_id, **where)[
+                "ShardIterator"
+            ]
+        )
 
     def _lambda_shaped(self, record: dict[str, Any]) -> dict[str, Any]:
         change = dict(record["dynamodb"])
@@ -107,6 +132,10 @@ class LocalStream:
         if isinstance(created, datetime):
             change["ApproximateCreationDateTime"] = created.timestamp()
         return {**record, "dynamodb": change, "eventSourceARN": self.arn}
+
+
+def _code(error: Exception) -> str:
+    return str(getattr(error, "response", {}).get("Error", {}).get("Code", ""))
 
 
 class LocalStreams:

@@ -14,7 +14,8 @@ from typing import Any
 from chalicelib.channels import reachability
 from chalicelib.channels.routing import consented
 from chalicelib.core.state import ContactView, PastEvent
-from chalicelib.storage.models import Contact, Event, Identity, Message
+from chalicelib.storage.contacts import events_of, subjects_of
+from chalicelib.storage.models import Contact, Identity, Message
 
 HISTORY_EVENTS = 200  # newest events branch conditions may look at
 CAP_WINDOW = timedelta(days=7)  # sends counted for per-contact caps
@@ -33,12 +34,12 @@ def load_snapshot(contact_id: str, now: datetime) -> ContactSnapshot:
         contact: Contact | None = Contact.get(contact_id)
     except Contact.DoesNotExist:
         contact = None
-    reach = reachability.from_records(
-        contact, list(Identity.by_contact.query(contact_id)), contact_id
-    )
+    identities = list(Identity.by_contact.query(contact_id))
+    reach = reachability.from_records(contact, identities, contact_id)
+    subjects = subjects_of(contact, contact_id, [item.identity for item in identities])
     events = [
         PastEvent(event.name, event.properties.as_dict(), event.timestamp)
-        for event in Event.query(contact_id, scan_index_forward=False, limit=HISTORY_EVENTS)
+        for event in events_of(subjects, now, HISTORY_EVENTS)
     ]
     events.reverse()
     # Keys only (no status): a failed send still counts against the cap, erring on the side of

@@ -7,7 +7,7 @@ from datetime import timedelta
 from pynamodb.models import Model
 
 from chalicelib.config import Settings
-from chalicelib.storage.models import ALL_MODELS, LogEvent
+from chalicelib.storage.models import ALL_MODELS, Event
 
 # The table_name each model is declared with is its logical name; bind() prefixes it per stage.
 LOGICAL_NAMES: dict[type[Model], str] = {model: model.Meta.table_name for model in ALL_MODELS}
@@ -25,4 +25,4 @@ def bind(settings: Settings) -> None:
             meta.aws_access_key_id = "local"
             meta.aws_secret_access_key = "local"
         model._connection = None  # drop a connection bound to the previous settings
-    LogEvent.retention = timedelta(days=settings.event_retention_days)
+    Event.retention = timedelta(days=settings.event_retention_days)

@@ -6,10 +6,9 @@ Table names are placeholders until `chalicelib.storage.binding.bind(settings)` s
 - contacts (contact_id): get a profile; conditional update guarded by `version`.
 - identities (identity = "email:a@b.c"): get → contact; uniqueness by conditional put;
   GSI by_contact lists a contact's identities.
-- events (contact_id, event_key = "time#id"): a contact's timeline, time-ordered; TTL expires_at.
-- log (subject, event_id): the event log. Routes append each inbound event once (a conditional
+- events (subject, event_id): the event log. Routes append each inbound event once (a conditional
   put on its source id); its stream feeds the worker. A contact's timeline is the union of its
-  subjects (identity keys, "contact:{id}"), read with one Query each. TTL expires_at.
+  subjects (its identity keys and "contact:{id}"), one Query each. TTL expires_at.
 - funnels (name, version; 0 = head): get the head (state, latest version) or one version;
   GSI by_listing (sparse, heads only) lists all funnels.
 - enrollments (contact_id, enrollment_key = "funnel#started#id"): a contact's enrollments, all or
@@ -106,28 +105,11 @@ class Identity(Model):
 
 
 class Event(Model):
-    class Meta(_Meta):
-        table_name = "events"
-
-    contact_id = UnicodeAttribute(hash_key=True)
-    event_key = UnicodeAttribute(range_key=True)  # "{timestamp iso}#{event_id}": time-ordered
-    event_id = UnicodeAttribute()
-    type = UnicodeAttribute()  # track, identify, page, screen, alias, group, webhook...
-    name = UnicodeAttribute()
-    properties = MapAttribute(default=dict)
-    context = MapAttribute(null=True)
-    source = UnicodeAttribute(default="api")
-    timestamp = UTCDateTimeAttribute()
-    received_at = UTCDateTimeAttribute()
-    expires_at = TTLAttribute(null=True)
-
-
-class LogEvent(Model):
     """One entry of the event log (chalicelib.eventlog): what came in, or what the worker
     derived, exactly once per source id."""
 
     class Meta(_Meta):
-        table_name = "log"
+        table_name = "events"
         stream_view_type = STREAM_VIEW
 
     retention = timedelta(days=400)  # set per stage by storage.binding.bind
@@ -422,7 +404,6 @@ ALL_MODELS: tuple[type[Model], ...] = (
     Contact,
     Identity,
     Event,
-    LogEvent,
     Funnel,
     Enrollment,
     Message,
@@ -434,4 +415,4 @@ ALL_MODELS: tuple[type[Model], ...] = (
     DateMark,
 )
 LOCAL_ONLY_MODELS: tuple[type[Model], ...] = (Wakeup,)
-TTL_ATTRIBUTES = {Event: "expires_at", LogEvent: "expires_at", Receipt: "expires_at"}
+TTL_ATTRIBUTES = {Event: "expires_at", Receipt: "expires_at"}

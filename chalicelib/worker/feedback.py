@@ -8,11 +8,22 @@ batch never loses a reaction."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.eventlog.entry import CONSENT, MESSAGE, PROVIDER, STATUS, Entry
+from chalicelib.eventlog.append import append
+from chalicelib.eventlog.entry import (
+    CONSENT,
+    MESSAGE,
+    PROVIDER,
+    STATUS,
+    VERIFIED,
+    Entry,
+    contact_subject,
+)
+from chalicelib.identity.keys import split_key
 from chalicelib.statuses import MessageStatusUpdate
 from chalicelib.storage.models import Message, Receipt
 from chalicelib.tracking import identities, message_status
@@ -61,6 +72,14 @@ def order_buyer(entry: Entry) -> list[str]:
     return [str(key) for key in remembered.get("keys", [])]
 
 
+def refile(entry: Entry, contact_id: str) -> None:
+    """An order event that named only its order (a refund), now that its buyer is known."""
+    append(
+        [dataclasses.replace(entry, subject=contact_subject(contact_id), position="")],
+        entry.received_at or entry.timestamp,
+    )
+
+
 def apply(entries: Sequence[Entry], contact_id: str, runtime: Any, now: datetime) -> None:
     updates: list[MessageStatusUpdate] = []
     for entry in sorted(entries, key=lambda e: (e.timestamp, e.position)):
@@ -84,11 +103,36 @@ def _status(entry: Entry) -> list[MessageStatusUpdate]:
     if entry.properties.get("unreachable"):
         address = str(entry.properties.get("address") or message.address or "")
         identities.mark_unreachable(message.contact_id, message.channel, address, entry.timestamp)
-    message_status.record(message, entry.name, entry.timestamp, details, feed=False)
+    if entry.properties.get("opt_out"):
+        _opt_out(entry, message)
+    message_status.record(message, entry.name, entry.timestamp, details)
     return [MessageStatusUpdate(message.message_id, entry.name, entry.timestamp, details)]
 
 
-_FLAGS = ("count_click", "unreachable", "address")
+_FLAGS = ("count_click", "unreachable", "address", "opt_out")
+
+
+def _opt_out(entry: Entry, message: Message) -> None:
+    """A spam report or an unsubscribe at the provider: the same as our unsubscribe link."""
+    append(
+        [
+            Entry(
+                subject=contact_subject(message.contact_id),
+                event_id=f"opt-out:{entry.event_id}",
+                type=CONSENT,
+                name="unsubscribed",
+                timestamp=entry.timestamp,
+                properties={
+                    "channel": str(entry.properties["opt_out"]),
+                    "message_id": message.message_id,
+                    "reason": entry.properties.get("provider_event"),
+                },
+                source=entry.source,
+                trust=VERIFIED,
+            )
+        ],
+        entry.timestamp,
+    )
 
 
 def _opt_out_reaches_message(entry: Entry, contact_id: str) -> list[MessageStatusUpdate]:
@@ -98,17 +142,16 @@ def _opt_out_reaches_message(entry: Entry, contact_id: str) -> list[MessageStatu
     message = None
     if entry.properties.get("message_id"):
         message = message_status.find(str(entry.properties["message_id"]))
-    elif entry.properties.get("address"):
-        message = message_status.latest_to(
-            contact_id, ("sms", "whatsapp"), str(entry.properties["address"])
-        )
+    elif entry.properties.get("keyword") and entry.lookup:  # a STOP text from this number
+        number = split_key(entry.lookup[-1])[1]
+        message = message_status.latest_to(contact_id, ("sms", "whatsapp"), number)
     if message is None:
         return []
     details = {
         k: str(entry.properties[k]) for k in ("keyword", "source") if entry.properties.get(k)
     }
     details.setdefault("source", entry.source)
-    message_status.record(message, "unsubscribed", entry.timestamp, details, feed=False)
+    message_status.record(message, "unsubscribed", entry.timestamp, details)
     return [MessageStatusUpdate(message.message_id, "unsubscribed", entry.timestamp, details)]
 
 
@@ -124,5 +167,5 @@ def _chat(entry: Entry, contact_id: str) -> list[MessageStatusUpdate]:
     latest = message_status.latest_to(contact_id, channels, address, before=entry.timestamp)
     if latest is None:
         return []
-    message_status.record(latest, "replied", entry.timestamp, {"text": reply}, feed=False)
+    message_status.record(latest, "replied", entry.timestamp, {"text": reply})
     return [MessageStatusUpdate(latest.message_id, "replied", entry.timestamp, {"text": reply})]

@@ -13,12 +13,12 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from chalicelib.eventlog.append import entry_of
-from chalicelib.eventlog.entry import CONTACT, MESSAGE, ORDER, TALLY, Entry
+from chalicelib.eventlog.entry import CONTACT, MESSAGE, ORDER, PROVIDER, TALLY, Entry
 from chalicelib.eventlog.stream import INSERT, failures, records_of
 from chalicelib.events import StoredEvent
 from chalicelib.identity.resolver import Resolver
 from chalicelib.storage import contacts
-from chalicelib.storage.models import LogEvent
+from chalicelib.storage.models import Event
 from chalicelib.worker import contact_entries, feedback
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ class Worker:
     def handle(self, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
         """The Lambda entry point for the events table's stream."""
         entries = [
-            entry_of(LogEvent.from_raw_data(dict(record.new)), record.sequence)
+            entry_of(Event.from_raw_data(dict(record.new)), record.sequence)
             for record in records_of(event)
             if record.event_name == INSERT and record.new is not None
         ]
@@ -55,7 +55,7 @@ class Worker:
     def process(self, entries: Sequence[Entry]) -> list[str]:
         """Handle the entries; returns the positions of those that failed."""
         now = self.clock()
-        resolver = Resolver(now, self.retention)
+        resolver = Resolver(now)
         resolver.prefetch(
             key for entry in entries if _by_identity(entry) for key in entry.keys + entry.lookup
         )
@@ -72,16 +72,14 @@ class Worker:
                 continue
             if owner is not None:
                 groups[owner].append(entry)
-        merged = [merge.event for merge in resolver.merges]
-        for contact_id, group in groups.items():
-            contact_id = resolver.current(contact_id)
+        for contact_id, group in _merged_groups(groups, resolver).items():
             try:
-                stored = contact_entries.apply(
-                    contact_id, group, contact_id in resolver.created, self.runtime
-                )
-                stored = [m for m in merged if m.contact_id == contact_id] + stored
+                stored = contact_entries.apply(contact_id, group, contact_id in resolver.created)
+                for entry in group:
+                    if entry.verified and entry.keys:
+                        feedback.remember_buyer(entry, now, self.retention)
                 self.analytics.handle(stored)
-                self.runtime.handle([e for e in stored if e.type != "status"])
+                self.runtime.handle(stored)
                 feedback.apply(group, contact_id, self.runtime, now)
             except Exception:
                 log.exception("entries of contact %s failed", contact_id)
@@ -92,11 +90,13 @@ class Worker:
         if entry.subject.startswith(CONTACT):
             found = contacts.resolve(entry.subject.removeprefix(CONTACT))
             return found.contact_id if found else None
-        if entry.subject.startswith(MESSAGE):
+        if entry.subject.startswith((MESSAGE, PROVIDER)):
             return feedback.contact_of(entry)
         if entry.subject.startswith(ORDER):
             keys = feedback.order_buyer(entry)
-            return resolver.resolve(keys) if keys else None
+            if keys:  # filed again under the buyer: their timeline, funnels and analytics
+                feedback.refile(entry, resolver.resolve(keys))
+            return None
         if not entry.keys:  # only looked up (an inbound text): never a new contact
             resolver.prefetch(entry.lookup)
             owners = [resolver.owners.get(key) for key in entry.lookup]
@@ -105,5 +105,13 @@ class Worker:
         return resolver.resolve(entry.keys + entry.lookup, entry.lookup)
 
 
+def _merged_groups(groups: dict[str, list[Entry]], resolver: Resolver) -> dict[str, list[Entry]]:
+    """Groups of contacts merged later in the batch join their survivor's group."""
+    merged: dict[str, list[Entry]] = defaultdict(list)
+    for contact_id, group in groups.items():
+        merged[resolver.current(contact_id)].extend(group)
+    return merged
+
+
 def _by_identity(entry: Entry) -> bool:
-    return not entry.subject.startswith((CONTACT, MESSAGE, ORDER, TALLY))
+    return not entry.subject.startswith((CONTACT, MESSAGE, PROVIDER, ORDER, TALLY))

@@ -13,7 +13,6 @@ import pytest
 from chalice.test import Client
 
 from autofunnel.timetravel import Stack
-from chalicelib import wiring
 from chalicelib.config import Settings
 from tests.browser.local_server import chalice_local
 from tests.conftest import ADMIN_KEY
@@ -27,16 +26,11 @@ SHOPPER = 42  # in the group that bought a day later
 
 @pytest.fixture
 def seeded_app(settings: Settings, api: Client) -> Iterator[str]:
-    stack = Stack.build(START)
-    stack.runtime.observer = wiring.observer()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(wiring, "runtime", lambda: stack.runtime)
-        patch.setattr(wiring, "clock", lambda: stack.clock)
-        world = World(api, stack)
-        shop_population(world)
-        world.batch([world.track(visitor(SHOPPER), "note_left", note=PAYLOAD)])
-        headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
-        assert api.http.post("/admin/jobs/rfm", headers=headers).json_body["buyers"] == 50
+    world = World(api, Stack.build(START))
+    shop_population(world)
+    world.batch([world.track(visitor(SHOPPER), "note_left", note=PAYLOAD)])
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    assert api.http.post("/admin/jobs/rfm", headers=headers).json_body["buyers"] == 50
     with chalice_local({}) as url:
         yield url
 

@@ -34,7 +34,7 @@ def test_an_appended_event_is_stored_once_and_reaches_the_profile(settings: Sett
     again = append([page("a1", "m1")], AT)
     assert len(first.stored) == 2 and len(again.duplicates) == 1
 
-    assert wiring.local_streams().drain() == 2
+    assert wiring.app().drain() == 2
 
     contact = contact_of("anon:a1")
     assert contact.page_views == 2
@@ -54,6 +54,6 @@ def test_identities_in_one_batch_merge_into_one_contact(settings: Settings) -> N
         trust=VERIFIED,
     )
     append([identify], AT)
-    wiring.local_streams().drain()
+    wiring.app().drain()
     assert contact_of("anon:laptop").contact_id == contact_of("email:ann@example.com").contact_id
     assert contact_of("user:u1").attributes.as_dict()["email"] == "ann@example.com"
