@@ -24,9 +24,9 @@ test: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/pytest -n auto --dist worksteal
 
-# The edit loop: the unit tier only (no DynamoDB Local, no Chromium), in seconds.
+# The edit loop: the unit tier (no DynamoDB Local, no Chromium, no Lambda packaging), in seconds.
 test-fast: $(INSTALLED)
-	$(BIN)/pytest -m "not integration and not browser" -q
+	$(BIN)/pytest -m "not integration and not browser and not slow" -q
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
