@@ -58,9 +58,7 @@ LEFT_OUT = {
     "propcache": "aiohttp's dependency",
     "yarl": "aiohttp's dependency",
     "werkzeug": "sendgrid's inbound-parse helper (a Flask app), which Autofunnel does not use",
-    "pytz": "python-liquid's optional babel filters; babel itself uses zoneinfo",
-    "cffi": "cryptography's bindings are compiled Rust: no cffi at run time",
-    "pycparser": "cffi's C parser",
+    "pycparser": "cffi's C parser, for building bindings (cryptography's are prebuilt)",
 }
 # Paths (relative to the installed packages) removed after the install.
 PRUNED = {

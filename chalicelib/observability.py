@@ -30,7 +30,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, TextIO
 
 NAMESPACE = "Autofunnel"
-LOGGER_NAME = "autofunnel"
+LOGGER_NAME = __name__  # not "autofunnel": Chalice keeps that logger for the app (level ERROR)
 _correlation: contextvars.ContextVar[str] = contextvars.ContextVar("correlation_id", default="")
 _CORRELATION_SHAPE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
