@@ -62,9 +62,7 @@ def peek(sqs: Any, url: str, queue: str, limit: int) -> list[Letter]:
     """Up to `limit` messages, released again right after reading (nothing is consumed)."""
     letters = list(_receive(sqs, url, queue, limit))
     for letter in letters:
-        sqs.change_message_visibility(
-            QueueUrl=url, ReceiptHandle=letter.receipt, VisibilityTimeout=0
-        )
+        _release(sqs, url, letter.receipt)
     return letters
 
 
@@ -88,9 +86,7 @@ def redrive(
         except RedriveError as error:
             kept += 1
             echo(f"kept {letter.message_id}: {error}")
-            sqs.change_message_visibility(
-                QueueUrl=url, ReceiptHandle=letter.receipt, VisibilityTimeout=0
-            )
+            _release(sqs, url, letter.receipt)
             continue
         sqs.delete_message(QueueUrl=url, ReceiptHandle=letter.receipt)
         redriven += 1
@@ -114,6 +110,8 @@ def _receive(sqs: Any, url: str, queue: str, limit: int) -> Iterator[Letter]:
             WaitTimeSeconds=0,
         ).get("Messages", [])
         fresh = [m for m in batch if m["MessageId"] not in seen]
+        for again in (m for m in batch if m["MessageId"] in seen):  # kept earlier: show it again
+            _release(sqs, url, again["ReceiptHandle"])
         if not fresh:
             return
         for message in fresh:
@@ -136,6 +134,10 @@ def _receive(sqs: Any, url: str, queue: str, limit: int) -> Iterator[Letter]:
                 sent_at=system.get("SentTimestamp", ""),
                 receive_count=int(system.get("ApproximateReceiveCount", 0)),
             )
+
+
+def _release(sqs: Any, url: str, receipt: str) -> None:
+    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=receipt, VisibilityTimeout=0)
 
 
 def _stream_batch(streams: Any, body: dict[str, Any]) -> dict[str, Any]:
