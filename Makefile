@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 DEPLOY_INSTALLED := $(VENV)/.deploy-installed
 STAGE ?= dev
 
-.PHONY: run test lint check-infra bench deploy clean
+.PHONY: run test test-fast lint check-infra bench deploy clean
 
 # Deploying needs only Python: Chalice, boto3 and the runtime pins.
 $(DEPLOY_INSTALLED): requirements.txt requirements-deploy.txt pyproject.toml
@@ -25,10 +25,15 @@ $(INSTALLED): $(DEPLOY_INSTALLED) requirements-dev.txt
 run: $(INSTALLED)
 	$(BIN)/autofunnel dev
 
+# The whole suite, one worker per core (each with its own DynamoDB Local and Chromium).
 test: $(INSTALLED)
 	@scripts/ensure-chromium
 	$(BIN)/ruff check .
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist worksteal
+
+# The edit loop: the unit tier only (no DynamoDB Local, no Chromium), in seconds.
+test-fast: $(INSTALLED)
+	$(BIN)/pytest -m "not integration and not browser" -q
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
