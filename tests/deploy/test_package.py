@@ -21,7 +21,7 @@ from chalicelib import wiring
 from chalicelib.config import Settings
 from tests.conftest import WRITE_KEY
 
-pytestmark = [pytest.mark.slow, pytest.mark.integration]
+pytestmark = pytest.mark.slow
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 PROBE = PROJECT_DIR / "bench" / "cold_start_probe.py"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "ci", "AWS_SECRET_ACCESS_KEY": "ci"}  # chalice package

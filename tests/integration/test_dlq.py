@@ -103,7 +103,6 @@ def test_a_failing_redrive_keeps_the_message(aws: dict[str, Any]) -> None:
     assert len(dlq.peek(aws["sqs"], url, "wakeups", 10)) == 1
 
 
-@pytest.mark.integration
 def test_a_failed_stream_batch_is_read_back_and_replayed_to_the_worker(
     aws: dict[str, Any], dynamodb: Any
 ) -> None:
@@ -166,3 +165,4 @@ def test_a_failed_stream_batch_is_read_back_and_replayed_to_the_worker(
     keys = [record["dynamodb"]["Keys"]["event_key"]["S"] for record in event["Records"]]
     assert keys == ["e2", "e3"]  # the failed batch, no more, no less
     assert all(record["eventSourceARN"] == stream_arn for record in event["Records"])
+    aws["dynamodb"].delete_table(TableName=TABLE)

@@ -13,7 +13,6 @@ from chalice.test import Client
 from chalicelib import observability
 from tests.integration.ingest_helpers import basic, post
 
-pytestmark = pytest.mark.integration
 WELCOME = """
 name: welcome_now
 trigger: {event: signed_up}
