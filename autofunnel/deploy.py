@@ -174,7 +174,9 @@ def destroy(
         with tempfile.TemporaryDirectory() as scratch:
             build = package.prepare_build(stage, {}, Path(scratch) / "autofunnel", project_dir)
             import_env = {"AUTOFUNNEL_STAGE": stage, "AWS_DEFAULT_REGION": aws.region}
-            package.chalice(["delete", "--stage", stage], build, import_env)
+            done = package.chalice(["delete", "--stage", stage], build, import_env, check=False)
+        if done.returncode != 0:
+            raise DeployError(f"chalice delete failed (exit {done.returncode}): see above")
         record_path.unlink(missing_ok=True)
     stack.delete_stack(stage, aws.client("cloudformation"), echo)
     dynamodb = aws.client("dynamodb")
@@ -268,14 +270,21 @@ def chalice_deploy(
     """`chalice deploy` of a build copy; keeps Chalice's record (and its package cache)."""
     with tempfile.TemporaryDirectory() as scratch:
         build = package.prepare_build(stage, env, Path(scratch) / "autofunnel", project_dir)
-        package.chalice(["deploy", "--stage", stage], build, import_env)
-        for kept in ("deployed", "deployments"):
-            if (build / ".chalice" / kept).exists():
-                shutil.copytree(
-                    build / ".chalice" / kept,
-                    project_dir / ".chalice" / kept,
-                    dirs_exist_ok=True,
-                )
+        try:
+            done = package.chalice(["deploy", "--stage", stage], build, import_env, check=False)
+        finally:  # what Chalice recorded, even of a failed deploy, is what exists now
+            for kept in ("deployed", "deployments"):
+                if (build / ".chalice" / kept).exists():
+                    shutil.copytree(
+                        build / ".chalice" / kept,
+                        project_dir / ".chalice" / kept,
+                        dirs_exist_ok=True,
+                    )
+        if done.returncode != 0:
+            raise DeployError(
+                f"chalice deploy failed (exit {done.returncode}): its message is above. Fix the"
+                " cause and deploy again; what was created is reused"
+            )
     return deployed_record(project_dir, stage)
 
 
