@@ -1,10 +1,12 @@
 """The Chalice app: routes come from blueprints in chalicelib.api; Lambda entry points live here."""
 
+import os
+import time
 from typing import Any
 
 from chalice import Chalice, Rate
 
-from chalicelib import jobs, wiring
+from chalicelib import jobs, observability, wiring
 from chalicelib.api import (
     admin,
     admin_funnels,
@@ -20,9 +22,11 @@ from chalicelib.api import (
     stats,
     tracking,
 )
-from chalicelib.config import current
+from chalicelib.config import events_stream_arn
 
 app = Chalice(app_name="autofunnel")
+if "AWS_LAMBDA_FUNCTION_NAME" in os.environ:  # JSON lines for CloudWatch; plain text locally
+    observability.configure_logging()
 app.register_blueprint(health.blueprint)
 app.register_blueprint(admin.blueprint)
 app.register_blueprint(admin_funnels.blueprint)
@@ -38,6 +42,19 @@ app.register_blueprint(messenger_webhooks.blueprint)
 app.register_blueprint(deeplinks.blueprint)
 
 
+@app.middleware("all")
+def observe(event: Any, get_response: Any) -> Any:
+    """Every invocation logs under its correlation id and flushes its metrics at the end."""
+    started = time.perf_counter()
+    with observability.correlate(observability.correlation_of(event)):
+        try:
+            response = get_response(event)
+        finally:
+            observability.metrics.flush()
+        observability.invocation_done(event, response, time.perf_counter() - started)
+        return response
+
+
 @app.lambda_function(name="step_runner")
 def step_runner(event: dict[str, Any], context: Any) -> dict[str, str]:
     """EventBridge Scheduler wakes an enrollment here (the schedule's Input is the wake-up)."""
@@ -49,7 +66,7 @@ def step_runner(event: dict[str, Any], context: Any) -> dict[str, str]:
 # bisect-on-error, the failure queue and partial batch answers are set on the event source
 # mapping after deploy (`autofunnel deploy`): Chalice's decorator has no such options.
 @app.on_dynamodb_record(
-    stream_arn=current().events_stream_arn,
+    stream_arn=events_stream_arn(),
     batch_size=100,
     starting_position="TRIM_HORIZON",
     maximum_batching_window_in_seconds=5,

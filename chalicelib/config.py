@@ -13,9 +13,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 VERSION = "0.1.0"
-LOCAL_STREAM_ARN = (
-    "arn:aws:dynamodb:us-east-1:000000000000:table/autofunnel-local-events/stream/local"
-)
 
 
 class SettingsError(ValueError):
@@ -53,9 +50,6 @@ class Settings:
     dedupe_window_days: int = 14  # how long a messageId is remembered (retries come within hours)
     phone_region: str = ""  # ISO country assumed for phone numbers written without "+" (e.g. "US")
     attribution_window_days: int = 5  # an order counts for the message touched this long before
-    # The events table's stream (infra/ output): the worker Lambda's trigger, read by app.py
-    # when Chalice packages the app. Locally the stream is polled instead.
-    events_stream_arn: str = LOCAL_STREAM_ARN
 
     def table_name(self, logical_name: str) -> str:
         return f"{self.table_prefix}-{logical_name}"
@@ -91,7 +85,6 @@ class Settings:
             dedupe_window_days=_positive_int(env, "AUTOFUNNEL_DEDUPE_WINDOW_DAYS", 14),
             phone_region=env.get("AUTOFUNNEL_PHONE_REGION", "").strip().upper(),
             attribution_window_days=_positive_int(env, "AUTOFUNNEL_ATTRIBUTION_DAYS", 5),
-            events_stream_arn=env.get("AUTOFUNNEL_EVENTS_STREAM_ARN") or LOCAL_STREAM_ARN,
         )
 
 
@@ -157,3 +150,25 @@ def _parse_write_keys(env: Mapping[str, str]) -> tuple[WriteKey, ...]:
 def current() -> Settings:
     """The settings of this process (one Lambda container), read once."""
     return Settings.from_env()
+
+
+EVENTS_STREAM_ARN = "AUTOFUNNEL_EVENTS_STREAM_ARN"
+
+
+def events_stream_arn(env: Mapping[str, str] | None = None) -> str:
+    """The event log's stream, the worker's event source (`@app.on_dynamodb_record`).
+
+    Chalice reads it when it imports app.py at deploy time, so `autofunnel deploy` sets it from
+    the infra stack's `EventsStreamArn` output in the environment of `chalice deploy` (and in
+    the functions' environment). Elsewhere (tests, `chalice local`, a bare `chalice package`) a
+    placeholder of the same shape keeps app.py importable; `autofunnel deploy` never uses it.
+    """
+    env = os.environ if env is None else env
+    arn = env.get(EVENTS_STREAM_ARN, "").strip()
+    if arn:
+        return arn
+    stage = env.get("AUTOFUNNEL_STAGE", "dev")
+    prefix = env.get("AUTOFUNNEL_TABLE_PREFIX") or f"autofunnel-{stage}"
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
+    # autofunnel/package.py recognises the suffix (its SAM template imports the real ARN).
+    return f"arn:aws:dynamodb:{region}:000000000000:table/{prefix}-events/stream/not-deployed"

@@ -47,18 +47,12 @@ class App:
     def now(self) -> datetime:
         return self.clock()
 
-    @cached_property
+    @property
     def connection(self) -> Connection:
-        """For transactions (TransactWrite needs a connection; the models keep their own)."""
-        from pynamodb.connection import Connection
+        """The connection the models share (transactions need it too)."""
+        from chalicelib.storage import binding
 
-        settings = self.settings
-        local = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
-        return Connection(
-            region=settings.region,
-            host=settings.dynamodb_endpoint or None,
-            **(local if settings.dynamodb_endpoint else {}),
-        )
+        return binding.connection()
 
     @cached_property
     def funnels(self) -> FunnelStore:
@@ -152,7 +146,14 @@ class App:
         return LocalStreams(dynamodb_client(self.settings), streams_client(self.settings), handlers)
 
     def handle_events(self, event: Any, context: Any = None) -> dict[str, Any]:
-        return self.worker.handle(event, context)
+        """One batch of the log's stream. The metrics are flushed here as well as by app.py's
+        middleware: the local poller calls this directly, with no Lambda invocation around it."""
+        from chalicelib import observability
+
+        try:
+            return self.worker.handle(event, context)
+        finally:
+            observability.metrics.flush()
 
     def drain(self) -> int:
         """Run the stream workers until every record is handled (local and tests)."""

@@ -19,7 +19,7 @@ from pynamodb.exceptions import PynamoDBException
 from chalicelib import wiring
 from chalicelib.api.errors import ApiError, json_response
 from chalicelib.config import WriteKey
-from chalicelib.eventlog.append import append
+from chalicelib.eventlog.append import receive
 from chalicelib.ingest import cors
 from chalicelib.ingest.entries import call_entry
 from chalicelib.ingest.http import decode_body, write_key_of
@@ -55,7 +55,7 @@ def _handle(call_type: str | None) -> Response:
         calls, errors = _parse(body, call_type, now)
         namespace = f"segment:{write_key.key}"
         entries = [call_entry(c, namespace, phone_region=settings.phone_region) for c in calls]
-        appended = append(entries, now)
+        appended = receive(entries, now)
     except ApiError as error:
         return error.response(cors.response_headers(write_key, origin))
     except (PynamoDBException, ConflictError) as error:

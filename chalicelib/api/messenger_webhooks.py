@@ -20,7 +20,7 @@ from pynamodb.exceptions import PynamoDBException
 from chalicelib import wiring
 from chalicelib.api.errors import ApiError, json_errors, json_response
 from chalicelib.api.shop_webhooks import json_body, raw_body, verified
-from chalicelib.eventlog.append import append
+from chalicelib.eventlog.append import receive
 from chalicelib.eventlog.entry import CONSENT
 from chalicelib.storage.errors import ConflictError
 from chalicelib.webhooks import chats, credentials, meta, telegram
@@ -37,7 +37,7 @@ def _apply(updates: list[chats.ChatUpdate], namespace: str, source: str) -> dict
     now = datetime.now(UTC)
     try:
         entries = chats.entries(updates, namespace, source, now)
-        appended = append(entries, now)
+        appended = receive(entries, now)
     except (PynamoDBException, ConflictError) as error:
         raise ApiError(503, f"storage is unavailable, retry later: {error}") from error
     stored = {(e.subject, e.event_id) for e in appended.stored}

@@ -18,7 +18,7 @@ from pynamodb.exceptions import PynamoDBException
 
 from chalicelib import wiring
 from chalicelib.api.errors import ApiError, json_errors, json_response
-from chalicelib.eventlog.append import Appended, append
+from chalicelib.eventlog.append import Appended, receive
 from chalicelib.eventlog.entry import Entry
 from chalicelib.storage.errors import ConflictError
 from chalicelib.tracking import sendgrid_events, twilio_events
@@ -44,7 +44,7 @@ def _raw(request: Request) -> bytes:
 def _append(entries: Sequence[Entry]) -> Appended:
     """503 when storage fails: the provider retries, and what was stored stays deduplicated."""
     try:
-        return append(entries, datetime.now(UTC))
+        return receive(entries, datetime.now(UTC))
     except (PynamoDBException, ConflictError) as error:
         raise ApiError(503, f"storage is unavailable, retry later: {error}") from error
 

@@ -18,7 +18,7 @@ from pynamodb.exceptions import PynamoDBException
 
 from chalicelib import wiring
 from chalicelib.api.errors import ApiError, json_errors, json_response
-from chalicelib.eventlog.append import append
+from chalicelib.eventlog.append import receive
 from chalicelib.storage.errors import ConflictError
 from chalicelib.webhooks import credentials, fields, shopify, woocommerce
 from chalicelib.webhooks.inbound import Inbound, to_entries
@@ -64,7 +64,7 @@ def save(events: list[Inbound], namespace: str, source: str) -> Response:
     settings = wiring.storage()
     entries = to_entries(events, namespace, source, settings.phone_region)
     try:
-        appended = append(entries, datetime.now(UTC))
+        appended = receive(entries, datetime.now(UTC))
     except (PynamoDBException, ConflictError) as error:
         raise ApiError(503, f"storage is unavailable, retry later: {error}") from error
     stored = {(entry.subject, entry.event_id) for entry in appended.stored}

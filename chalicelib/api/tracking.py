@@ -17,7 +17,7 @@ from chalice.app import Blueprint, Response
 
 from chalicelib import wiring
 from chalicelib.api.pages import not_found, page
-from chalicelib.eventlog.append import append
+from chalicelib.eventlog.append import receive
 from chalicelib.eventlog.entry import (
     CONSENT,
     STATUS,
@@ -59,7 +59,7 @@ def click(token: str) -> Response:
         trust=VERIFIED,
     )
     try:
-        append([click], now)
+        receive([click], now)
     except Exception:  # the person gets their page even when recording fails
         log.exception("recording a click on %s failed", target.message_id)
     return Response(
@@ -113,7 +113,7 @@ def unsubscribe(token: str) -> Response:
         trust=VERIFIED,
     )
     try:
-        append([opt_out], now)
+        receive([opt_out], now)
     except Exception:  # the person must see that it did not work, and try again
         log.exception("storing the unsubscribe of %s failed", request.contact_id)
         return page(503, "Please try again", "<p>We could not record that right now.</p>")

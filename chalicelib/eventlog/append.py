@@ -5,11 +5,14 @@ DynamoDB has no conditional batch write, so the puts of a request go out concurr
 
 from __future__ import annotations
 
+import dataclasses
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from chalicelib import observability
 from chalicelib.eventlog.entry import Entry
 from chalicelib.storage.errors import ConflictError, conflicts_as_domain_errors
 from chalicelib.storage.models import Event
@@ -38,6 +41,7 @@ def item_of(entry: Entry, now: datetime) -> Event:
         lookup=list(entry.lookup) or None,
         source=entry.source,
         trust=entry.trust,
+        correlation=entry.correlation or None,
         expires_at=received + Event.retention,
     )
 
@@ -56,8 +60,22 @@ def entry_of(item: Event, position: str = "") -> Entry:
         source=item.source,
         trust=item.trust,
         received_at=item.received_at,
+        correlation=item.correlation or "",
         position=position,
     )
+
+
+def receive(entries: Sequence[Entry], now: datetime) -> Appended:
+    """What the routes call: append what came in, stamped with the request's correlation id
+    (the worker logs under it when it handles the entry), and count it (EventsIn)."""
+    correlation = observability.correlation_id()
+    if correlation:
+        entries = [dataclasses.replace(entry, correlation=correlation) for entry in entries]
+    result = append(entries, now)
+    by_source = Counter(entry.source for entry in result.stored)
+    for source, count in sorted(by_source.items()):
+        observability.events_in(count, source)
+    return result
 
 
 def append(entries: Sequence[Entry], now: datetime) -> Appended:

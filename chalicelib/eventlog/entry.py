@@ -42,6 +42,7 @@ class Entry:
     source: str = "api"
     trust: str = CLAIM
     received_at: datetime | None = None
+    correlation: str = ""  # the request that stored it (chalicelib.observability)
     position: str = ""  # the stream's sequence number, once read back from the stream
 
     @property

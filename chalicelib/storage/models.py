@@ -48,7 +48,7 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
-STREAM_VIEW = "NEW_AND_OLD_IMAGES"  # the worker reads what changed (analytics: before and after)
+STREAM_VIEW = "NEW_IMAGE"  # the log is insert-only: the worker reads what was appended
 
 
 class _Meta:
@@ -126,6 +126,7 @@ class Event(Model):
     lookup = ListAttribute(of=UnicodeAttribute, null=True)  # keys only looked up (alias)
     source = UnicodeAttribute(default="api")
     trust = UnicodeAttribute(default="claim")  # claim (public write key) | verified (signed)
+    correlation = UnicodeAttribute(null=True)  # the request that stored it (logs)
     expires_at = TTLAttribute(null=True)
 
 

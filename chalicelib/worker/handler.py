@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from chalicelib import observability
 from chalicelib.eventlog.append import entry_of
 from chalicelib.eventlog.entry import CONTACT, MESSAGE, ORDER, PROVIDER, TALLY, Entry
 from chalicelib.eventlog.stream import INSERT, failures, records_of
@@ -73,18 +74,23 @@ class Worker:
             if owner is not None:
                 groups[owner].append(entry)
         for contact_id, group in _merged_groups(groups, resolver).items():
+            correlation = next((entry.correlation for entry in group if entry.correlation), "")
             try:
-                stored = contact_entries.apply(contact_id, group, contact_id in resolver.created)
-                for entry in group:
-                    if entry.verified and entry.keys:
-                        feedback.remember_buyer(entry, now, self.retention)
-                self.analytics.handle(stored)
-                self.runtime.handle(stored)
-                feedback.apply(group, contact_id, self.runtime, now)
+                with observability.correlate(correlation or None):
+                    self._contact(contact_id, group, contact_id in resolver.created, now)
             except Exception:
                 log.exception("entries of contact %s failed", contact_id)
                 failed.extend(entry.position for entry in group)
         return failed
+
+    def _contact(self, contact_id: str, group: list[Entry], created: bool, now: datetime) -> None:
+        stored = contact_entries.apply(contact_id, group, created)
+        for entry in group:
+            if entry.verified and entry.keys:
+                feedback.remember_buyer(entry, now, self.retention)
+        self.analytics.handle(stored)
+        self.runtime.handle(stored)
+        feedback.apply(group, contact_id, self.runtime, now)
 
     def _owner(self, entry: Entry, resolver: Resolver) -> str | None:
         if entry.subject.startswith(CONTACT):
