@@ -104,6 +104,7 @@ class Runner:
         if job.plan is None:
             job.plan = [{"pass": p.name, "partitions": p.source.partitions(work)} for p in passes]
             job.cursor = {"pass": 0, "partition": 0, "key": None}
+            work.counts = {**dict.fromkeys(kind.counts, 0), **work.counts}
             job.progress = _started({}, passes, 0, work)
         pages = 0
         while job.cursor["pass"] < len(passes):

@@ -17,7 +17,7 @@ from chalicelib.storage.models import PagedJob
 
 class PagedJobs:
     def __init__(self, kinds: Mapping[str, JobKind], store: JobStore | None = None) -> None:
-        self.kinds = dict(kinds)
+        self.kinds = kinds  # may build each kind on first use (chalicelib/jobs.Kinds)
         self.store = store or JobStore()
         self.runner = Runner(self.store, self.kinds)
 

@@ -27,6 +27,7 @@ class Visits:
     """Counts every contact; remembers, outside the job, every visit a handler made."""
 
     name = "visits"
+    counts = ("contacts",)
 
     def __init__(self) -> None:
         self.visited: list[str] = []
