@@ -1,5 +1,6 @@
 """Runs a paged job for one invocation: claim the lease, handle pages until the time budget is
-spent, checkpointing after each page, then finish or hand over to the next invocation.
+spent, checkpointing after each page, then finish or hand over to the next invocation. Pages
+are sized to what is left of the budget, from the time one item of the pass took so far.
 
     claim ─> [read page ─> handle ─> checkpoint (cursor + counts + state)]* ─> finish | release
 
@@ -14,8 +15,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
 from typing import Any
 
 from chalicelib.paging.kinds import JobKind, Pass, Work
@@ -27,20 +28,19 @@ log = logging.getLogger(__name__)
 LEASE_MARGIN = 5.0  # seconds a lease outlives its invocation's last possible moment
 RETRY_AFTER = 30.0  # seconds before a failed invocation's job is tried again
 GIVE_UP_AFTER = 5  # failed invocations in a row before the job fails for good
+FIRST_PAGE = 10  # items in a pass's first page, before the time one item takes is known
 
 
 class Budget:
-    """How long one invocation may keep starting pages: a page starts only while the time left
-    exceeds the slowest page so far (the first page always runs, so every invocation makes
-    progress). `reserve` is time the invocation keeps after the budget (its lease covers it)."""
+    """How long one invocation may keep starting pages. `reserve` is time the invocation keeps
+    after the budget (to checkpoint, to return); its lease covers that too."""
 
     def __init__(
         self, seconds: float, reserve: float = 0.0, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self._clock = clock
+        self.clock = clock
         self._deadline = clock() + seconds
         self.reserve = reserve
-        self.slowest_page = 0.0
 
     @classmethod
     def for_lambda(cls, context: Any, keep: float = 0.1, at_least: float = 10.0) -> Budget:
@@ -50,19 +50,10 @@ class Budget:
         return cls(max(1.0, remaining - reserve), reserve)
 
     def remaining(self) -> float:
-        return self._deadline - self._clock()
+        return self._deadline - self.clock()
 
     def lease_seconds(self) -> float:
         return max(0.0, self.remaining()) + self.reserve + LEASE_MARGIN
-
-    def fits_another_page(self) -> bool:
-        return self.remaining() > self.slowest_page
-
-    @contextmanager
-    def page(self) -> Iterator[None]:
-        started = self._clock()
-        yield
-        self.slowest_page = max(self.slowest_page, self._clock() - started)
 
 
 class Runner:
@@ -108,27 +99,38 @@ class Runner:
             job.progress = _started({}, passes, 0, work)
         pages = 0
         while job.cursor["pass"] < len(passes):
-            if pages and not budget.fits_another_page():
+            limit = _page_limit(job, passes, budget, first=not pages)
+            if limit is None:
                 self.store.release(job, owner)
                 return
-            with budget.page():
-                self._page(job, owner, work, passes)
+            self._page(job, owner, work, passes, limit, budget)
             pages += 1
         kind.finish(work)
         job.counts, job.state = work.counts, work.state
         self.store.complete(job, owner)
 
-    def _page(self, job: PagedJob, owner: str, work: Work, passes: Sequence[Pass]) -> None:
+    def _page(
+        self,
+        job: PagedJob,
+        owner: str,
+        work: Work,
+        passes: Sequence[Pass],
+        limit: int,
+        budget: Budget,
+    ) -> None:
         cursor = dict(job.cursor)
         current = passes[cursor["pass"]]
         partitions = job.plan[cursor["pass"]]["partitions"]
         next_key = None
         if cursor["partition"] < len(partitions):
+            started = budget.clock()
             work.partition = partitions[cursor["partition"]]
-            page = current.source.read(work, work.partition, cursor.get("key"), current.page_size)
+            page = current.source.read(work, work.partition, cursor.get("key"), limit)
             current.handle(work, page.items)
-            done = job.progress.setdefault(current.name, {"done": 0, "total": None})
-            done["done"] += len(page.items)
+            figures = job.progress.setdefault(current.name, {"done": 0, "total": None})
+            figures["done"] += len(page.items)
+            if page.items:  # what one item costs, for the size of the next page
+                figures["item_seconds"] = (budget.clock() - started) / len(page.items)
             next_key = page.next_key
         if next_key:
             cursor["key"] = next_key
@@ -139,6 +141,21 @@ class Runner:
                 job.progress = _started(job.progress, passes, cursor["pass"], work)
         job.cursor, job.counts, job.state = cursor, work.counts, work.state
         self.store.checkpoint(job, owner)
+
+
+def _page_limit(job: PagedJob, passes: Sequence[Pass], budget: Budget, first: bool) -> int | None:
+    """How many items the next page may hold to end within the budget (what an item of this
+    pass took so far; a small first page while that is unknown); None when not even one item
+    fits. An invocation's first page always runs, so every invocation makes progress."""
+    current = passes[job.cursor["pass"]]
+    per_item = (job.progress.get(current.name) or {}).get("item_seconds")
+    remaining = budget.remaining()
+    if not per_item:
+        return min(current.page_size, FIRST_PAGE) if first or remaining > 0 else None
+    fits = int(remaining / per_item)
+    if fits < 1 and not first:
+        return None
+    return max(1, min(current.page_size, fits))
 
 
 def _started(

@@ -1,4 +1,4 @@
-"""Fixtures of the paged-job tests."""
+"""Fixtures of the paged-job tests: DynamoDB calls counted and killed at the botocore layer."""
 
 from __future__ import annotations
 
@@ -16,12 +16,15 @@ def dynamodb_calls(monkeypatch: pytest.MonkeyPatch) -> CallCounter:
     original = botocore.client.BaseClient._make_api_call
 
     def counted(client: Any, operation: str, params: dict[str, Any]) -> Any:
-        if client.meta.service_model.service_name == "dynamodb":
-            counter.calls += 1
-            if counter.kill_at is not None and counter.calls >= counter.kill_at:
-                counter.kill_at = None
-                raise Killed(f"killed at {operation}")
-        return original(client, operation, params)
+        if client.meta.service_model.service_name != "dynamodb":
+            return original(client, operation, params)
+        counter.calls += 1
+        if counter.should_kill():
+            raise Killed(f"killed before {operation} (call {counter.calls})")
+        response = original(client, operation, params)
+        if operation == "UpdateItem" and str(params.get("TableName", "")).endswith("-jobs"):
+            counter.job_writes += 1
+        return response
 
     monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", counted)
     return counter
