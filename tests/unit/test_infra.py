@@ -72,6 +72,18 @@ def test_chalice_package_output_passes_cfn_lint(tmp_path: Path) -> None:
             r for r in sam["Resources"].values() if r["Type"] == "AWS::Serverless::Function"
         ]
         assert functions and all(f["Properties"]["Runtime"] == "python3.11" for f in functions)
+        # Paged jobs get Lambda's 15 minutes (their budget is what is left of it); the API 30 s.
+        timeouts = {
+            name: r["Properties"]["Timeout"]
+            for name, r in sam["Resources"].items()
+            if r["Type"] == "AWS::Serverless::Function"
+        }
+        assert timeouts == {
+            **dict.fromkeys(("StepRunner", "APIHandler"), 30),
+            **dict.fromkeys(
+                ("JobRunner", "RfmScoring", "DateTriggers", "SegmentRechecks", "Sweeper"), 900
+            ),
+        }
         result = subprocess.run(
             [BIN / "cfn-lint", str(out / "sam.json")], capture_output=True, text=True
         )
