@@ -4,8 +4,8 @@ end invocation after invocation, as the `job_runner` tick would.
 
 Per job it prints: contacts/s, DynamoDB units per contact (ReturnConsumedCapacity), the
 invocations it took at this bench's budget, the invocations it would need at Lambda's
-15-minute limit, the projected time for 1M contacts, and the size of the state the job carries
-between pages (it does not grow with the contacts: that is the memory bound).
+15-minute limit, the projected time for 1M contacts, the size of the state the job carries
+between pages and the process's peak memory (neither grows with the contacts).
 
     .venv/bin/python bench/bench_jobs.py [--contacts 100000] [--budget 60]
 
@@ -20,6 +20,7 @@ import argparse
 import json
 import math
 import os
+import resource
 import sys
 import time
 from datetime import timedelta
@@ -95,6 +96,7 @@ def main() -> None:
             job, invocations = run_job(kind, params, args.budget)
             seconds = time.perf_counter() - began
             units, calls = meter.take()
+            job["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             rows.append((kind, contacts, share, seconds, invocations, units, calls, job))
             print(f"  {kind}: done in {seconds:.0f} s, counts {job['counts']}", flush=True)
     finally:
@@ -111,7 +113,7 @@ def report(args: argparse.Namespace, rows: list[tuple[Any, ...]]) -> None:
     header = (
         f"  {'job':<18}{'contacts':>10}{'contacts/s':>12}{'units/contact':>15}"
         f"{'calls/contact':>15}{'invocations':>13}{'at 15 min':>11}{'1M contacts':>13}"
-        f"{'state':>10}"
+        f"{'state':>10}{'peak RSS':>10}"
     )
     print(header)
     for kind, contacts, share, seconds, invocations, units, calls, job in rows:
@@ -121,12 +123,12 @@ def report(args: argparse.Namespace, rows: list[tuple[Any, ...]]) -> None:
             f"  {kind:<18}{contacts:>10,}{rate:>12.0f}{units / max(1, contacts):>15.2f}"
             f"{calls / max(1, contacts):>15.2f}{invocations:>13}"
             f"{math.ceil(seconds / LAMBDA_BUDGET):>11}{_duration(at_million):>13}"
-            f"{_size(job['state_bytes']):>10}"
+            f"{_size(job['state_bytes']):>10}{job['peak_mb']:>7.0f} MB"
         )
     print(
         f"  (at 15 min: invocations of {LAMBDA_BUDGET:.0f} s this run would need on Lambda;"
         f" 1M contacts: projected time at the same rate, with the same share of buyers and"
-        f" birthdays; state: what the job carries between pages)"
+        f" birthdays; state: what the job carries between pages; peak RSS: this process so far)"
     )
 
 
