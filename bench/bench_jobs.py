@@ -113,6 +113,7 @@ def report(args: argparse.Namespace, rows: list[tuple[Any, ...]]) -> None:
     header = (
         f"  {'job':<18}{'contacts':>10}{'contacts/s':>12}{'units/contact':>15}"
         f"{'calls/contact':>15}{'invocations':>13}{'at 15 min':>11}{'1M contacts':>13}"
+        f"{'(at 15 min)':>13}"
         f"{'state':>10}{'peak RSS':>10}"
     )
     print(header)
@@ -123,12 +124,14 @@ def report(args: argparse.Namespace, rows: list[tuple[Any, ...]]) -> None:
             f"  {kind:<18}{contacts:>10,}{rate:>12.0f}{units / max(1, contacts):>15.2f}"
             f"{calls / max(1, contacts):>15.2f}{invocations:>13}"
             f"{math.ceil(seconds / LAMBDA_BUDGET):>11}{_duration(at_million):>13}"
+            f"{math.ceil(at_million / LAMBDA_BUDGET):>13}"
             f"{_size(job['state_bytes']):>10}{job['peak_mb']:>7.0f} MB"
         )
     print(
         f"  (at 15 min: invocations of {LAMBDA_BUDGET:.0f} s this run would need on Lambda;"
         f" 1M contacts: projected time at the same rate, with the same share of buyers and"
-        f" birthdays; state: what the job carries between pages; peak RSS: this process so far)"
+        f" birthdays, and the 15-minute invocations it takes; state: what the job carries"
+        f" between pages; peak RSS: this process so far)"
     )
 
 
