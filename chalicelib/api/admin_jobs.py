@@ -1,6 +1,7 @@
 """Admin API (bearer token): paged jobs, their progress, and starting the analytics jobs.
 
-GET  /admin/jobs?kind=&limit=20     the newest jobs (all kinds, or one), newest first
+GET  /admin/jobs?kind=&limit=5      the newest `limit` jobs of each kind (or of `kind`), newest
+                                    first
 GET  /admin/jobs/{id}               one job: status, current pass, progress, counts, error
 POST /admin/jobs/{id}/cancel        stop a queued or running job at its next checkpoint
 POST /admin/jobs/rfm                202: RFM scoring queued (it also runs daily)
@@ -97,7 +98,7 @@ def run_rechecks():  # type: ignore[no-untyped-def]
 
 def _limit(raw: str | None) -> int:
     if raw is None:
-        return 20
+        return 5
     try:
         limit = int(raw)
     except ValueError:

@@ -68,11 +68,12 @@ class PagedJobs:
         job = self.store.get(job_id)
         return describe(job) if job is not None else None
 
-    def recent(self, limit: int = 10) -> list[dict[str, Any]]:
-        """The newest jobs of every kind, newest first."""
-        jobs = [job for kind in self.kinds for job in self.store.recent(kind, limit)]
+    def recent(self, per_kind: int = 5) -> list[dict[str, Any]]:
+        """The newest jobs of each kind (so a sweeper every 5 minutes hides no daily RFM run),
+        newest first."""
+        jobs = [job for kind in self.kinds for job in self.store.recent(kind, per_kind)]
         jobs.sort(key=lambda job: job.created_at, reverse=True)
-        return [describe(job) for job in jobs[:limit]]
+        return [describe(job) for job in jobs]
 
     def cancel(self, job_id: str) -> bool:
         return self.store.cancel(job_id)

@@ -265,8 +265,8 @@
   const isOpen = (job) => job.status === "queued" || job.status === "running";
 
   async function jobsView(view) {
-    const { jobs } = await api("admin/jobs?limit=30");
-    view.append(el("h2", null, "Jobs ", el("span", { class: "muted" }, "newest first")));
+    const { jobs } = await api("admin/jobs?limit=5");
+    view.append(el("h2", null, "Jobs ", el("span", { class: "muted" }, "the newest five of each kind, newest first")));
     if (!jobs.length) view.append(el("p", { class: "muted" }, "No jobs yet: they start on their schedules, or with POST /admin/jobs/rfm."));
     else view.append(jobRows(jobs));
     if (jobs.some(isOpen)) refresh = setTimeout(() => location.hash.startsWith("#/jobs") && render(), 2000);
