@@ -10,6 +10,7 @@ from chalicelib.api import (
     admin_funnels,
     dashboard,
     deeplinks,
+    guard,
     health,
     ingest,
     messenger_webhooks,
@@ -22,6 +23,7 @@ from chalicelib.api import (
 )
 
 app = Chalice(app_name="autofunnel")
+app.register_blueprint(guard.blueprint)
 app.register_blueprint(health.blueprint)
 app.register_blueprint(admin.blueprint)
 app.register_blueprint(admin_funnels.blueprint)

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from autofunnel.infra import render_template
-from chalicelib.config import PROVIDER_PREFIXES
+from chalicelib.config import PROVIDER_PREFIXES, Settings
+from chalicelib.secrets import SSM_PREFIX, weak_secrets
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 OUTPUT_VARIABLES = {
@@ -46,6 +47,12 @@ def stage_environment(outputs: Mapping[str, str], environ: Mapping[str, str]) ->
     ]
     if missing:
         raise ValueError(f"set {', '.join(missing)} in your environment before deploying")
+    # The deployed API would refuse to serve with these (chalicelib/secrets.py): say so now.
+    # (An `ssm:` reference is checked when the Lambda reads it.)
+    direct = {name: value for name, value in env.items() if not value.startswith(SSM_PREFIX)}
+    weak = weak_secrets(Settings.from_env(direct))
+    if weak:
+        raise ValueError("refusing to deploy: " + "; ".join(weak))
     return env
 
 

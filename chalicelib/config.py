@@ -6,13 +6,18 @@ can build settings for any stage without touching `os.environ`.
 
 from __future__ import annotations
 
+import hmac
 import json
+import logging
 import os
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from functools import lru_cache
+from dataclasses import dataclass, field, replace
+
+from chalicelib import secrets
 
 VERSION = "0.1.0"
+log = logging.getLogger(__name__)
 
 
 class SettingsError(ValueError):
@@ -50,12 +55,23 @@ class Settings:
     dedupe_window_days: int = 14  # how long a messageId is remembered (retries come within hours)
     phone_region: str = ""  # ISO country assumed for phone numbers written without "+" (e.g. "US")
     attribution_window_days: int = 5  # an order counts for the message touched this long before
+    problems: tuple[str, ...] = ()  # why this container must not serve (see `current`)
+
+    @property
+    def is_local(self) -> bool:
+        """On a laptop or in the tests: DynamoDB Local. On AWS there is no endpoint."""
+        return bool(self.dynamodb_endpoint)
 
     def table_name(self, logical_name: str) -> str:
         return f"{self.table_prefix}-{logical_name}"
 
     def write_key(self, key: str) -> WriteKey | None:
-        return next((candidate for candidate in self.write_keys if candidate.key == key), None)
+        """The configured key equal to `key`, compared in constant time with every key."""
+        found = None
+        for candidate in self.write_keys:
+            if hmac.compare_digest(candidate.key.encode(), key.encode()) and found is None:
+                found = candidate
+        return found
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -146,7 +162,43 @@ def _parse_write_keys(env: Mapping[str, str]) -> tuple[WriteKey, ...]:
     return tuple(keys)
 
 
-@lru_cache(maxsize=1)
-def current() -> Settings:
-    """The settings of this process (one Lambda container), read once."""
-    return Settings.from_env()
+class _Current:
+    """The settings of this process (one Lambda container), read once. SSM references are
+    resolved here; a failed read (or a malformed variable) becomes `Settings.problems`, so the
+    API answers 503 saying nothing, the log says why, and the read is tried again later."""
+
+    RETRY_AFTER = 60.0  # seconds before a failed read is tried again
+
+    def __init__(self) -> None:
+        self._settings: Settings | None = None
+        self._failed_at = 0.0
+
+    def __call__(self) -> Settings:
+        settings = self._settings
+        if settings is not None and not (
+            settings.problems and time.monotonic() - self._failed_at > self.RETRY_AFTER
+        ):
+            return settings
+        settings = self._read()
+        problems = settings.problems + tuple(secrets.weak_secrets(settings))
+        if problems:
+            settings = replace(settings, problems=problems)
+            self._failed_at = time.monotonic()
+            for problem in problems:
+                log.error("refusing to serve: %s", problem)
+        self._settings = settings
+        return settings
+
+    @staticmethod
+    def _read() -> Settings:
+        try:
+            return Settings.from_env(secrets.resolve(os.environ))
+        except (secrets.SecretsUnavailable, SettingsError) as error:
+            stage = os.environ.get("AUTOFUNNEL_STAGE", "dev")
+            return Settings(stage=stage, problems=(str(error),))
+
+    def cache_clear(self) -> None:
+        self._settings = None
+
+
+current = _Current()

@@ -17,7 +17,7 @@ from chalice.app import Blueprint, Response
 from pynamodb.exceptions import PynamoDBException
 
 from chalicelib import wiring
-from chalicelib.api.errors import ApiError, json_errors, json_response
+from chalicelib.api.errors import ApiError, json_errors, json_response, storage_unavailable
 from chalicelib.api.shop_webhooks import json_body, raw_body, verified
 from chalicelib.storage.errors import ConflictError
 from chalicelib.webhooks import chats, credentials, meta, telegram
@@ -33,7 +33,7 @@ def _apply(updates: list[chats.ChatUpdate], namespace: str, source: str) -> chat
     try:
         return chats.apply(updates, namespace, wiring.storage(), datetime.now(UTC), source)
     except (PynamoDBException, ConflictError) as error:
-        raise ApiError(503, f"storage is unavailable, retry later: {error}") from error
+        raise storage_unavailable(error) from error
 
 
 @blueprint.route("/webhooks/telegram/{bot}", methods=["POST"], content_types=JSON)

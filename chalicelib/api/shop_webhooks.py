@@ -17,7 +17,7 @@ from chalice.app import Blueprint, Request, Response
 from pynamodb.exceptions import PynamoDBException
 
 from chalicelib import wiring
-from chalicelib.api.errors import ApiError, json_errors, json_response
+from chalicelib.api.errors import ApiError, json_errors, json_response, storage_unavailable
 from chalicelib.storage.errors import ConflictError
 from chalicelib.webhooks import credentials, fields, orders, shopify, woocommerce
 from chalicelib.webhooks.inbound import Inbound, store
@@ -66,7 +66,7 @@ def save(events: list[Inbound], namespace: str, source: str) -> Response:
         outcome = store(events, namespace, settings, now, source)
         orders.remember(events, namespace, now, timedelta(days=settings.event_retention_days))
     except (PynamoDBException, ConflictError) as error:
-        raise ApiError(503, f"storage is unavailable, retry later: {error}") from error
+        raise storage_unavailable(error) from error
     stored = [event.name for event in outcome.stored if event.source == source]
     return json_response({"stored": stored, "duplicates": outcome.duplicates})
 

@@ -6,7 +6,6 @@ call and still store the good ones.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import uuid
@@ -15,9 +14,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from chalicelib.ingest import limits
+from chalicelib.ingest.limits import MAX_BATCH_BYTES, MAX_CALL_BYTES, Limit, LimitExceeded
+
+__all__ = ["MAX_BATCH_BYTES", "MAX_CALL_BYTES", "Call", "CallError", "parse_call"]
+
 CALL_TYPES = ("identify", "track", "page", "screen", "group", "alias")
-MAX_CALL_BYTES = 32 * 1024  # Segment: 32 KB per call
-MAX_BATCH_BYTES = 500 * 1024  # Segment: 500 KB per batch request
 MAX_EVENT_NAME = 200
 MAX_ID_LENGTH = 512
 # The events funnels match on for calls that carry no event name of their own.
@@ -31,10 +33,11 @@ EVENT_NAMES = {
 
 
 class CallError(ValueError):
-    def __init__(self, field: str | None, message: str) -> None:
+    def __init__(self, field: str | None, message: str, limit: Limit | None = None) -> None:
         super().__init__(message)
         self.field = field
         self.message = message
+        self.limit = limit  # set when the call breaks one of `limits`
 
 
 @dataclass(frozen=True)
@@ -64,8 +67,14 @@ def parse_call(
     """Validate one call; `call_type` comes from the path (/v1/track) or the call's own `type`."""
     if not isinstance(raw, dict):
         raise CallError(None, f"a call must be a JSON object, not {_json_type(raw)}")
-    if len(json.dumps(raw, default=str)) > MAX_CALL_BYTES:
-        raise CallError(None, f"the call is larger than {MAX_CALL_BYTES // 1024} KB")
+    if limits.depth(raw) > limits.MAX_NESTING + 3:  # a guard; each field's own check is exact
+        raise CallError(
+            None, f"the call nests deeper than {limits.MAX_NESTING} levels", limits.NESTING
+        )
+    if limits.json_bytes(raw) > MAX_CALL_BYTES:
+        raise CallError(
+            None, f"the call is larger than {MAX_CALL_BYTES // 1024} KB", limits.CALL_BYTES
+        )
     defaults = batch_defaults or {}
     kind = call_type or raw.get("type")
     if kind not in CALL_TYPES:
@@ -113,7 +122,13 @@ def parse_call(
     message_id = _optional_id(raw, "messageId") or f"af-{uuid.uuid4()}"
     timestamp = _timestamp(raw, defaults, received_at)
     for path, value in (("traits", traits), ("properties", properties), ("context", context)):
+        _check_nesting(value, path)
         _check_storable(value, path)
+    if kind == "identify":
+        try:
+            limits.check_traits(traits)
+        except LimitExceeded as error:
+            raise CallError(error.field, error.message, error.limit) from error
     return Call(
         type=kind,
         message_id=message_id,
@@ -192,6 +207,15 @@ def parse_time(value: Any, name: str) -> datetime:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
+
+
+def _check_nesting(value: dict[str, Any], path: str) -> None:
+    if limits.depth(value) > limits.MAX_NESTING:
+        raise CallError(
+            path,
+            f"{path} nests deeper than {limits.MAX_NESTING} levels (DynamoDB stores 32)",
+            limits.NESTING,
+        )
 
 
 def _check_storable(value: Any, path: str) -> None:

@@ -11,6 +11,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from chalicelib.identity.keys import InvalidIdentity, normalise_email, normalise_phone
+from chalicelib.ingest import limits
 
 
 def text(value: Any) -> str | None:
@@ -85,9 +86,6 @@ def digest(body: Any) -> str:
 
 
 def loads(raw: bytes) -> Any:
-    """JSON without NaN/Infinity (DynamoDB cannot store them)."""
-
-    def reject(name: str) -> Any:
-        raise ValueError(f"{name} is not a JSON number")
-
-    return json.loads(raw, parse_constant=reject)
+    """JSON without NaN/Infinity (DynamoDB cannot store them), nested at most as deep as
+    DynamoDB stores (ValueError otherwise)."""
+    return limits.loads(raw)
