@@ -12,6 +12,7 @@ from chalicelib.api import (
     deeplinks,
     guard,
     health,
+    held,
     ingest,
     messenger_webhooks,
     provider_webhooks,
@@ -37,6 +38,7 @@ app.register_blueprint(dashboard.blueprint)
 app.register_blueprint(shop_webhooks.blueprint)
 app.register_blueprint(messenger_webhooks.blueprint)
 app.register_blueprint(deeplinks.blueprint)
+app.register_blueprint(held.blueprint)
 
 
 @app.lambda_function(name="step_runner")

@@ -7,7 +7,7 @@ layer's reachability, so the engine and delivery agree on who can be reached whe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,7 +17,6 @@ from chalicelib.core.state import ContactView, PastEvent
 from chalicelib.storage.models import Contact, Event, Identity, Message
 
 HISTORY_EVENTS = 200  # newest events branch conditions may look at
-CAP_WINDOW = timedelta(days=7)  # sends counted for per-contact caps
 ALWAYS_REACHABLE = ("webhook", "onsite", "outbox")  # need no address of the contact's
 
 
@@ -26,9 +25,33 @@ class ContactSnapshot:
     view: ContactView
     merged_into: str | None = None
     reach: reachability.Reachability | None = None  # handed to delivery: no second read
+    cap_window: timedelta = timedelta(0)  # how far back view.recent_sends reaches
 
 
-def load_snapshot(contact_id: str, now: datetime) -> ContactSnapshot:
+def recent_sends(contact_id: str, now: datetime, window: timedelta) -> tuple[datetime, ...]:
+    """When messages went to the contact within `window` (for frequency caps), from any
+    funnel. Keys only (no status): a failed send still counts, erring on the side of sending
+    less. No window (no cap applies): no read at all."""
+    if window <= timedelta(0):
+        return ()
+    return tuple(
+        key.created_at
+        for key in Message.by_contact.query(contact_id, Message.created_at >= now - window)
+    )
+
+
+def with_window(snapshot: ContactSnapshot, now: datetime, window: timedelta) -> ContactSnapshot:
+    """The snapshot with sends reaching back at least `window` (re-read only if needed)."""
+    if window <= snapshot.cap_window:
+        return snapshot
+    sends = recent_sends(snapshot.view.contact_id, now, window)
+    view = replace(snapshot.view, recent_sends=sends)
+    return replace(snapshot, view=view, cap_window=window)
+
+
+def load_snapshot(
+    contact_id: str, now: datetime, cap_window: timedelta = timedelta(0)
+) -> ContactSnapshot:
     try:
         contact: Contact | None = Contact.get(contact_id)
     except Contact.DoesNotExist:
@@ -41,12 +64,7 @@ def load_snapshot(contact_id: str, now: datetime) -> ContactSnapshot:
         for event in Event.query(contact_id, scan_index_forward=False, limit=HISTORY_EVENTS)
     ]
     events.reverse()
-    # Keys only (no status): a failed send still counts against the cap, erring on the side of
-    # sending less.
-    sends = tuple(
-        key.created_at
-        for key in Message.by_contact.query(contact_id, Message.created_at >= now - CAP_WINDOW)
-    )
+    sends = recent_sends(contact_id, now, cap_window)
     attributes = _plain(contact.attributes) if contact else {}
     reachable = set(reach.addresses) - reach.unreachable
     view = ContactView(
@@ -61,7 +79,7 @@ def load_snapshot(contact_id: str, now: datetime) -> ContactSnapshot:
         rfm_segment=attributes.get("rfm_segment"),
         recent_sends=sends,
     )
-    return ContactSnapshot(view, contact.merged_into if contact else None, reach)
+    return ContactSnapshot(view, contact.merged_into if contact else None, reach, cap_window)
 
 
 def _plain(value: Any) -> dict[str, Any]:

@@ -5,6 +5,9 @@
 - an m.me link's `ref` (a referral, or the referral of the Get Started postback) that is a
   valid deep-link token links the chat to the site visitor: messenger_started + channel_linked.
 - every inbound message opens Meta's 24-hour window on the sender's identity.
+- a text that is an opt-out word (STOP, UNSUBSCRIBE, ...) revokes that channel's consent and
+  is not a message for the funnels; an opt-in word (START, YES, UNSTOP) grants it again and is
+  still passed on as a message (YES may answer a bot's question too).
 Echoes of our own messages, delivery/read receipts and statuses are not mapped (logged).
 """
 
@@ -14,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from chalicelib.channels.keywords import consent_change
 from chalicelib.webhooks import deeplinks, fields
 from chalicelib.webhooks.chats import ChatUpdate
 from chalicelib.webhooks.inbound import Inbound
@@ -82,13 +86,15 @@ def _messaging(
             ),
         ]
     reply: str | None = None
+    consent: bool | None = None
     if message:
         quick = (message.get("quick_reply") or {}).get("payload")
         text = str(message.get("text") or "")
+        consent = None if quick else consent_change(text)
         if quick:
             props = {"channel": channel, "button": str(quick), "text": text}
             events.append(Inbound(base, BUTTON_CLICKED, at, props, identities=(identity,)))
-        elif text:
+        elif text and consent is not False:
             props = {"channel": channel, "text": text[:4096]}
             events.append(Inbound(base, MESSAGE_RECEIVED, at, props, identities=(identity,)))
             reply = text
@@ -99,7 +105,7 @@ def _messaging(
             "text": str(postback.get("title") or ""),
         }
         events.append(Inbound(base, BUTTON_CLICKED, at, props, identities=(identity,)))
-    if not events:
+    if not events and consent is None:
         kinds = sorted(k for k in item if k not in ("sender", "recipient", "timestamp"))
         parsed.ignored.append(f"{channel} {', '.join(kinds) or 'empty'} event")
         return
@@ -110,6 +116,7 @@ def _messaging(
             sender,
             f"{channel}:{base}",
             events,
+            consent=consent,
             reply=reply,
             window_from=at,
             link=link,
@@ -138,9 +145,20 @@ def _whatsapp_message(message: dict[str, Any], received: datetime) -> ChatUpdate
     at = fields.epoch(message.get("timestamp"), received)
     kind = message.get("type")
     reply: str | None = None
+    consent: bool | None = None
     props: dict[str, Any] = {"channel": "whatsapp"}
     if kind == "text":
         reply = str((message.get("text") or {}).get("body") or "")
+        consent = consent_change(reply)
+        if consent is False:  # STOP: an opt-out, not an answer for the funnels
+            return ChatUpdate(
+                "whatsapp",
+                identity,
+                phone,
+                f"whatsapp:{message_id}",
+                consent=False,
+                window_from=at,
+            )
         name, props["text"] = MESSAGE_RECEIVED, reply[:4096]
     elif kind in ("interactive", "button"):
         name = BUTTON_CLICKED
@@ -153,7 +171,14 @@ def _whatsapp_message(message: dict[str, Any], received: datetime) -> ChatUpdate
     # The WhatsApp number is the person's phone: SMS and WhatsApp reach one contact.
     event = Inbound(message_id, name, at, props, phone=phone, identities=(identity,))
     return ChatUpdate(
-        "whatsapp", identity, phone, f"whatsapp:{message_id}", [event], reply=reply, window_from=at
+        "whatsapp",
+        identity,
+        phone,
+        f"whatsapp:{message_id}",
+        [event],
+        consent=consent,
+        reply=reply,
+        window_from=at,
     )
 
 
