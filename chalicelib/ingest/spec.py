@@ -17,7 +17,14 @@ from typing import Any
 from chalicelib.ingest import limits
 from chalicelib.ingest.limits import MAX_BATCH_BYTES, MAX_CALL_BYTES, Limit, LimitExceeded
 
-__all__ = ["MAX_BATCH_BYTES", "MAX_CALL_BYTES", "Call", "CallError", "parse_call"]
+__all__ = [
+    "MAX_BATCH_BYTES",
+    "MAX_CALL_BYTES",
+    "Call",
+    "CallError",
+    "check_storable",
+    "parse_call",
+]
 
 CALL_TYPES = ("identify", "track", "page", "screen", "group", "alias")
 MAX_EVENT_NAME = 200
@@ -122,8 +129,7 @@ def parse_call(
     message_id = _optional_id(raw, "messageId") or f"af-{uuid.uuid4()}"
     timestamp = _timestamp(raw, defaults, received_at)
     for path, value in (("traits", traits), ("properties", properties), ("context", context)):
-        _check_nesting(value, path)
-        _check_storable(value, path)
+        check_storable(value, path)
     if kind == "identify":
         try:
             limits.check_traits(traits)
@@ -207,6 +213,12 @@ def parse_time(value: Any, name: str) -> datetime:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
+
+
+def check_storable(value: dict[str, Any], path: str) -> None:
+    """CallError unless DynamoDB can store `value` (nesting and numbers)."""
+    _check_nesting(value, path)
+    _check_storable(value, path)
 
 
 def _check_nesting(value: dict[str, Any], path: str) -> None:

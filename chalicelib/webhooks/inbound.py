@@ -12,7 +12,7 @@ from typing import Any
 
 from chalicelib.config import Settings
 from chalicelib.ingest.pipeline import Outcome, ingest
-from chalicelib.ingest.spec import Call
+from chalicelib.ingest.spec import Call, check_storable
 
 IDENTIFY = "identify"
 
@@ -28,6 +28,14 @@ class Inbound:
     anonymous_id: str | None = None  # the site visitor's id, passed on by the snippet
     identities: tuple[str, ...] = ()  # keys the verified source vouches for (telegram:…)
     traits: dict[str, Any] = field(default_factory=dict)  # IDENTIFY only
+
+
+def check(events: Sequence[Inbound]) -> None:
+    """CallError for an event DynamoDB could not store (too deep, a number out of range):
+    checked before anything of the delivery is written."""
+    for event in events:
+        check_storable(event.properties, "properties")
+        check_storable(event.traits, "traits")
 
 
 def to_call(event: Inbound) -> Call:

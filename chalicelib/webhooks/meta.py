@@ -40,21 +40,25 @@ class Parsed:
 
 def parse(body: dict[str, Any], secret: str, received: datetime) -> Parsed:
     parsed = Parsed()
-    kind = body.get("object")
-    entries = [entry for entry in body.get("entry") or [] if isinstance(entry, dict)]
+    kind = body.get("object") if isinstance(body.get("object"), str) else None
+    entries = [entry for entry in _list(body.get("entry")) if isinstance(entry, dict)]
     if kind in CHANNEL_OF_OBJECT:
         for entry in entries:
-            for item in entry.get("messaging") or []:
+            for item in _list(entry.get("messaging")):
                 if isinstance(item, dict):
                     _messaging(CHANNEL_OF_OBJECT[kind], item, secret, received, parsed)
     elif kind == WHATSAPP_OBJECT:
         for entry in entries:
-            for change in entry.get("changes") or []:
-                if isinstance(change, dict):
-                    _whatsapp(change.get("value") or {}, received, parsed)
+            for change in _list(entry.get("changes")):
+                if isinstance(change, dict) and isinstance(change.get("value"), dict):
+                    _whatsapp(change["value"], received, parsed)
     else:
         parsed.ignored.append(f"object {kind!r}")
     return parsed
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _messaging(
