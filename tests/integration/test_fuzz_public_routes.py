@@ -16,6 +16,7 @@ import gzip
 import json
 import os
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
@@ -27,9 +28,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from app import app as chalice_app
+from chalicelib import wiring
+from chalicelib.storage.tables import create_tables, delete_tables
 from chalicelib.tracking import tokens
 from chalicelib.webhooks import generic_shop
-from tests.conftest import WRITE_KEY
+from tests.conftest import ADMIN_KEY, WRITE_KEY
 from tests.integration.channels.conftest import public_key_b64, sign_sendgrid, sign_twilio
 from tests.integration.ingest_helpers import basic
 from tests.integration.webhooks.conftest import SECRETS, b64_hmac, fixture, hex_hmac
@@ -149,16 +153,39 @@ segment_requests = st.one_of(
 # --- what every answer must satisfy ------------------------------------------------------
 
 
-@pytest.fixture
-def fuzz_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in SECRETS.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("TWILIO_AUTH_TOKEN", TWILIO_TOKEN)
-    monkeypatch.setenv("SENDGRID_WEBHOOK_PUBLIC_KEY", public_key_b64(SENDGRID_KEY))
+@pytest.fixture(scope="module")
+def api(dynamodb: Any) -> Iterator[Client]:
+    """One set of tables for the whole fuzz (creating them per test costs more than the
+    examples), with every webhook's secret configured."""
+    env = {
+        "AUTOFUNNEL_STAGE": "test",
+        "AUTOFUNNEL_DYNAMODB_ENDPOINT": dynamodb.endpoint,
+        "AUTOFUNNEL_TABLE_PREFIX": f"fz{uuid.uuid4().hex[:10]}",
+        "AUTOFUNNEL_ADMIN_KEY": ADMIN_KEY,
+        "AUTOFUNNEL_WRITE_KEY": WRITE_KEY,
+        "AUTOFUNNEL_SIGNING_SECRET": SIGNING_SECRET,
+        "AUTOFUNNEL_PUBLIC_URL": "https://af.example.test",
+        "AUTOFUNNEL_SITE_URL": "https://shop.example",
+        "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
+        "SENDGRID_WEBHOOK_PUBLIC_KEY": public_key_b64(SENDGRID_KEY),
+        **SECRETS,
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        wiring.reset()
+        settings = wiring.storage()
+        create_tables(settings)
+        try:
+            with Client(chalice_app, stage_name="local") as client:
+                yield client
+        finally:
+            delete_tables(settings)
+            wiring.reset()
 
 
 @pytest.fixture
-def app(fuzz_env: None, api: Client, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def app(api: Client, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """The test client, and a log of the tables each request wrote to."""
     written: list[str] = []
     original = botocore.client.BaseClient._make_api_call
