@@ -60,7 +60,7 @@ def parsed(source: str, parse: Callable[..., Parsed], *args: Any) -> Parsed:
     nothing is stored yet when one fails."""
     try:
         return parse(*args)
-    except (TypeError, AttributeError, ValueError, KeyError, IndexError) as error:
+    except (TypeError, AttributeError, ValueError, KeyError, IndexError, OverflowError) as error:
         log.warning("%s webhook: unexpected payload: %r", source, error)
         raise ApiError(
             400, f"the payload does not have the shape of a {source} webhook: {error}"

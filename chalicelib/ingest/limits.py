@@ -13,6 +13,7 @@ would not fit, the traits that do not fit are refused (`profile_bytes`).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -69,8 +70,14 @@ def loads(raw: bytes | str, max_depth: int = MAX_NESTING) -> Any:
     def reject(name: str) -> Any:
         raise ValueError(f"{name} is not a JSON number")
 
+    def finite(text: str) -> float:
+        number = float(text)
+        if math.isinf(number):  # 1e400
+            raise ValueError(f"{text} is out of range")
+        return number
+
     try:
-        value = json.loads(raw, parse_constant=reject)
+        value = json.loads(raw, parse_constant=reject, parse_float=finite)
     except RecursionError:
         value = _TOO_DEEP
     if value is _TOO_DEEP or depth(value) > max_depth:

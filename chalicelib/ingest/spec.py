@@ -186,18 +186,33 @@ def _page_properties(
     return merged
 
 
+# Far enough for any import or simulation, near enough that funnel waits never overflow.
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
+
+
 def _timestamp(raw: dict[str, Any], defaults: dict[str, Any], received_at: datetime) -> datetime:
     """Segment's rule: an explicit `timestamp` is kept; a device's `originalTimestamp` is
-    corrected for clock skew as receivedAt - (sentAt - originalTimestamp)."""
+    corrected for clock skew as receivedAt - (sentAt - originalTimestamp). The result must lie
+    between 1970 and 2200: funnels schedule from it."""
+    name = "timestamp"
     if raw.get("timestamp") is not None:
-        return parse_time(raw["timestamp"], "timestamp")
-    if raw.get("originalTimestamp") is not None:
-        original = parse_time(raw["originalTimestamp"], "originalTimestamp")
+        at = parse_time(raw["timestamp"], "timestamp")
+    elif raw.get("originalTimestamp") is not None:
+        name = "originalTimestamp"
+        at = parse_time(raw["originalTimestamp"], name)
         sent = raw.get("sentAt", defaults.get("sentAt"))
-        if sent is None:
-            return original
-        return received_at - (parse_time(sent, "sentAt") - original)
-    return received_at
+        if sent is not None:
+            try:
+                at = received_at - (parse_time(sent, "sentAt") - at)
+            except OverflowError as error:
+                raise CallError(
+                    "sentAt", "sentAt and originalTimestamp are too far apart"
+                ) from error
+    else:
+        return received_at
+    if not EARLIEST <= at < LATEST:
+        raise CallError(name, f"{name} must lie between 1970 and 2200, not {at.isoformat()}")
+    return at
 
 
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}")
@@ -212,7 +227,10 @@ def parse_time(value: Any, name: str) -> datetime:
         raise CallError(name, f"{name} is not a valid ISO 8601 date-time: {value!r}") from error
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError as error:  # 0001-01-01T00:00+01:00 has no UTC time
+        raise CallError(name, f"{name} is out of range: {value!r}") from error
 
 
 def check_storable(value: dict[str, Any], path: str) -> None:
@@ -234,6 +252,8 @@ def _check_storable(value: Any, path: str) -> None:
     """DynamoDB numbers: finite, at most 38 significant digits, magnitude 1e-130..1e126."""
     if isinstance(value, dict):
         for key, item in value.items():
+            if not key:
+                raise CallError(path, f"{path} has a field with an empty name")
             _check_storable(item, f"{path}.{key}")
     elif isinstance(value, list):
         for index, item in enumerate(value):

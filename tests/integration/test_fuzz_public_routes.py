@@ -25,7 +25,7 @@ import botocore.client
 import pytest
 from chalice.test import Client
 from cryptography.hazmat.primitives.asymmetric import ec
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from app import app as chalice_app
@@ -228,8 +228,16 @@ def answered_well(app: Any, send: Callable[[Client], Any], pages: bool = False) 
 # --- the routes --------------------------------------------------------------------------
 
 
+MALFORMED_PAGE = {
+    "anonymousId": "a1",
+    "properties": {"url": "http://[", "referrer": "https://x:99999999/"},
+    "context": {"campaign": ["not", "an", "object"], "page": {"url": "http://[::1"}},
+}
+
+
 @FUZZ
 @given(request=segment_requests, gzipped=st.booleans())
+@example(request=("/v1/page", json.dumps(MALFORMED_PAGE).encode()), gzipped=False)
 def test_segment_calls(app: Any, request: tuple[str, bytes], gzipped: bool) -> None:
     path, raw = request
     raw = gzip.compress(raw) if gzipped and raw[:2] != b"\x1f\x8b" else raw

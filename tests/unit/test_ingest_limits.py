@@ -33,6 +33,8 @@ def test_a_hostile_depth_is_refused_as_too_deep_not_a_crash() -> None:
     assert limits.loads(json.dumps(nested(limits.MAX_NESTING))) == nested(limits.MAX_NESTING)
     with pytest.raises(ValueError, match="NaN"):
         limits.loads(b'{"a": NaN}')
+    with pytest.raises(ValueError, match="out of range"):
+        limits.loads(b'{"a": 1e400}')  # Python would read it as inf
 
 
 @pytest.mark.parametrize(
