@@ -329,6 +329,7 @@ generic_events = st.builds(
     | encoded(mutations(fixture("shop/order_completed.json")))
     | hostile_bodies
 )
+@example(raw=b'{"id": "1", "type": "order_completed", "anonymous_id": " ", "customer": {}}')
 def test_generic_shop(app: Any, raw: bytes) -> None:
     headers = {
         "Content-Type": "application/json",
