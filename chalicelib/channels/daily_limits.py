@@ -1,8 +1,8 @@
 """A global daily budget per channel (AUTOFUNNEL_DAILY_LIMITS, e.g. {"sms": 500}), shared by every
 container: one counter item per channel and UTC day, taken with a conditional ADD, so N
 containers sending at once still send at most the limit. A send over the limit is held (see
-`runtime.held`), never dropped, and `DailyLimitReached` is reported as a CloudWatch metric
-(Embedded Metric Format: namespace `Autofunnel`, dimension `Channel`) for an alarm.
+`runtime.held`), never dropped, and each one counts the CloudWatch metric `DailyLimitReached`
+(namespace `Autofunnel`, dimensions `stage` and `channel`), which infra/'s alarm watches.
 
 The counter is deliberately one item, not write-sharded: an exact limit needs one place to
 count, and a daily budget of messages is far below one item's 1,000 writes per second.
@@ -10,23 +10,19 @@ count, and a daily budget of messages is far below one item's 1,000 writes per s
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from pynamodb.exceptions import UpdateError
 
-from chalicelib import metrics
+from chalicelib import observability
 from chalicelib.storage.models import Counter
 
-log = logging.getLogger(__name__)
 SCOPE = "daily_limit#{day}"
-LIMIT_REACHED_METRIC = "DailyLimitReached"
 
 
 def report_reached(channel: str) -> None:
-    log.warning("daily %s limit reached: the message is held", channel)
-    metrics.emit(LIMIT_REACHED_METRIC, 1, Channel=channel)
+    observability.daily_limit_reached(channel)
 
 
 class DailyBudget:

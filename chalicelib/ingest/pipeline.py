@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from chalicelib import wiring
+from chalicelib import observability, wiring
 from chalicelib.config import Settings
 from chalicelib.events import StoredEvent
 from chalicelib.identity.resolver import Resolver
@@ -70,6 +70,7 @@ def ingest(
         receipts.release(
             receipts.receipt_key(write_key, call.message_id) for call, _ in outcome.refused
         )
+    observability.events_in(len(outcome.stored), source)
     wiring.event_sink().handle(outcome.stored)
     return outcome
 

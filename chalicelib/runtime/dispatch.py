@@ -21,6 +21,7 @@ from typing import Any
 
 from pynamodb.exceptions import UpdateError
 
+from chalicelib import observability
 from chalicelib.channels.base import Channel
 from chalicelib.channels.daily_limits import DailyBudget
 from chalicelib.channels.delivery import DeliveryOutcome, deliver
@@ -136,6 +137,14 @@ class Dispatcher:
         }
 
     def _record(self, message: Message, outcome: DeliveryOutcome) -> None:
+        observability.message_outcome(
+            outcome.status,
+            message_id=message.message_id,
+            channel=outcome.channel,
+            funnel=message.funnel,
+            step=message.step_id,
+            error=outcome.error,
+        )
         if outcome.status in ("deferred", "retry"):
             # Not sent and not a failure: back to pending until `not_before`; the sweeper sends it.
             self._finish(

@@ -17,7 +17,7 @@ from tests.conftest import ADMIN_KEY
 from tests.integration.channels.conftest import make_contact
 from tests.integration.channels.test_sending_caps import AFTERNOON, DE_PHONE, pending_sms
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = pytest.mark.slow  # `browser` follows from the fixture (tests/conftest.py)
 LIMITS = '{"sms": 0}'
 
 

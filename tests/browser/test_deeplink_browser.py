@@ -16,10 +16,10 @@ from autofunnel.dynamodb_local import free_port
 from chalicelib.config import Settings
 from chalicelib.tracking.tokens import read_deeplink_token
 from chalicelib.webhooks.credentials import derived_telegram_secret
-from tests.browser.local_server import chalice_local
+from tests.browser.local_server import ANSWER_SECONDS, chalice_local
 from tests.browser.test_snippet_browser import admin_get, wait_for
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = pytest.mark.slow  # `browser` follows from the fixture (tests/conftest.py)
 SIGNING_SECRET = "test-signing-secret"
 
 
@@ -52,12 +52,14 @@ def post_start(api: str, token: str) -> Any:
             "X-Telegram-Bot-Api-Secret-Token": derived_telegram_secret(SIGNING_SECRET, "shop_bot"),
         },
     )
-    with urllib.request.urlopen(request, timeout=10) as response:
+    with urllib.request.urlopen(request, timeout=ANSWER_SECONDS) as response:
         return json.loads(response.read())
 
 
 def test_the_snippet_links_the_visitor_to_their_telegram_chat(browser: Any, bot_app: str) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ready
+    from selenium.webdriver.support.ui import WebDriverWait
 
     browser.get(f"{bot_app}/demo")
     wait_for(lambda: browser.execute_script("return !!(window.autofunnel && autofunnel.loaded)"))
@@ -77,6 +79,13 @@ def test_the_snippet_links_the_visitor_to_their_telegram_chat(browser: Any, bot_
         == href
     )
 
+    # The page's own popup opens 1.5 s after loading, over the link: close it first.
+    WebDriverWait(browser, ANSWER_SECONDS).until(
+        ready.visibility_of_element_located((By.ID, "popup-close"))
+    ).click()
+    WebDriverWait(browser, ANSWER_SECONDS).until(
+        ready.invisibility_of_element_located((By.ID, "popup"))
+    )
     # The tap is tracked (a real tap would leave for t.me: this page stays, no network).
     browser.execute_script(
         "document.getElementById('telegram-guide')"

@@ -38,7 +38,6 @@ from tests.integration.channels.conftest import public_key_b64, sign_sendgrid, s
 from tests.integration.ingest_helpers import basic
 from tests.integration.webhooks.conftest import SECRETS, b64_hmac, fixture, hex_hmac
 
-pytestmark = pytest.mark.integration
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
 FUZZ = settings(
     max_examples=EXAMPLES,
