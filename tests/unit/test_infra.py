@@ -115,5 +115,5 @@ def test_deploy_refuses_without_the_required_secrets() -> None:
     ("admin", "why"), [("dev-admin-key", "development default"), ("short", "shorter than 32")]
 )
 def test_deploy_refuses_a_development_default_or_a_short_key(admin: str, why: str) -> None:
-    with pytest.raises(ValueError, match=f"AUTOFUNNEL_ADMIN_KEY is .*{why}"):
+    with pytest.raises(DeployError, match=f"AUTOFUNNEL_ADMIN_KEY is .*{why}"):
         stage_environment({}, {"AUTOFUNNEL_ADMIN_KEY": admin, "AUTOFUNNEL_SIGNING_SECRET": SIGN})
