@@ -5,9 +5,11 @@ Any setting may name a SecureString parameter instead of holding the secret:
 name; the value is read once per container (one GetParameters call per 10 names, decrypted)
 and cached with the settings.
 
-Off the laptop (no DynamoDB Local endpoint), a documented development default or a key shorter
-than MIN_SECRET_LENGTH is refused: every HTTP route answers 503 and the log says which setting
-to fix (the answer does not: it would tell a stranger which key is weak).
+Off the laptop (no DynamoDB Local endpoint), a documented development default, or a secret (the
+admin key, the signing secret) shorter than MIN_SECRET_LENGTH, is refused: every HTTP route
+answers 503 and the log says which setting to fix (the answer does not: it would tell a stranger
+which key is weak). Write keys are public by design (they sit in every page), so only the
+development defaults are refused among them.
 """
 
 from __future__ import annotations
@@ -76,18 +78,18 @@ def weak_secrets(settings: Settings) -> list[str]:
     """Why these settings must not serve on AWS (empty when they may, and always locally)."""
     if settings.is_local:
         return []
-    named = [
-        ("AUTOFUNNEL_ADMIN_KEY", settings.admin_key),
-        ("AUTOFUNNEL_SIGNING_SECRET", settings.signing_secret),
-        *((f"write key {key.key[:4]}…", key.key) for key in settings.write_keys),
-    ]
+    secret = {
+        "AUTOFUNNEL_ADMIN_KEY": settings.admin_key,
+        "AUTOFUNNEL_SIGNING_SECRET": settings.signing_secret,
+    }
+    public = {f"the write key {key.key!r}": key.key for key in settings.write_keys}
     problems = []
-    for name, value in named:
+    for name, value in {**secret, **public}.items():
         if not value:
             continue
         if value in DEVELOPMENT_DEFAULTS:
             problems.append(f"{name} is a documented development default")
-        elif len(value) < MIN_SECRET_LENGTH:
+        elif name in secret and len(value) < MIN_SECRET_LENGTH:
             problems.append(
                 f"{name} is shorter than {MIN_SECRET_LENGTH} characters "
                 "(generate one with `openssl rand -hex 32`)"

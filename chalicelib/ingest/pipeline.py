@@ -20,13 +20,11 @@ from chalicelib import observability, wiring
 from chalicelib.config import Settings
 from chalicelib.events import StoredEvent
 from chalicelib.identity.resolver import Resolver
-from chalicelib.ingest import limits, profile_store, receipts
+from chalicelib.ingest import profile_store, receipts
 from chalicelib.ingest.identities import identities_of
 from chalicelib.ingest.limits import Limit
-from chalicelib.ingest.profile import ProfileDelta
 from chalicelib.ingest.spec import Call
 from chalicelib.storage.contacts import event_item, save_events
-from chalicelib.storage.errors import ConflictError
 
 
 @dataclass
@@ -93,7 +91,9 @@ def _store(
     landed: dict[str, str] = {}
     for contact_id, contact_calls in calls_of.items():
         created = contact_id in resolver.created
-        landed[contact_id], refused = _update_profile(contact_id, contact_calls, created)
+        landed[contact_id], refused = profile_store.apply_fitting(
+            contact_id, contact_calls, created
+        )
         outcome.refused += refused
     refused_ids = {id(call) for call, _ in outcome.refused}
 
@@ -114,26 +114,3 @@ def _store(
     save_events(event_item(event, now, retention) for event in stored)
     outcome.merges = len(resolver.merges)
     outcome.stored = [merge.event for merge in resolver.merges] + stored
-
-
-def _update_profile(
-    contact_id: str, calls: list[Call], created: bool
-) -> tuple[str, list[tuple[Call, Limit]]]:
-    """Apply the calls to the profile; at the trait cap, drop the identifies that do not fit
-    and apply the rest (a full contact keeps taking events). Returns (contact id, refused)."""
-    refused: list[tuple[Call, Limit]] = []
-    for _ in range(3):  # another request may fill the profile between our read and our write
-        try:
-            return profile_store.apply(contact_id, _delta(calls), created), refused
-        except profile_store.ProfileFull as full:
-            contact_id, created = full.contact_id, full.created
-            calls, dropped = limits.fit_traits(calls, full.existing)
-            refused += dropped
-    raise ConflictError(f"contact {contact_id}: its profile kept changing")
-
-
-def _delta(calls: list[Call]) -> ProfileDelta:
-    delta = ProfileDelta()
-    for call in calls:
-        delta.add(call)
-    return delta

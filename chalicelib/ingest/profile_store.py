@@ -10,12 +10,13 @@ before anything is written, so the caller can drop the excess and apply the rest
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.condition import size
 
-from chalicelib.ingest.limits import MAX_TRAITS_PER_CONTACT, profile_traits
+from chalicelib.ingest.limits import MAX_TRAITS_PER_CONTACT, Limit, fit_traits, profile_traits
 from chalicelib.ingest.profile import ProfileDelta
 from chalicelib.storage.errors import ConflictError, conflicts_as_domain_errors
 from chalicelib.storage.models import Contact
@@ -41,6 +42,33 @@ class TombstoneHit(Exception):
     def __init__(self, survivor: str) -> None:
         super().__init__(survivor)
         self.survivor = survivor
+
+
+def apply_fitting(
+    contact_id: str, calls: Sequence[Any], created: bool
+) -> tuple[str, list[tuple[Any, Limit]]]:
+    """Apply one contact's calls (Segment calls or log entries: `.type`, `.traits`, time
+    order) in one update; at the trait cap, drop the identifies that do not fit and apply the
+    rest, so a full contact keeps taking events. Returns (the contact id updated, the refused
+    calls with the limit each broke). The ingest pipeline answers the refused with a 4xx; a
+    worker that can no longer answer should record them and carry on."""
+    refused: list[tuple[Any, Limit]] = []
+    kept = list(calls)
+    for _ in range(3):  # another writer may fill the profile between our read and our write
+        try:
+            return apply(contact_id, _delta(kept), created), refused
+        except ProfileFull as full:
+            contact_id, created = full.contact_id, full.created
+            kept, dropped = fit_traits(kept, full.existing)
+            refused += dropped
+    raise ConflictError(f"contact {contact_id}: its profile kept changing")
+
+
+def _delta(calls: Sequence[Any]) -> ProfileDelta:
+    delta = ProfileDelta()
+    for call in calls:
+        delta.add(call)
+    return delta
 
 
 def apply(contact_id: str, delta: ProfileDelta, created: bool) -> str:

@@ -62,13 +62,15 @@ def test_weak_secrets_are_named_on_aws_and_allowed_locally() -> None:
             **AWS,
             "AUTOFUNNEL_ADMIN_KEY": "dev-admin-key",
             "AUTOFUNNEL_SIGNING_SECRET": "too-short",
-            "AUTOFUNNEL_WRITE_KEY": STRONG,
+            "AUTOFUNNEL_WRITE_KEYS": '{"site-1": [], "dev-write-key": []}',
         }
     )
     assert secrets.weak_secrets(weak) == [
         "AUTOFUNNEL_ADMIN_KEY is a documented development default",
         "AUTOFUNNEL_SIGNING_SECRET is shorter than 32 characters "
         "(generate one with `openssl rand -hex 32`)",
+        # A write key is public anyway: only the development default is refused.
+        "the write key 'dev-write-key' is a documented development default",
     ]
     local = Settings.from_env(
         {
