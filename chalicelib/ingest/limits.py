@@ -110,6 +110,7 @@ def check_traits(traits: dict[str, Any], path: str = "traits") -> None:
             path,
             f"{path} has {len(names)} traits; a contact holds at most {MAX_TRAITS_PER_CONTACT}",
         )
+    small = json_bytes(traits) <= MAX_TRAIT_VALUE_BYTES  # then no single value can be too big
     for name in names:
         if len(name) > MAX_TRAIT_NAME:
             raise LimitExceeded(
@@ -117,7 +118,7 @@ def check_traits(traits: dict[str, Any], path: str = "traits") -> None:
                 f"{path}.{name[:40]}…",
                 f"a trait name is longer than {MAX_TRAIT_NAME} characters",
             )
-        size = json_bytes(traits[name])
+        size = 0 if small else json_bytes(traits[name])
         if size > MAX_TRAIT_VALUE_BYTES:
             raise LimitExceeded(
                 TRAIT_VALUE,

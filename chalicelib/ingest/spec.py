@@ -74,11 +74,11 @@ def parse_call(
     """Validate one call; `call_type` comes from the path (/v1/track) or the call's own `type`."""
     if not isinstance(raw, dict):
         raise CallError(None, f"a call must be a JSON object, not {_json_type(raw)}")
-    if limits.depth(raw) > limits.MAX_NESTING + 3:  # a guard; each field's own check is exact
-        raise CallError(
-            None, f"the call nests deeper than {limits.MAX_NESTING} levels", limits.NESTING
-        )
-    if limits.json_bytes(raw) > MAX_CALL_BYTES:
+    try:
+        size = limits.json_bytes(raw)
+    except RecursionError as error:  # only a call built in code can be this deep
+        raise CallError(None, "the call nests far too deep", limits.NESTING) from error
+    if size > MAX_CALL_BYTES:
         raise CallError(
             None, f"the call is larger than {MAX_CALL_BYTES // 1024} KB", limits.CALL_BYTES
         )
@@ -234,37 +234,51 @@ def parse_time(value: Any, name: str) -> datetime:
 
 
 def check_storable(value: dict[str, Any], path: str) -> None:
-    """CallError unless DynamoDB can store `value` (nesting and numbers)."""
-    _check_nesting(value, path)
-    _check_storable(value, path)
+    """CallError unless DynamoDB can store `value`: at most MAX_NESTING levels (counting
+    `value` itself), no empty field names, numbers finite with at most 38 significant digits
+    and a magnitude from 1e-130 to 1e126. One walk; the path is only spelled out on an error."""
+    _walk(value, [path], 1)
 
 
-def _check_nesting(value: dict[str, Any], path: str) -> None:
-    if limits.depth(value) > limits.MAX_NESTING:
-        raise CallError(
-            path,
-            f"{path} nests deeper than {limits.MAX_NESTING} levels (DynamoDB stores 32)",
-            limits.NESTING,
-        )
-
-
-def _check_storable(value: Any, path: str) -> None:
-    """DynamoDB numbers: finite, at most 38 significant digits, magnitude 1e-130..1e126."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not key:
-                raise CallError(path, f"{path} has a field with an empty name")
-            _check_storable(item, f"{path}.{key}")
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _check_storable(item, f"{path}[{index}]")
-    elif isinstance(value, float | int) and not isinstance(value, bool):
+def _walk(value: Any, parts: list[str], level: int) -> None:
+    if isinstance(value, dict | list):
+        if level > limits.MAX_NESTING:
+            where = parts[0]
+            raise CallError(
+                where,
+                f"{where} nests deeper than {limits.MAX_NESTING} levels (DynamoDB stores 32)",
+                limits.NESTING,
+            )
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            if key == "":
+                raise CallError(
+                    _spelled(parts), f"{_spelled(parts)} has a field with an empty name"
+                )
+            parts.append(f"[{key}]" if isinstance(key, int) else f".{key}")
+            _walk(item, parts, level + 1)
+            parts.pop()
+    elif (
+        isinstance(value, float | int) and not isinstance(value, bool) and not _plain_number(value)
+    ):
+        where = _spelled(parts)
         if isinstance(value, float) and not math.isfinite(value):
-            raise CallError(path, f"{path} is not a finite number")
+            raise CallError(where, f"{where} is not a finite number")
         number = Decimal(str(value))
         digits = len(number.as_tuple().digits)
         if number != 0 and (digits > 38 or not 1e-130 <= abs(number) < Decimal("1e126")):
-            raise CallError(path, f"{path} is out of the storable number range")
+            raise CallError(where, f"{where} is out of the storable number range")
+
+
+def _plain_number(value: float) -> bool:
+    """The common case, storable without a Decimal: a small int, or a float in range."""
+    if isinstance(value, int):
+        return abs(value) < 10**38
+    return value == 0 or 1e-130 <= abs(value) < 1e126
+
+
+def _spelled(parts: list[str]) -> str:
+    return "".join(parts)
 
 
 def _json_type(value: Any) -> str:
