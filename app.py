@@ -1,17 +1,21 @@
 """The Chalice app: routes come from blueprints in chalicelib.api; Lambda entry points live here."""
 
+import os
+import time
 from typing import Any
 
 from chalice import Chalice, Rate
 
-from chalicelib import jobs, wiring
+from chalicelib import jobs, observability, wiring
 from chalicelib.api import (
     admin,
     admin_funnels,
     admin_jobs,
     dashboard,
     deeplinks,
+    guard,
     health,
+    held,
     ingest,
     messenger_webhooks,
     provider_webhooks,
@@ -24,6 +28,9 @@ from chalicelib.api import (
 from chalicelib.paging.runner import Budget
 
 app = Chalice(app_name="autofunnel")
+if "AWS_LAMBDA_FUNCTION_NAME" in os.environ:  # JSON lines for CloudWatch; plain text locally
+    observability.configure_logging()
+app.register_blueprint(guard.blueprint)
 app.register_blueprint(health.blueprint)
 app.register_blueprint(admin.blueprint)
 app.register_blueprint(admin_funnels.blueprint)
@@ -38,6 +45,20 @@ app.register_blueprint(dashboard.blueprint)
 app.register_blueprint(shop_webhooks.blueprint)
 app.register_blueprint(messenger_webhooks.blueprint)
 app.register_blueprint(deeplinks.blueprint)
+app.register_blueprint(held.blueprint)
+
+
+@app.middleware("all")
+def observe(event: Any, get_response: Any) -> Any:
+    """Every invocation logs under its correlation id and flushes its metrics at the end."""
+    started = time.perf_counter()
+    with observability.correlate(observability.correlation_of(event)):
+        try:
+            response = get_response(event)
+        finally:
+            observability.metrics.flush()
+        observability.invocation_done(event, response, time.perf_counter() - started)
+        return response
 
 
 @app.lambda_function(name="step_runner")

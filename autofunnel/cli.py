@@ -17,12 +17,14 @@ def _register() -> None:
         dev_commands,
         funnel_commands,
         job_commands,
+        ops_commands,
         stats_commands,
         telegram_commands,
     )
 
     modules = (
         dev_commands,
+        ops_commands,
         funnel_commands,
         admin_commands,
         stats_commands,

@@ -42,18 +42,12 @@ def clock() -> Clock:
     return clock_for(settings.time_scale, settings.clock_epoch)
 
 
-@lru_cache(maxsize=1)
 def dynamodb_connection() -> Connection:
-    """For transactions (TransactWrite needs a connection; the models keep their own)."""
-    from pynamodb.connection import Connection
+    """For transactions (TransactWrite needs a connection): the one the models share."""
+    from chalicelib.storage import binding
 
-    settings = storage()
-    local = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
-    return Connection(
-        region=settings.region,
-        host=settings.dynamodb_endpoint or None,
-        **(local if settings.dynamodb_endpoint else {}),
-    )
+    storage()
+    return binding.connection()
 
 
 @lru_cache(maxsize=1)
@@ -111,9 +105,12 @@ def analytics_sink() -> EventSink:
 
 @lru_cache(maxsize=1)
 def runtime() -> Runtime:
+    from chalicelib.core.funnel import Cap
     from chalicelib.runtime.dispatch import engine_links
     from chalicelib.runtime.runner import Runtime
 
+    settings = storage()
+    cap = settings.frequency_cap
     return Runtime(
         funnel_store(),
         scheduler(),
@@ -121,7 +118,8 @@ def runtime() -> Runtime:
         dynamodb_connection(),
         clock(),
         observer(),
-        engine_links(storage()),
+        engine_links(settings),
+        workspace_cap=Cap(max=cap[0], per=cap[1]) if cap else None,
     )
 
 
@@ -148,7 +146,7 @@ def _aws_client(service: str) -> Any:
 def reset() -> None:
     """Forget cached settings and adapters (tests that change the environment)."""
     current.cache_clear()
-    factories = (storage, clock, dynamodb_connection, funnel_store, scheduler, dispatcher)
+    factories = (storage, clock, funnel_store, scheduler, dispatcher)
     for factory in (*factories, observer, analytics_sink, runtime):
         if hasattr(factory, "cache_clear"):  # a test may have replaced one
             factory.cache_clear()

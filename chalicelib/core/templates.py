@@ -15,12 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any
-
-from liquid import BoundTemplate, Environment
-from liquid.exceptions import LiquidError
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from chalicelib.core.funnel import Content, EmailPart, OnsitePart
+
+if TYPE_CHECKING:  # Liquid is imported on the first compile: most cold starts render nothing
+    from liquid import BoundTemplate, Environment
+    from liquid.exceptions import LiquidError
 
 ROOTS = frozenset({"contact", "event", "links", "unsubscribe_url", "funnel"})
 LINK_KEYS = frozenset({"unsubscribe", "preferences", "view_online", "site"})
@@ -43,9 +45,7 @@ SAMPLE_CONTACT = {
     "language": "en",
 }
 
-_ENVS = {False: Environment(), True: Environment(autoescape=True)}
-
-__all__ = ["LiquidError", "compile_template", "render", "render_content", "render_value"]
+__all__ = ["compile_template", "render", "render_content", "render_url", "render_value"]
 
 
 def is_template(text: str) -> bool:
@@ -55,13 +55,50 @@ def is_template(text: str) -> bool:
 @lru_cache(maxsize=4096)
 def compile_template(source: str, html: bool = False) -> BoundTemplate:
     """Compile once per process: Funnel.from_dict stays cheap, rendering stays fast."""
-    return _ENVS[html].from_string(source)
+    return _environment(html).from_string(source)
+
+
+@lru_cache(maxsize=2)
+def _environment(html: bool) -> Environment:
+    from liquid import Environment
+
+    return Environment(autoescape=html)
+
+
+def _liquid_error() -> type[LiquidError]:
+    from liquid.exceptions import LiquidError
+
+    return LiquidError
 
 
 def render(source: str, context: Mapping[str, Any], html: bool = False) -> str:
     if not is_template(source):
         return source
     return compile_template(source, html).render(**context)
+
+
+def render_url(source: str, context: Mapping[str, Any]) -> str:
+    """A webhook step's URL: contact and event values are percent-encoded as they go in, so
+    data (a name with "/", "?" or "@") can fill a path segment or a query value but never
+    change the URL's host, path or parameters."""
+    if not is_template(source):
+        return source
+    encoded = {
+        **context,
+        "contact": _percent_encoded(context.get("contact", {})),
+        "event": _percent_encoded(context.get("event", {})),
+    }
+    return render(source, encoded)
+
+
+def _percent_encoded(value: Any) -> Any:
+    if isinstance(value, str):
+        return quote(value, safe="")
+    if isinstance(value, Mapping):
+        return {key: _percent_encoded(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_percent_encoded(item) for item in value]
+    return value
 
 
 def render_value(value: Any, context: Mapping[str, Any]) -> Any:
@@ -123,7 +160,7 @@ def check_template(
     contact.X / event.X are checked only when the funnel declares `sample` data for them."""
     try:
         template = compile_template(source)
-    except LiquidError as exc:
+    except _liquid_error() as exc:
         return [(_line_of(source, exc), _first_line(exc))]
     problems = []
     for root, uses in template.analyze().globals.items():
@@ -154,7 +191,7 @@ def try_render(source: str, context: Mapping[str, Any], html: bool = False) -> s
     """The error message if rendering with sample data fails, else None."""
     try:
         render(source, context, html)
-    except LiquidError as exc:
+    except _liquid_error() as exc:
         return _first_line(exc)
     except Exception as exc:  # a filter raising on odd sample data is still a template bug
         return f"{type(exc).__name__}: {exc}"

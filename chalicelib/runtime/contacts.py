@@ -8,7 +8,7 @@ layer's reachability, so the engine and delivery agree on who can be reached whe
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,7 +18,6 @@ from chalicelib.core.state import ContactView, PastEvent
 from chalicelib.storage.models import Contact, Event, Identity, Message
 
 HISTORY_EVENTS = 200  # newest events branch conditions may look at
-CAP_WINDOW = timedelta(days=7)  # sends counted for per-contact caps
 ALWAYS_REACHABLE = ("webhook", "onsite", "outbox")  # need no address of the contact's
 
 
@@ -27,26 +26,40 @@ class ContactSnapshot:
     view: ContactView
     merged_into: str | None = None
     reach: reachability.Reachability | None = None  # handed to delivery: no second read
+    cap_window: timedelta = timedelta(0)  # how far back view.recent_sends reaches
 
 
-def load_snapshot(contact_id: str, now: datetime) -> ContactSnapshot:
+def recent_sends(contact_id: str, now: datetime, window: timedelta) -> tuple[datetime, ...]:
+    """When messages went to the contact within `window` (for frequency caps), from any
+    funnel. Keys only (no status): a failed send still counts, erring on the side of sending
+    less. No window (no cap applies): no read at all."""
+    if window <= timedelta(0):
+        return ()
+    return tuple(
+        key.created_at
+        for key in Message.by_contact.query(contact_id, Message.created_at >= now - window)
+    )
+
+
+def with_window(snapshot: ContactSnapshot, now: datetime, window: timedelta) -> ContactSnapshot:
+    """The snapshot with sends reaching back at least `window` (re-read only if needed)."""
+    if window <= snapshot.cap_window:
+        return snapshot
+    sends = recent_sends(snapshot.view.contact_id, now, window)
+    view = replace(snapshot.view, recent_sends=sends)
+    return replace(snapshot, view=view, cap_window=window)
+
+
+def load_snapshot(
+    contact_id: str, now: datetime, cap_window: timedelta = timedelta(0)
+) -> ContactSnapshot:
     try:
         contact: Contact | None = Contact.get(contact_id)
     except Contact.DoesNotExist:
         contact = None
-    # Keys only (no status): a failed send still counts against the cap, erring on the side of
-    # sending less.
-    sends = tuple(
-        key.created_at
-        for key in Message.by_contact.query(contact_id, Message.created_at >= now - CAP_WINDOW)
-    )
-    return _snapshot(
-        contact_id,
-        contact,
-        list(Identity.by_contact.query(contact_id)),
-        _history(contact_id),
-        sends,
-    )
+    identities = list(Identity.by_contact.query(contact_id))
+    sends = recent_sends(contact_id, now, cap_window)
+    return _snapshot(contact_id, contact, identities, _history(contact_id), sends, cap_window)
 
 
 def load_snapshots(
@@ -63,6 +76,7 @@ def load_snapshots(
             list(Identity.by_contact.query(contact_id)) if addresses else [],
             _history(contact_id) if events else [],
             (),
+            timedelta(0),
         )
         for contact_id in contact_ids
     }
@@ -83,6 +97,7 @@ def _snapshot(
     identities: list[Identity],
     events: list[PastEvent],
     sends: tuple[datetime, ...],
+    cap_window: timedelta,
 ) -> ContactSnapshot:
     reach = reachability.from_records(contact, identities, contact_id)
     attributes = _plain(contact.attributes) if contact else {}
@@ -99,7 +114,7 @@ def _snapshot(
         rfm_segment=attributes.get("rfm_segment"),
         recent_sends=sends,
     )
-    return ContactSnapshot(view, contact.merged_into if contact else None, reach)
+    return ContactSnapshot(view, contact.merged_into if contact else None, reach, cap_window)
 
 
 def _plain(value: Any) -> dict[str, Any]:

@@ -7,7 +7,9 @@ dispatchers never send it twice. A dispatcher that dies after the claim leaves i
 `recover` retries it once, then marks it failed — visibly, never silently.
 
 Delivery itself (routing, send-time quiet hours, tracked links, unsubscribe headers, rate limits,
-provider retries, dead addresses) is the channel layer's `deliver`.
+provider retries, dead addresses) is the channel layer's `deliver`. A send over its channel's
+daily limit is recorded "held" in the `held` dispatch shard, where `runtime.held` lists,
+releases and discards it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from typing import Any
 
 from pynamodb.exceptions import UpdateError
 
+from chalicelib import observability
 from chalicelib.channels.base import Channel
+from chalicelib.channels.daily_limits import DailyBudget
 from chalicelib.channels.delivery import DeliveryOutcome, deliver
 from chalicelib.channels.reachability import Reachability
 from chalicelib.config import Settings
@@ -31,6 +35,9 @@ log = logging.getLogger(__name__)
 
 SHARDS = 4
 PENDING, SENDING, SENT, FAILED, SKIPPED = "pending", "sending", "sent", "failed", "skipped"
+HELD = "held"
+HELD_SHARD = "held"  # the by_dispatch partition of held messages (recovery reads only d0-d3)
+RELEASED = "released"  # content flag: an operator let a held message past today's limit
 MAX_ATTEMPTS = 2  # the first try and one retry after an interruption
 STUCK_AFTER = timedelta(minutes=2)
 # Templates render `{{ unsubscribe_url }}` before the message has its id; the real, signed URL
@@ -68,11 +75,13 @@ class Dispatcher:
         settings: Settings,
         clock: Clock,
         deliver: Deliver = deliver,
+        budget: DailyBudget | None = None,
     ) -> None:
         self._channels = channels
         self._settings = settings
         self._clock = clock
         self._deliver = deliver
+        self.budget = budget or DailyBudget(settings.daily_limits)
 
     def dispatch(self, message: Message, reach: Reachability | None = None) -> str:
         """Deliver one pending message; returns its status afterwards. `reach`: the contact's
@@ -95,6 +104,8 @@ class Dispatcher:
             funnel=message.funnel,
             step_id=message.step_id,
             contact=reach,
+            budget=self.budget,
+            released=bool(content.get(RELEASED)),
         )
         self._record(message, outcome)
         return str(message.status)
@@ -128,6 +139,14 @@ class Dispatcher:
         }
 
     def _record(self, message: Message, outcome: DeliveryOutcome) -> None:
+        observability.message_outcome(
+            outcome.status,
+            message_id=message.message_id,
+            channel=outcome.channel,
+            funnel=message.funnel,
+            step=message.step_id,
+            error=outcome.error,
+        )
         if outcome.status in ("deferred", "retry"):
             # Not sent and not a failure: back to pending until `not_before`; the sweeper sends it.
             self._finish(
@@ -137,6 +156,15 @@ class Dispatcher:
                 keep_shard=True,
                 attempts_back=True,
                 not_before=outcome.not_before,
+            )
+            return
+        if outcome.status == "held":
+            self._finish(
+                message,
+                HELD,
+                error=outcome.error,
+                shard=HELD_SHARD,
+                held_on=(outcome.channel or "", outcome.address or ""),
             )
             return
         if outcome.status == "no_route":
@@ -183,6 +211,8 @@ class Dispatcher:
         attempts_back: bool = False,
         not_before: datetime | None = None,
         sent: Mapping[str, Any] | None = None,
+        shard: str | None = None,
+        held_on: tuple[str, str] | None = None,
     ) -> None:
         now = self._clock()
         entry = {"status": status, "at": now.isoformat()}
@@ -205,12 +235,16 @@ class Dispatcher:
                 ]
             if error:
                 actions.append(Message.error.set(error))
+            if held_on is not None:  # the channel it waits for, shown in the held list
+                actions += [Message.channel.set(held_on[0]), Message.address.set(held_on[1])]
             if attempts_back:
                 actions.append(Message.attempts.add(-1))
             actions.append(
                 Message.not_before.set(not_before) if not_before else Message.not_before.remove()
             )
-            if not keep_shard:
+            if shard is not None:
+                actions.append(Message.dispatch_shard.set(shard))
+            elif not keep_shard:
                 actions.append(Message.dispatch_shard.remove())
             try:
                 message.update(actions=actions)

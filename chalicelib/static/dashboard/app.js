@@ -47,10 +47,16 @@
 
   // --- the admin API ---------------------------------------------------------------------
   class SignedOut extends Error {}
-  async function api(path) {
+  async function api(path, payload) {
     const key = sessionStorage.getItem(KEY);
     if (!key) throw new SignedOut("no key");
-    const response = await fetch(path, { headers: { Authorization: "Bearer " + key } });
+    const request = { headers: { Authorization: "Bearer " + key } };
+    if (payload !== undefined) {
+      request.method = "POST";
+      request.headers["Content-Type"] = "application/json";
+      request.body = JSON.stringify(payload);
+    }
+    const response = await fetch(path, request);
     if (response.status === 401) {
       sessionStorage.removeItem(KEY);
       throw new SignedOut((await response.json()).error || "wrong admin key");
@@ -157,6 +163,40 @@
       { label: "orders", value: (r) => num(r.orders) },
       { label: "revenue", value: (r) => money(r.revenue) },
     ], rows, { id: "templates" }));
+  }
+
+  async function limitsView(view) {
+    const body = await api("admin/held");
+    view.append(el("h2", null, "Sending limits"));
+    view.append(el("p", { class: "muted" },
+      "SMS and WhatsApp go to: " + (body.sms_countries.length ? body.sms_countries.join(", ") : "no country (set AUTOFUNNEL_SMS_COUNTRIES)") +
+      " · frequency cap per contact: " + (body.frequency_cap || "none")));
+    const channels = [...new Set([...Object.keys(body.limits), ...Object.keys(body.held_count)])].sort();
+    if (!channels.length) view.append(el("p", { class: "muted" }, "No daily limits are set (AUTOFUNNEL_DAILY_LIMITS)."));
+    async function act(action, channel) {
+      const verb = action === "release" ? "Send" : "Discard";
+      if (!window.confirm(verb + " every held " + channel + " message?")) return;
+      await api("admin/held/" + action, { channel });
+      render();
+    }
+    view.append(table([
+      { label: "channel", text: true, value: (c) => c },
+      { label: "daily limit", value: (c) => (c in body.limits ? num(body.limits[c]) : "none") },
+      { label: "used today", value: (c) => num(body.used_today[c] || 0) },
+      { label: "held", value: (c) => num(body.held_count[c] || 0) },
+      { label: "", text: true, value: (c) => (body.held_count[c] ? [
+        el("button", { type: "button", "data-action": "release", onclick: () => act("release", c) }, "Send held"), " ",
+        el("button", { type: "button", "data-action": "discard", onclick: () => act("discard", c) }, "Discard held")] : "") },
+    ], channels, { id: "limits" }));
+    if (body.held.length) {
+      view.append(el("h3", null, "Held messages, oldest first"));
+      view.append(table([
+        { label: "held since", text: true, value: (m) => when(m.held_at) },
+        { label: "channel", text: true, value: (m) => m.channel },
+        { label: "funnel / step", text: true, value: (m) => (m.funnel || "–") + " / " + (m.step || "–") },
+        { label: "contact", text: true, value: (m) => el("a", { href: "#/contact/" + encodeURIComponent(m.contact_id) }, m.contact_id) },
+      ], body.held, { id: "held" }));
+    }
   }
 
   async function trendsView(view) {
@@ -331,7 +371,7 @@
 
   // --- routing and sign-in ---------------------------------------------------------------
   const ROUTES = {
-    funnels: funnelsView, funnel: funnelView, messages: messagesView, trends: trendsView,
+    funnels: funnelsView, funnel: funnelView, messages: messagesView, limits: limitsView, trends: trendsView,
     cohorts: cohortsView, rfm: rfmView, segments: segmentsView, contacts: contactsView,
     contact: contactsView, jobs: jobsView,
   };
