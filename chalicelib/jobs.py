@@ -81,7 +81,8 @@ def kinds(
     def sweeper() -> JobKind:
         from chalicelib.runtime.periodic_jobs import Sweeper
 
-        return Sweeper(runtime())
+        found = runtime()
+        return Sweeper(found.wake_overdue, found.dispatcher)
 
     def date_triggers() -> JobKind:
         from chalicelib.runtime.periodic_jobs import DateTriggers

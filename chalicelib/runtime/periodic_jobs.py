@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,7 @@ from chalicelib.paging.kinds import Page, Pass, Work
 from chalicelib.paging.sources import IndexQuery, shards
 from chalicelib.runtime import date_triggers
 from chalicelib.runtime.dispatch import SHARDS as DISPATCH_SHARDS
-from chalicelib.runtime.dispatch import STUCK_AFTER
+from chalicelib.runtime.dispatch import STUCK_AFTER, Dispatcher
 from chalicelib.runtime.runner import SWEEP_GRACE, WAKE_SHARDS, Runtime
 from chalicelib.storage.models import DateMark, Enrollment, Message
 
@@ -77,8 +77,9 @@ class Sweeper:
     name = SWEEPER
     counts = ("overdue_wakeups", "recovered_messages")
 
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
+    def __init__(self, wake_overdue: Callable[[str, str], None], dispatcher: Dispatcher) -> None:
+        self.wake_overdue = wake_overdue  # Runtime.wake_overdue(contact_id, enrollment_key)
+        self.dispatcher = dispatcher
 
     def passes(self, work: Work) -> Sequence[Pass]:
         overdue = IndexQuery(
@@ -98,12 +99,12 @@ class Sweeper:
 
     def wake(self, work: Work, rows: Sequence[Enrollment]) -> None:
         for row in rows:
-            self.runtime.wake_overdue(row.contact_id, row.enrollment_key)
+            self.wake_overdue(row.contact_id, row.enrollment_key)
             work.count("overdue_wakeups")
 
     def recover(self, work: Work, rows: Sequence[Message]) -> None:
         for row in rows:
-            if self.runtime.dispatcher.recover(row.message_id):
+            if self.dispatcher.recover(row.message_id):
                 work.count("recovered_messages")
 
     def finish(self, work: Work) -> None:
