@@ -19,6 +19,7 @@ from autofunnel import demo_seed, dynamodb_local
 from autofunnel.funnel_commands import funnel_files
 from chalicelib import jobs, wiring
 from chalicelib.core.problems import FunnelValidationError
+from chalicelib.paging.runner import Budget
 from chalicelib.runtime.local_scheduler import LocalScheduler
 from chalicelib.storage.tables import create_tables
 
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEV_ADMIN_KEY = "dev-admin-key"
 DEV_WRITE_KEY = "dev-write-key"
+JOB_BUDGET_SECONDS = 2.0  # per job and tick of the local loop (a Lambda gets up to 15 minutes)
 
 
 @dataclass(frozen=True)
@@ -137,9 +139,10 @@ def publish_funnels(directory: Path) -> None:
 
 class LocalSchedulerLoop(threading.Thread):
     """The local stand-in for the event source mapping, EventBridge Scheduler and the scheduled
-    Lambdas: polls the streams five times a second, fires due wake-ups every second and runs
-    each periodic job (chalicelib/jobs.py) at its rate, measured in funnel time (so
-    `--time-scale` speeds the jobs up too)."""
+    Lambdas: polls the streams five times a second, fires due wake-ups every second, starts each
+    periodic job (chalicelib/jobs.py) at its rate, measured in funnel time (so `--time-scale`
+    speeds the jobs up too), and continues unfinished paged jobs a page budget at a time, so
+    wake-ups never wait long behind a big job."""
 
     def __init__(self) -> None:
         super().__init__(name="local-scheduler", daemon=True)
@@ -163,15 +166,19 @@ class LocalSchedulerLoop(threading.Thread):
                 scheduler.run_due(app.runtime.handle_wakeup, now)
             except Exception:  # keep the loop alive; the next tick retries
                 log.exception("local scheduler: wake-ups failed")
-            for job in jobs.ALL:
-                previous = last_run.get(job.name)
-                if previous is not None and now - previous < timedelta(minutes=job.minutes):
+            for periodic in jobs.PERIODIC:
+                previous = last_run.get(periodic.kind)
+                if previous is not None and now - previous < timedelta(minutes=periodic.minutes):
                     continue
-                last_run[job.name] = now
+                last_run[periodic.kind] = now
                 try:
-                    job.run()
+                    jobs.run_periodic(periodic.kind, Budget(JOB_BUDGET_SECONDS))
                 except Exception:
-                    log.exception("local scheduler: job %s failed", job.name)
+                    log.exception("local scheduler: job %s failed", periodic.kind)
+            try:  # what the `job_runner` tick does on AWS: unfinished and API-started jobs
+                jobs.continue_open(Budget(JOB_BUDGET_SECONDS))
+            except Exception:
+                log.exception("local scheduler: continuing jobs failed")
 
     def stop(self) -> None:
         self._stopping.set()

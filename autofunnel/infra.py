@@ -37,6 +37,7 @@ FUNCTIONS = (
     "date_triggers",
     "rfm_scoring",
     "segment_rechecks",
+    "job_runner",
 )
 WORKER_FUNCTION = "worker"
 METRICS_NAMESPACE = "Autofunnel"  # chalicelib/observability.py emits its metrics here
@@ -304,7 +305,7 @@ def _alarm_resources() -> dict[str, Any]:
             ComparisonOperator="GreaterThanThreshold",
         ),
         "DailySmsLimitAlarm": _alarm(
-            "The daily SMS limit was reached: further texts are held until tomorrow",
+            "The daily SMS limit was reached: further texts are held (GET /admin/held to release)",
             Namespace=METRICS_NAMESPACE,
             MetricName="DailyLimitReached",
             Dimensions=[

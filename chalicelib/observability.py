@@ -175,6 +175,7 @@ _OUTCOME_METRICS = {
     "retry": "MessagesHeld",
     "failed": "MessagesFailed",
     "no_route": "MessagesSkipped",
+    "held": "MessagesHeld",  # over a daily limit (daily_limit_reached counts those too)
 }
 
 
@@ -213,9 +214,18 @@ def message_outcome(
 
 
 def daily_limit_reached(channel: str) -> None:
-    """A channel's daily limit held a message back (the DailySmsLimit alarm counts this)."""
+    """A channel's daily limit held a message back until an operator releases or discards it
+    (`/admin/held`); the DailySmsLimit alarm counts this."""
     metrics.count("DailyLimitReached", channel=channel)
     log.warning("daily limit reached", extra={"channel": channel})
+
+
+def traits_refused(limit: str, contact_id: str, event_id: str) -> None:
+    """The worker refused an identify's traits: the contact holds as many as it may."""
+    metrics.count("TraitsRefused", limit=limit)
+    log.warning(
+        "traits refused", extra={"limit": limit, "contact_id": contact_id, "event_id": event_id}
+    )
 
 
 def correlation_of(event: Any) -> str:

@@ -108,9 +108,11 @@ class App:
 
     @cached_property
     def runtime(self) -> Runtime:
+        from chalicelib.core.funnel import Cap
         from chalicelib.runtime.dispatch import engine_links
         from chalicelib.runtime.runner import Runtime
 
+        cap = self.settings.frequency_cap
         return Runtime(
             self.funnels,
             self.scheduler,
@@ -120,6 +122,7 @@ class App:
             self.observer,
             engine_links(self.settings),
             self.settings.phone_region,
+            workspace_cap=Cap(max=cap[0], per=cap[1]) if cap else None,
         )
 
     @cached_property

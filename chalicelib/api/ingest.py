@@ -6,6 +6,8 @@ Answers: 200
 {"success": true, ...} (a batch also lists per-call `errors`; the valid calls are stored),
 400 naming the bad field, 401 for a missing or unknown write key, 413 past Segment's size limits,
 503 when storage is unavailable (clients retry; stored calls are deduplicated on messageId).
+A limit that needs the contact (its trait cap) is the worker's to apply: the traits that do not
+fit are refused there, and the contact's timeline shows a `traits_refused` event.
 """
 
 from __future__ import annotations
@@ -17,10 +19,15 @@ from chalice.app import Blueprint, Response
 from pynamodb.exceptions import PynamoDBException
 
 from chalicelib import wiring
-from chalicelib.api.errors import ApiError, json_response
+from chalicelib.api.errors import (
+    RETRY_AFTER_SECONDS,
+    ApiError,
+    json_response,
+    storage_unavailable,
+)
 from chalicelib.config import WriteKey
 from chalicelib.eventlog.append import receive
-from chalicelib.ingest import cors
+from chalicelib.ingest import cors, limits
 from chalicelib.ingest.entries import call_entry
 from chalicelib.ingest.http import decode_body, write_key_of
 from chalicelib.ingest.spec import MAX_BATCH_BYTES, MAX_CALL_BYTES, Call, CallError, parse_call
@@ -59,10 +66,8 @@ def _handle(call_type: str | None) -> Response:
     except ApiError as error:
         return error.response(cors.response_headers(write_key, origin))
     except (PynamoDBException, ConflictError) as error:
-        return json_response(
-            {"error": f"storage is unavailable, retry later: {error}"},
-            503,
-            {"Retry-After": "5", **cors.response_headers(write_key, origin)},
+        return storage_unavailable(error).response(
+            {"Retry-After": str(RETRY_AFTER_SECONDS), **cors.response_headers(write_key, origin)}
         )
     result: dict[str, Any] = {
         "success": True,
@@ -81,10 +86,20 @@ def _parse(
         try:
             return [parse_call(body, now, call_type)], []
         except CallError as error:
-            raise ApiError(400, error.message, field=error.field) from error
+            limit = {"limit": error.limit.name} if error.limit else {}
+            status = error.limit.status if error.limit else 400
+            raise ApiError(status, error.message, field=error.field, **limit) from error
     raw_calls = body.get("batch")
     if not isinstance(raw_calls, list):
         raise ApiError(400, "batch must be an array of calls", field="batch")
+    if len(raw_calls) > limits.MAX_BATCH_CALLS:
+        raise ApiError(
+            limits.BATCH_CALLS.status,
+            f"the batch has {len(raw_calls)} calls; the limit is {limits.MAX_BATCH_CALLS}",
+            field="batch",
+            limit=limits.BATCH_CALLS.name,
+            max=limits.MAX_BATCH_CALLS,
+        )
     defaults = {name: body[name] for name in ("sentAt", "context") if name in body}
     calls, errors = [], []
     for index, raw in enumerate(raw_calls):
@@ -92,7 +107,8 @@ def _parse(
             calls.append(parse_call(raw, now, batch_defaults=defaults))
         except CallError as error:
             field = f"batch[{index}]" + (f".{error.field}" if error.field else "")
-            errors.append({"index": index, "field": field, "error": error.message})
+            entry = {"index": index, "field": field, "error": error.message}
+            errors.append(entry | ({"limit": error.limit.name} if error.limit else {}))
     if errors and not calls:
         raise ApiError(400, "no valid call in the batch", field="batch", errors=errors)
     return calls, errors

@@ -8,7 +8,6 @@ applies it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -17,9 +16,10 @@ from chalice.app import Blueprint, Request, Response
 from pynamodb.exceptions import PynamoDBException
 
 from chalicelib import wiring
-from chalicelib.api.errors import ApiError, json_errors, json_response
+from chalicelib.api.errors import ApiError, json_errors, json_response, storage_unavailable
 from chalicelib.eventlog.append import Appended, receive
 from chalicelib.eventlog.entry import Entry
+from chalicelib.ingest import limits
 from chalicelib.storage.errors import ConflictError
 from chalicelib.tracking import sendgrid_events, twilio_events
 from chalicelib.tracking.provider_auth import (
@@ -46,7 +46,7 @@ def _append(entries: Sequence[Entry]) -> Appended:
     try:
         return receive(entries, datetime.now(UTC))
     except (PynamoDBException, ConflictError) as error:
-        raise ApiError(503, f"storage is unavailable, retry later: {error}") from error
+        raise storage_unavailable(error) from error
 
 
 def _verified(check: Any, *args: Any) -> None:
@@ -74,7 +74,7 @@ def sendgrid_webhook() -> Response:
         request.headers,
     )
     try:
-        events = json.loads(raw)
+        events = limits.loads(raw)
     except ValueError as error:
         raise ApiError(400, "body is not JSON") from error
     if not isinstance(events, list):

@@ -1,15 +1,17 @@
 """Links people follow from our messages: click redirects and unsubscribes.
 
 GET /r/{token}: append the click to the event log, 302 to the signed target (a bad token is a
-404, never an open redirect). GET /u/{token}: a confirmation page (link scanners prefetch GETs,
-so GET changes nothing). POST /u/{token}: RFC 8058 one-click unsubscribe (also what the page's
-button posts), appended to the log; the worker revokes the consent and tells the funnels.
+404, never an open redirect; an expired token, or a target whose host is no longer allowed,
+answers a page). GET /u/{token}: a confirmation page (link scanners prefetch GETs, so GET
+changes nothing). POST /u/{token}: RFC 8058 one-click unsubscribe (also what the page's button
+posts), appended to the log; the worker revokes the consent and tells the funnels.
 """
 
 from __future__ import annotations
 
 import html
 import logging
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -26,7 +28,13 @@ from chalicelib.eventlog.entry import (
     contact_subject,
     message_subject,
 )
-from chalicelib.tracking.tokens import TokenError, read_click_token, read_unsubscribe_token
+from chalicelib.tracking.links import host_allowed
+from chalicelib.tracking.tokens import (
+    TokenError,
+    TokenExpired,
+    read_click_token,
+    read_unsubscribe_token,
+)
 
 blueprint = Blueprint(__name__)
 log = logging.getLogger(__name__)
@@ -44,9 +52,15 @@ FORM_TYPES = [
 def click(token: str) -> Response:
     settings = wiring.storage()
     try:
-        target = read_click_token(settings.signing_secret, token)
+        target = read_click_token(settings.signing_secret, token, time.time())
+    except TokenExpired:
+        return _expired(settings.site_url)
     except TokenError:
         return not_found()
+    if not host_allowed(target.url, settings.allowed_link_hosts):
+        # Signed before the allow-list changed (or the list was emptied): no redirect.
+        log.warning("click on %s: host of %r is not allowed", target.message_id, target.url)
+        return page(404, "Link not available", "<p>This link does not lead anywhere now.</p>")
     now = datetime.now(UTC)
     click = Entry(
         subject=message_subject(target.message_id),
@@ -71,6 +85,15 @@ def click(token: str) -> Response:
             "Referrer-Policy": "no-referrer",
         },
     )
+
+
+def _expired(site_url: str) -> Response:
+    visit = (
+        f'<p><a href="{html.escape(site_url, quote=True)}">Visit our shop</a> instead.</p>'
+        if site_url.startswith(("https://", "http://"))
+        else ""
+    )
+    return page(410, "This link has expired", f"<p>Links in our messages expire.</p>{visit}")
 
 
 @blueprint.route("/u/{token}", methods=["GET"])

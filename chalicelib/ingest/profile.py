@@ -76,16 +76,21 @@ class ProfileDelta:
                 self.traits[name] = value
 
 
+MAX_ORDER_TOTAL = Decimal("1e12")  # beyond any shop's order: a typo or an attack, not revenue
+
+
 def _revenue(properties: dict[str, Any]) -> Decimal:
     for name in REVENUE_FIELDS:
         value = properties.get(name)
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return Decimal(str(value))
-        if isinstance(value, str):
+            number = Decimal(str(value))
+        elif isinstance(value, str):
             try:
                 number = Decimal(value)
             except ArithmeticError:
                 continue
-            if number.is_finite():
-                return number
+        else:
+            continue
+        if number.is_finite() and abs(number) < MAX_ORDER_TOTAL:
+            return number
     return Decimal(0)

@@ -7,7 +7,8 @@ layer's reachability, so the engine and delivery agree on who can be reached whe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,7 +19,6 @@ from chalicelib.storage.contacts import events_of, subjects_of
 from chalicelib.storage.models import Contact, Identity, Message
 
 HISTORY_EVENTS = 200  # newest events branch conditions may look at
-CAP_WINDOW = timedelta(days=7)  # sends counted for per-contact caps
 ALWAYS_REACHABLE = ("webhook", "onsite", "outbox")  # need no address of the contact's
 
 
@@ -27,27 +27,83 @@ class ContactSnapshot:
     view: ContactView
     merged_into: str | None = None
     reach: reachability.Reachability | None = None  # handed to delivery: no second read
+    cap_window: timedelta = timedelta(0)  # how far back view.recent_sends reaches
 
 
-def load_snapshot(contact_id: str, now: datetime) -> ContactSnapshot:
+def recent_sends(contact_id: str, now: datetime, window: timedelta) -> tuple[datetime, ...]:
+    """When messages went to the contact within `window` (for frequency caps), from any
+    funnel. Keys only (no status): a failed send still counts, erring on the side of sending
+    less. No window (no cap applies): no read at all."""
+    if window <= timedelta(0):
+        return ()
+    return tuple(
+        key.created_at
+        for key in Message.by_contact.query(contact_id, Message.created_at >= now - window)
+    )
+
+
+def with_window(snapshot: ContactSnapshot, now: datetime, window: timedelta) -> ContactSnapshot:
+    """The snapshot with sends reaching back at least `window` (re-read only if needed)."""
+    if window <= snapshot.cap_window:
+        return snapshot
+    sends = recent_sends(snapshot.view.contact_id, now, window)
+    view = replace(snapshot.view, recent_sends=sends)
+    return replace(snapshot, view=view, cap_window=window)
+
+
+def load_snapshot(
+    contact_id: str, now: datetime, cap_window: timedelta = timedelta(0)
+) -> ContactSnapshot:
     try:
         contact: Contact | None = Contact.get(contact_id)
     except Contact.DoesNotExist:
         contact = None
     identities = list(Identity.by_contact.query(contact_id))
-    reach = reachability.from_records(contact, identities, contact_id)
+    sends = recent_sends(contact_id, now, cap_window)
+    history = _history(contact, contact_id, identities, now)
+    return _snapshot(contact_id, contact, identities, history, sends, cap_window)
+
+
+def load_snapshots(
+    contact_ids: Sequence[str], now: datetime, *, events: bool, addresses: bool
+) -> dict[str, ContactSnapshot]:
+    """Snapshots of a job's page of contacts: profiles in BatchGetItem requests, the event
+    history and addresses only when the job's conditions read them (a Query per contact and
+    subject each), never the recent sends (caps concern funnel sends, not conditions)."""
+    contacts = {contact.contact_id: contact for contact in Contact.batch_get(list(contact_ids))}
+    snapshots = {}
+    for contact_id in contact_ids:
+        contact = contacts.get(contact_id)
+        identities = list(Identity.by_contact.query(contact_id)) if addresses or events else []
+        history = _history(contact, contact_id, identities, now) if events else []
+        snapshots[contact_id] = _snapshot(
+            contact_id, contact, identities if addresses else [], history, (), timedelta(0)
+        )
+    return snapshots
+
+
+def _history(
+    contact: Contact | None, contact_id: str, identities: list[Identity], now: datetime
+) -> list[PastEvent]:
+    """The newest events filed under the contact's identities and its own subjects."""
     subjects = subjects_of(contact, contact_id, [item.identity for item in identities])
     events = [
         PastEvent(event.name, event.properties.as_dict(), event.timestamp)
         for event in events_of(subjects, now, HISTORY_EVENTS)
     ]
     events.reverse()
-    # Keys only (no status): a failed send still counts against the cap, erring on the side of
-    # sending less.
-    sends = tuple(
-        key.created_at
-        for key in Message.by_contact.query(contact_id, Message.created_at >= now - CAP_WINDOW)
-    )
+    return events
+
+
+def _snapshot(
+    contact_id: str,
+    contact: Contact | None,
+    identities: list[Identity],
+    events: list[PastEvent],
+    sends: tuple[datetime, ...],
+    cap_window: timedelta,
+) -> ContactSnapshot:
+    reach = reachability.from_records(contact, identities, contact_id)
     attributes = _plain(contact.attributes) if contact else {}
     reachable = set(reach.addresses) - reach.unreachable
     view = ContactView(
@@ -62,7 +118,7 @@ def load_snapshot(contact_id: str, now: datetime) -> ContactSnapshot:
         rfm_segment=attributes.get("rfm_segment"),
         recent_sends=sends,
     )
-    return ContactSnapshot(view, contact.merged_into if contact else None, reach)
+    return ContactSnapshot(view, contact.merged_into if contact else None, reach, cap_window)
 
 
 def _plain(value: Any) -> dict[str, Any]:

@@ -7,13 +7,15 @@ dispatchers never send it twice. A dispatcher that dies after the claim leaves i
 `recover` retries it once, then marks it failed — visibly, never silently.
 
 Delivery itself (routing, send-time quiet hours, tracked links, unsubscribe headers, rate limits,
-provider retries, dead addresses) is the channel layer's `deliver`.
+provider retries, dead addresses) is the channel layer's `deliver`. A send over its channel's
+daily limit is recorded "held" in the `held` dispatch shard, where `runtime.held` lists,
+releases and discards it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,6 +23,7 @@ from pynamodb.exceptions import UpdateError
 
 from chalicelib import observability
 from chalicelib.channels.base import Channel
+from chalicelib.channels.daily_limits import DailyBudget
 from chalicelib.channels.delivery import DeliveryOutcome, deliver
 from chalicelib.channels.reachability import Reachability
 from chalicelib.config import Settings
@@ -32,6 +35,9 @@ log = logging.getLogger(__name__)
 
 SHARDS = 4
 PENDING, SENDING, SENT, FAILED, SKIPPED = "pending", "sending", "sent", "failed", "skipped"
+HELD = "held"
+HELD_SHARD = "held"  # the by_dispatch partition of held messages (recovery reads only d0-d3)
+RELEASED = "released"  # content flag: an operator let a held message past today's limit
 MAX_ATTEMPTS = 2  # the first try and one retry after an interruption
 STUCK_AFTER = timedelta(minutes=2)
 # Templates render `{{ unsubscribe_url }}` before the message has its id; the real, signed URL
@@ -69,11 +75,13 @@ class Dispatcher:
         settings: Settings,
         clock: Clock,
         deliver: Deliver = deliver,
+        budget: DailyBudget | None = None,
     ) -> None:
         self._channels = channels
         self._settings = settings
         self._clock = clock
         self._deliver = deliver
+        self.budget = budget or DailyBudget(settings.daily_limits)
 
     def dispatch(self, message: Message, reach: Reachability | None = None) -> str:
         """Deliver one pending message; returns its status afterwards. `reach`: the contact's
@@ -96,26 +104,30 @@ class Dispatcher:
             funnel=message.funnel,
             step_id=message.step_id,
             contact=reach,
+            budget=self.budget,
+            released=bool(content.get(RELEASED)),
         )
         self._record(message, outcome)
         return str(message.status)
 
-    def recover(self) -> int:
-        """Send what is due, and resolve messages a crash left pending or sending."""
+    def recover(self, message_id: str) -> bool:
+        """One message the sweeper found undispatched: send it if due, retry a send a crash
+        interrupted once, then mark it failed. False when it is not due yet (or gone)."""
         now = self._clock()
-        touched = 0
-        for message in self._undispatched(now - STUCK_AFTER):
-            if message.not_before and message.not_before > now:
-                continue
-            touched += 1
-            if message.status == SENDING and message.attempts >= MAX_ATTEMPTS:
-                self._finish(message, FAILED, error="interrupted while sending, twice")
-                log.error("message %s failed: interrupted while sending", message.message_id)
-                continue
-            if message.status == SENDING:
-                message.update(actions=[Message.status.set(PENDING)])
-            self.dispatch(message)
-        return touched
+        try:
+            message = Message.get(message_id, consistent_read=True)
+        except Message.DoesNotExist:
+            return False
+        if message.not_before and message.not_before > now:
+            return False
+        if message.status == SENDING and message.attempts >= MAX_ATTEMPTS:
+            self._finish(message, FAILED, error="interrupted while sending, twice")
+            log.error("message %s failed: interrupted while sending", message.message_id)
+            return True
+        if message.status == SENDING:
+            message.update(actions=[Message.status.set(PENDING)])
+        self.dispatch(message)
+        return True
 
     def _render(self, message: Message, channel: str, parts: Mapping[str, Any]) -> dict[str, Any]:
         if not self._settings.signing_secret:
@@ -146,6 +158,15 @@ class Dispatcher:
                 not_before=outcome.not_before,
             )
             return
+        if outcome.status == "held":
+            self._finish(
+                message,
+                HELD,
+                error=outcome.error,
+                shard=HELD_SHARD,
+                held_on=(outcome.channel or "", outcome.address or ""),
+            )
+            return
         if outcome.status == "no_route":
             self._finish(message, SKIPPED, error="no channel of the step reaches this contact")
             return
@@ -164,14 +185,6 @@ class Dispatcher:
                 "content": dict(outcome.content),
             },
         )
-
-    def _undispatched(self, before: datetime) -> Iterator[Message]:
-        for shard in range(SHARDS):
-            for key in Message.by_dispatch.query(f"d{shard}", Message.created_at <= before):
-                try:
-                    yield Message.get(key.message_id, consistent_read=True)
-                except Message.DoesNotExist:
-                    continue
 
     def _claim(self, message: Message) -> bool:
         for _ in range(3):  # our copy may be stale (a status callback bumped its version)
@@ -198,6 +211,8 @@ class Dispatcher:
         attempts_back: bool = False,
         not_before: datetime | None = None,
         sent: Mapping[str, Any] | None = None,
+        shard: str | None = None,
+        held_on: tuple[str, str] | None = None,
     ) -> None:
         now = self._clock()
         entry = {"status": status, "at": now.isoformat()}
@@ -220,12 +235,16 @@ class Dispatcher:
                 ]
             if error:
                 actions.append(Message.error.set(error))
+            if held_on is not None:  # the channel it waits for, shown in the held list
+                actions += [Message.channel.set(held_on[0]), Message.address.set(held_on[1])]
             if attempts_back:
                 actions.append(Message.attempts.add(-1))
             actions.append(
                 Message.not_before.set(not_before) if not_before else Message.not_before.remove()
             )
-            if not keep_shard:
+            if shard is not None:
+                actions.append(Message.dispatch_shard.set(shard))
+            elif not keep_shard:
                 actions.append(Message.dispatch_shard.remove())
             try:
                 message.update(actions=actions)

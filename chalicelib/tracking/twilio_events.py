@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from xml.sax.saxutils import escape
 
+from chalicelib.channels.keywords import HELP, START, STOP, keyword
 from chalicelib.channels.retry import TWILIO_UNREACHABLE
 from chalicelib.eventlog.entry import (
     CONSENT,
@@ -20,10 +21,6 @@ from chalicelib.eventlog.entry import (
 from chalicelib.tracking import identities
 
 SOURCE = "twilio"
-# Twilio's default keywords: https://help.twilio.com/articles/223134027
-STOP = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
-START = {"START", "YES", "UNSTOP"}
-HELP = {"HELP", "INFO"}
 DEFAULT_HELP = "Reply STOP to unsubscribe or START to resubscribe. Msg & data rates may apply."
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
@@ -33,10 +30,6 @@ def twiml_message(text: str) -> str:
         '<?xml version="1.0" encoding="UTF-8"?>'
         f"<Response><Message>{escape(text)}</Message></Response>"
     )
-
-
-def keyword(body: str) -> str:
-    return body.strip().strip(".!").strip().upper()
 
 
 def status_entry(

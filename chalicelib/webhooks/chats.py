@@ -14,7 +14,7 @@ from typing import Any
 from chalicelib.eventlog.entry import CONSENT, VERIFIED, Entry, namespaced
 from chalicelib.tracking.tokens import DeepLink
 from chalicelib.webhooks import deeplinks
-from chalicelib.webhooks.inbound import Inbound, to_entries
+from chalicelib.webhooks.inbound import Inbound, check, to_entries
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,7 @@ def entries(
     bookkeeping for the worker: the 24-hour window, a reply to our last message) and a consent
     entry for /start, /stop or a blocked bot. A deep link is claimed here, by the first chat
     that presents it (a link shared onward links nobody else)."""
+    check([event for update in updates for event in update.events])  # before any write
     found: list[Entry] = []
     for update in (_linked(update, now) for update in updates):
         events = to_entries(update.events, namespace, source)
@@ -54,7 +55,7 @@ def entries(
             events[-1] = dataclasses.replace(last, context={**last.context, "chat": chat})
         found.extend(events)
         if update.consent is not None:
-            at = update.events[-1].at if update.events else now
+            at = update.events[-1].at if update.events else (update.window_from or now)
             found.append(
                 Entry(
                     subject=update.identity,

@@ -13,7 +13,7 @@ from typing import Any
 
 from chalicelib.eventlog.entry import ORDER, VERIFIED, Entry, namespaced
 from chalicelib.ingest.entries import Unidentified, call_entry
-from chalicelib.ingest.spec import Call
+from chalicelib.ingest.spec import MAX_ID_LENGTH, Call, check_storable
 
 log = logging.getLogger(__name__)
 IDENTIFY = "identify"
@@ -32,7 +32,16 @@ class Inbound:
     traits: dict[str, Any] = field(default_factory=dict)  # IDENTIFY only
 
 
+def check(events: Sequence[Inbound]) -> None:
+    """CallError for an event DynamoDB could not store (too deep, a number out of range):
+    checked before anything of the delivery is written."""
+    for event in events:
+        check_storable(event.properties, "properties")
+        check_storable(event.traits, "traits")
+
+
 def to_call(event: Inbound) -> Call:
+    anonymous_id = _visitor(event.anonymous_id)
     contact = {name: value for name, value in (("email", event.email), ("phone", event.phone))}
     contact = {name: value for name, value in contact.items() if value}
     if event.name == IDENTIFY:
@@ -42,7 +51,7 @@ def to_call(event: Inbound) -> Call:
             message_id=event.event_id,
             name=IDENTIFY,
             timestamp=event.at,
-            anonymous_id=event.anonymous_id,
+            anonymous_id=anonymous_id,
             traits=traits,
             properties=dict(traits),
             context={"traits": contact} if contact else {},
@@ -53,7 +62,7 @@ def to_call(event: Inbound) -> Call:
         message_id=event.event_id,
         name=event.name,
         timestamp=event.at,
-        anonymous_id=event.anonymous_id,
+        anonymous_id=anonymous_id,
         properties=event.properties,
         context={"traits": contact} if contact else {},  # identifies; not stored as traits
         identities=event.identities,
@@ -105,3 +114,9 @@ def to_entries(
 
 def _identified(event: Inbound) -> bool:
     return bool(event.email or event.phone or event.anonymous_id or event.identities)
+
+
+def _visitor(anonymous_id: str | None) -> str | None:
+    """The site visitor's id as the snippet makes them; anything else identifies nobody."""
+    text = (anonymous_id or "").strip()
+    return text if 0 < len(text) <= MAX_ID_LENGTH else None

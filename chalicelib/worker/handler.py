@@ -84,7 +84,7 @@ class Worker:
         return failed
 
     def _contact(self, contact_id: str, group: list[Entry], created: bool, now: datetime) -> None:
-        stored = contact_entries.apply(contact_id, group, created)
+        stored = contact_entries.apply(contact_id, group, created, now)
         for entry in group:
             if entry.verified and entry.keys:
                 feedback.remember_buyer(entry, now, self.retention)

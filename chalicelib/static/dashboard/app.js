@@ -6,6 +6,7 @@
   const $ = (id) => document.getElementById(id);
   let charts = [];
   let graphs = 0;
+  let refresh = null;
 
   // --- DOM helpers: strings always become text nodes -------------------------------------
   function el(tag, attrs, ...children) {
@@ -46,10 +47,16 @@
 
   // --- the admin API ---------------------------------------------------------------------
   class SignedOut extends Error {}
-  async function api(path) {
+  async function api(path, payload) {
     const key = sessionStorage.getItem(KEY);
     if (!key) throw new SignedOut("no key");
-    const response = await fetch(path, { headers: { Authorization: "Bearer " + key } });
+    const request = { headers: { Authorization: "Bearer " + key } };
+    if (payload !== undefined) {
+      request.method = "POST";
+      request.headers["Content-Type"] = "application/json";
+      request.body = JSON.stringify(payload);
+    }
+    const response = await fetch(path, request);
     if (response.status === 401) {
       sessionStorage.removeItem(KEY);
       throw new SignedOut((await response.json()).error || "wrong admin key");
@@ -158,6 +165,40 @@
     ], rows, { id: "templates" }));
   }
 
+  async function limitsView(view) {
+    const body = await api("admin/held");
+    view.append(el("h2", null, "Sending limits"));
+    view.append(el("p", { class: "muted" },
+      "SMS and WhatsApp go to: " + (body.sms_countries.length ? body.sms_countries.join(", ") : "no country (set AUTOFUNNEL_SMS_COUNTRIES)") +
+      " · frequency cap per contact: " + (body.frequency_cap || "none")));
+    const channels = [...new Set([...Object.keys(body.limits), ...Object.keys(body.held_count)])].sort();
+    if (!channels.length) view.append(el("p", { class: "muted" }, "No daily limits are set (AUTOFUNNEL_DAILY_LIMITS)."));
+    async function act(action, channel) {
+      const verb = action === "release" ? "Send" : "Discard";
+      if (!window.confirm(verb + " every held " + channel + " message?")) return;
+      await api("admin/held/" + action, { channel });
+      render();
+    }
+    view.append(table([
+      { label: "channel", text: true, value: (c) => c },
+      { label: "daily limit", value: (c) => (c in body.limits ? num(body.limits[c]) : "none") },
+      { label: "used today", value: (c) => num(body.used_today[c] || 0) },
+      { label: "held", value: (c) => num(body.held_count[c] || 0) },
+      { label: "", text: true, value: (c) => (body.held_count[c] ? [
+        el("button", { type: "button", "data-action": "release", onclick: () => act("release", c) }, "Send held"), " ",
+        el("button", { type: "button", "data-action": "discard", onclick: () => act("discard", c) }, "Discard held")] : "") },
+    ], channels, { id: "limits" }));
+    if (body.held.length) {
+      view.append(el("h3", null, "Held messages, oldest first"));
+      view.append(table([
+        { label: "held since", text: true, value: (m) => when(m.held_at) },
+        { label: "channel", text: true, value: (m) => m.channel },
+        { label: "funnel / step", text: true, value: (m) => (m.funnel || "–") + " / " + (m.step || "–") },
+        { label: "contact", text: true, value: (m) => el("a", { href: "#/contact/" + encodeURIComponent(m.contact_id) }, m.contact_id) },
+      ], body.held, { id: "held" }));
+    }
+  }
+
   async function trendsView(view) {
     const { days } = await api("admin/stats/days");
     view.append(el("h2", null, "The last 30 days"));
@@ -212,8 +253,10 @@
   }
 
   async function rfmView(view) {
-    const body = await api("admin/stats/rfm");
+    const [body, runs] = await Promise.all([api("admin/stats/rfm"), api("admin/jobs?kind=rfm&limit=1")]);
     view.append(el("h2", null, "RFM ", el("span", { class: "muted" }, num(body.buyers) + " buyers, scored " + when(body.scored_at))));
+    const running = runs.jobs.filter(isOpen);
+    if (running.length) view.append(el("p", { class: "muted", id: "rfm-running" }, "Scoring now: ", el("a", { href: "#/jobs" }, pct(running[0].progress))));
     const top = Math.max(1, ...body.grid.flat().map((c) => c.count));
     view.append(el("table", { class: "rfm-grid", id: "rfm-grid" },
       el("thead", null, el("tr", null, el("th", null, "recency ↓ / frequency+money →"), [1, 2, 3, 4, 5].map((fm) => el("th", null, "FM " + fm)))),
@@ -242,6 +285,31 @@
         options: { animation: false, scales: { y: { beginAtZero: true } } },
       }));
     }
+  }
+
+  // Paged jobs (RFM, segment backfills and rechecks, date triggers, the sweeper): progress bars,
+  // refreshed every 2 s while one is queued or running.
+  function jobRows(jobs) {
+    return table([
+      { label: "job", text: true, value: (j) => j.id },
+      { label: "kind", text: true, value: (j) => j.kind },
+      { label: "status", text: true, value: (j) => j.status + (j.error ? ": " + j.error : "") },
+      { label: "progress", text: true, value: (j) => el("span", { class: "job-progress" },
+        el("progress", { max: 1, value: j.progress, "aria-label": j.kind + " progress" }), " " + pct(j.progress)) },
+      { label: "pass", text: true, value: (j) => j.pass || "–" },
+      { label: "counts", text: true, value: (j) => Object.entries(j.counts).map(([k, v]) => k + " " + num(v)).join(", ") || "–" },
+      { label: "invocations", value: (j) => num(j.invocations) },
+      { label: "updated", text: true, value: (j) => when(j.updated_at) },
+    ], jobs, { id: "jobs" });
+  }
+  const isOpen = (job) => job.status === "queued" || job.status === "running";
+
+  async function jobsView(view) {
+    const { jobs } = await api("admin/jobs?limit=5");
+    view.append(el("h2", null, "Jobs ", el("span", { class: "muted" }, "the newest five of each kind, newest first")));
+    if (!jobs.length) view.append(el("p", { class: "muted" }, "No jobs yet: they start on their schedules, or with POST /admin/jobs/rfm."));
+    else view.append(jobRows(jobs));
+    if (jobs.some(isOpen)) refresh = setTimeout(() => location.hash.startsWith("#/jobs") && render(), 2000);
   }
 
   async function contactsView(view, contactId) {
@@ -303,12 +371,13 @@
 
   // --- routing and sign-in ---------------------------------------------------------------
   const ROUTES = {
-    funnels: funnelsView, funnel: funnelView, messages: messagesView, trends: trendsView,
+    funnels: funnelsView, funnel: funnelView, messages: messagesView, limits: limitsView, trends: trendsView,
     cohorts: cohortsView, rfm: rfmView, segments: segmentsView, contacts: contactsView,
-    contact: contactsView,
+    contact: contactsView, jobs: jobsView,
   };
 
   async function render() {
+    clearTimeout(refresh);
     charts.forEach((c) => c.destroy());
     charts = [];
     const view = $("view");
