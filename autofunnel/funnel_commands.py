@@ -25,9 +25,8 @@ def funnel_files(path: Path) -> list[Path]:
 
 def load_funnels(paths: list[Path]) -> tuple[list[Any], list[Any]]:
     """(funnels, problems) for every funnel file under `paths`, with cross-file checks."""
-    from chalicelib.core.funnel import parse_funnel
     from chalicelib.core.problems import FunnelValidationError
-    from chalicelib.core.validate import cross_check
+    from chalicelib.core.validate import cross_check, parse_funnel
 
     loaded, problems = [], []
     for path in paths:
@@ -71,9 +70,8 @@ def _link_warnings(paths: list[Path]) -> list[Any]:
     import os
 
     from chalicelib.config import Settings
-    from chalicelib.core.funnel import parse_funnel
     from chalicelib.core.problems import FunnelValidationError
-    from chalicelib.core.validate import link_warnings
+    from chalicelib.core.validate import link_warnings, parse_funnel
 
     hosts = Settings.from_env(os.environ).allowed_link_hosts
     if not hosts:

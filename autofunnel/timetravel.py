@@ -27,7 +27,7 @@ FUNNELS = Path(__file__).resolve().parent.parent / "funnels"
 
 
 @dataclass
-class FakeClock:
+class HandClock:
     now: datetime
 
     def __call__(self) -> datetime:
@@ -35,7 +35,7 @@ class FakeClock:
 
 
 class Stack:
-    def __init__(self, app: wiring.App, clock: FakeClock, scheduler: LocalScheduler) -> None:
+    def __init__(self, app: wiring.App, clock: HandClock, scheduler: LocalScheduler) -> None:
         self.app = app
         self.clock = clock
         self.scheduler = scheduler
@@ -49,7 +49,7 @@ class Stack:
         channels: dict[str, Channel] | None = None,
     ) -> Stack:
         """`settings` may differ from the process's (e.g. providers pointed at a stand-in)."""
-        clock = FakeClock(start)
+        clock = HandClock(start)
         scheduler = LocalScheduler()
         app = wiring.bootstrap(
             settings or wiring.storage(),

@@ -34,8 +34,9 @@ from chalicelib.core.engine import (  # noqa: E402
     decide,
     start,
 )
-from chalicelib.core.funnel import Funnel, parse_funnel  # noqa: E402
+from chalicelib.core.funnel import Funnel  # noqa: E402
 from chalicelib.core.state import ContactView, EnrollmentState  # noqa: E402
+from chalicelib.core.validate import parse_funnel  # noqa: E402
 
 CONTACTS = 3000
 SEED = 7

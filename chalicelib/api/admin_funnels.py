@@ -63,8 +63,7 @@ def publish_funnel(name: str):  # type: ignore[no-untyped-def]
 def _link_warnings(source: str, filename: str) -> list[dict[str, Any]]:
     """Links the funnel sends untracked (their host is not allowed) and webhook URLs AWS will
     refuse: published anyway, but the author should know."""
-    from chalicelib.core.funnel import parse_funnel
-    from chalicelib.core.validate import link_warnings
+    from chalicelib.core.validate import link_warnings, parse_funnel
 
     funnel = parse_funnel(source, filename)  # valid: it was just published
     hosts = wiring.storage().allowed_link_hosts

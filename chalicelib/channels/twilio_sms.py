@@ -44,7 +44,7 @@ class TwilioMessaging:
         if self._client is None:
             from twilio.rest import Client
 
-            self._http = _recording_http_client(self.timeout)
+            self._http = _header_keeping_http_client(self.timeout)
             client = Client(self.account_sid, self.auth_token, http_client=self._http)
             if self.api_base_url:
                 client.api.base_url = self.api_base_url.rstrip("/")
@@ -100,11 +100,11 @@ class TwilioMessaging:
         return getattr(self._http, "last_headers", None)
 
 
-def _recording_http_client(timeout: float) -> Any:
+def _header_keeping_http_client(timeout: float) -> Any:
     """The SDK's HTTP client, keeping the last response's headers: its exceptions drop them."""
     from twilio.http.http_client import TwilioHttpClient
 
-    class RecordingHttpClient(TwilioHttpClient):
+    class HeaderKeepingHttpClient(TwilioHttpClient):
         last_headers: dict[str, str] | None = None
 
         def request(self, *args: Any, **kwargs: Any) -> Any:
@@ -112,7 +112,7 @@ def _recording_http_client(timeout: float) -> Any:
             self.last_headers = dict(response.headers or {})
             return response
 
-    return RecordingHttpClient(timeout=timeout)
+    return HeaderKeepingHttpClient(timeout=timeout)
 
 
 def _int(value: Any) -> int | None:

@@ -3,11 +3,11 @@
 Nothing here imports AWS, HTTP or Chalice code (tests/unit/core/test_purity.py enforces it):
 only the standard library, pydantic, PyYAML and python-liquid.
 
-    funnel.py      the language (pydantic models), parse_funnel, to_dict/from_dict, JSON Schema
+    funnel.py      the language (pydantic models), to_dict/from_dict, JSON Schema
     conditions.py  condition models (branch `when`, wait_until, exit rules, trigger)
     matching.py    property filters (`where:`)
     durations.py   "1d12h" and "09:30" types
-    validate.py    semantic checks with file:line (problems.py: Problem, FunnelValidationError)
+    validate.py    parse_funnel: YAML to a Funnel, semantic checks with file:line (problems.py)
     flow.py        the step graph (edges, reachability, wait-free loops); graph.py: Mermaid
     templates.py   Liquid compile cache, render context, template checks
     state.py       ContactView, EnrollmentState;  decisions.py: inputs and decisions

@@ -1,7 +1,7 @@
 """The funnel language: pydantic models of a funnel definition (see docs/funnels.md).
 
 Contract for the runtime:
-    parse_funnel(text: str, filename: str) -> Funnel      # YAML -> validated Funnel, or raises
+    validate.parse_funnel(text, filename) -> Funnel   # YAML -> validated Funnel, or raises
         FunnelValidationError (.problems: list[Problem(file, line, field, message)])
     funnel.to_dict() -> dict        # JSON-safe; store it (e.g. in DynamoDB)
     Funnel.from_dict(d) -> Funnel   # cheap: pydantic only, templates compile lazily on first use
@@ -497,10 +497,3 @@ def funnel_json_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "Autofunnel funnel"
     return schema
-
-
-def parse_funnel(text: str, filename: str) -> Funnel:
-    """Parse and fully validate a funnel YAML document (see `validate.py`)."""
-    from chalicelib.core.validate import parse_and_validate
-
-    return parse_and_validate(text, filename)

@@ -60,7 +60,8 @@ def load_yaml(text: str, filename: str) -> tuple[Any, yaml.Node | None]:
     return data, nodes[0]
 
 
-def parse_and_validate(text: str, filename: str) -> Funnel:
+def parse_funnel(text: str, filename: str) -> Funnel:
+    """Parse and fully validate a funnel YAML document."""
     data, root = load_yaml(text, filename)
     try:
         funnel = Funnel.model_validate(data)

@@ -50,7 +50,7 @@ class FunnelStore:
 
     def publish(self, source: str, filename: str, now: datetime) -> Published:
         """Validate and store `source` as the next version (FunnelValidationError if invalid)."""
-        from chalicelib.core.funnel import parse_funnel
+        from chalicelib.core.validate import parse_funnel
 
         funnel = parse_funnel(source, filename)
         checksum = hashlib.sha256(source.encode()).hexdigest()

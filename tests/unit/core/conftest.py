@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib.core.funnel import Funnel, parse_funnel
+from chalicelib.core.funnel import Funnel
 from chalicelib.core.state import ContactView
+from chalicelib.core.validate import parse_funnel
 
 ROOT = Path(__file__).resolve().parents[3]
 FUNNELS = ROOT / "funnels"

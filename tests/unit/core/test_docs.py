@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 
-from chalicelib.core.funnel import STEP_KINDS, parse_funnel
+from chalicelib.core.funnel import STEP_KINDS
 from chalicelib.core.simulator import simulate
 from chalicelib.core.story import parse_story
+from chalicelib.core.validate import parse_funnel
 
 from .conftest import ROOT, load
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from chalicelib.core.funnel import parse_funnel
-from chalicelib.core.validate import link_warnings
+from chalicelib.core.validate import link_warnings, parse_funnel
 
 SOURCE = textwrap.dedent("""\
     name: links

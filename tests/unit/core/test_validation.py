@@ -6,9 +6,8 @@ import textwrap
 
 import pytest
 
-from chalicelib.core.funnel import parse_funnel
 from chalicelib.core.problems import FunnelValidationError, Problem
-from chalicelib.core.validate import cross_check
+from chalicelib.core.validate import cross_check, parse_funnel
 
 GOOD = """\
 name: ok
