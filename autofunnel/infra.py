@@ -5,8 +5,9 @@ fails if the committed file drifted from the models.
 
 Contract with the app and `autofunnel deploy` (autofunnel/deploy.py maps each output to the
 Lambda environment variable in brackets):
-- `EventsStreamArn` [AUTOFUNNEL_EVENTS_STREAM_ARN]: the events table's stream (NEW_IMAGE), the
-  event source of the `worker` function; deploy also hands it to Chalice when it imports app.py.
+- `EventsStreamArn` [AUTOFUNNEL_EVENTS_STREAM_ARN]: the events table's stream (new and old images),
+  the event source of the `worker` function; deploy also hands it to Chalice when it imports
+  app.py.
 - `WorkerFailureQueueArn` [AUTOFUNNEL_WORKER_FAILURE_QUEUE_ARN]: where the worker's event source
   mapping sends a batch it gave up on (set by deploy with UpdateEventSourceMapping).
 - `AlarmTopicArn`: every alarm below notifies it; `AlarmEmail` subscribes an address.

@@ -1,14 +1,19 @@
 """Capacity and cost, all-in: DynamoDB units per returning visitor's event and per sent funnel
 message (from the trigger to the provider call), and $ per million at AWS's list prices.
 
-Everything goes through the real routes (chalice.test.Client), the real funnels, analytics and
-the step runner on DynamoDB Local; every DynamoDB call is metered (bench/capacity.py). Lambda
-time is measured around each invocation. The local scheduler's own table (`wakeups`) is left out:
-on AWS, EventBridge Scheduler holds the wake-ups ($1 per million fired, added per wake-up).
+Everything goes through the real routes (chalice.test.Client), the event log's stream worker
+(the funnels, analytics), and the step runner on DynamoDB Local; every DynamoDB call is metered
+(bench/capacity.py). Lambda time is measured around each invocation: each route request, each
+stream batch the worker handles, each wake-up. The stream is drained after each phase's requests,
+as a busy site fills the worker's batches (up to 100 records, 5 s window); `--drain-each` hands
+every request's records to the worker alone (a quiet site: one record per batch). The local
+scheduler's own table (`wakeups`) is left out: on AWS, EventBridge Scheduler holds the wake-ups
+($1 per million fired, added per wake-up).
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
 import json
 import os
@@ -74,26 +79,39 @@ def snippet_call(kind: str, anon: str, n: int, at: datetime) -> dict[str, Any]:
 
 
 class Harness:
-    """The app as AWS runs it: API Gateway + route Lambdas, the step-runner Lambda (and, once it
-    exists, the stream worker), with a clock the bench moves by hand."""
+    """The app as AWS runs it: API Gateway + route Lambdas, the stream worker Lambda and the
+    step-runner Lambda, with a clock the bench moves by hand."""
 
-    def __init__(self, client: Any, meter: CapacityMeter, stack: Any) -> None:
+    def __init__(self, client: Any, meter: CapacityMeter, stack: Any, drain_each: bool) -> None:
         self.client = client
         self.meter = meter
         self.stack = stack
+        self.drain_each = drain_each
         token = base64.b64encode(f"{WRITE_KEY}:".encode()).decode()
         self.headers = {"Authorization": f"Basic {token}", "Content-Type": "application/json"}
         self.wakeups = 0
+        self.batches = 0
+        for stream in stack.app.streams.streams:  # each batch the worker gets: one invocation
+            stream.handler = self._timed(stream.handler)
+
+    def _timed(self, handler: Any) -> Any:
+        def timed(event: Any, context: Any) -> Any:
+            with self.meter.lambda_time():
+                self.batches += 1
+                return handler(event, context)
+
+        return timed
 
     def post(self, path: str, body: dict[str, Any]) -> None:
         with self.meter.lambda_time(http_requests=1):
             response = self.client.http.post(path, headers=self.headers, body=json.dumps(body))
         assert response.status_code == 200, response.body
-        self.drain()
+        if self.drain_each:
+            self.drain()
 
     def drain(self) -> None:
-        """Run the stream worker until the log is handled (nothing to do while routes work
-        inline)."""
+        """The stream worker handles everything appended so far, a batch per invocation."""
+        self.stack.drain()
 
     def advance(self, delta: timedelta) -> None:
         """Fire the wake-ups that fall due, each one step-runner invocation."""
@@ -121,8 +139,6 @@ def setup(start: datetime) -> tuple[Any, Any]:
     create_tables(wiring.storage())
     stack = Stack.build(start)
     stack.funnels._index_ttl = 30.0  # as deployed (the time-travel stack reloads every time)
-    stack.runtime.observer = wiring.observer()  # all-in: analytics counts each step
-    wiring.runtime = lambda: stack.runtime  # type: ignore[assignment]  # routes reach this stack
     for path in sorted(Path("funnels").rglob("*.yaml")):
         if not path.name.endswith(".story.yaml"):
             stack.publish(path.name, path.read_text())
@@ -135,6 +151,7 @@ def events_scenario(harness: Harness, start: datetime, per_request: int) -> tupl
     visitors = [f"visitor-{per_request}-{n}" for n in range(VISITORS)]
     for n, anon in enumerate(visitors):  # the earlier visit (not measured)
         harness.post("/v1/batch", {"batch": [snippet_call("page", anon, n, start)]})
+    harness.drain()
     harness.meter.take()
     events = 0
     for n, anon in enumerate(visitors):
@@ -144,6 +161,7 @@ def events_scenario(harness: Harness, start: datetime, per_request: int) -> tupl
         ]
         harness.post("/v1/batch", {"batch": calls, "sentAt": start.isoformat()})
         events += len(calls)
+    harness.drain()
     return harness.meter.take(), events
 
 
@@ -155,10 +173,12 @@ def messages_scenario(harness: Harness, wiring: Any) -> tuple[Usage, int, Usage]
             "/v1/identify",
             {"userId": user, "traits": {"email": f"u{n}@example.com", "first_name": f"U{n}"}},
         )
+    harness.drain()
     harness.meter.take()
     harness.wakeups = 0
     for user in users:
         harness.post("/v1/track", {"userId": user, "event": "signed_up"})
+    harness.drain()
     trigger = harness.meter.take()
     harness.advance(timedelta(hours=1))
     harness.advance(timedelta(days=1))
@@ -204,6 +224,9 @@ def detail(usage: Usage, count: int) -> None:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--drain-each", action="store_true", help="one request per batch")
+    arguments = parser.parse_args()
     emulator = dynamodb_local.start()
     start = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
     try:
@@ -224,7 +247,7 @@ def main() -> None:
         meter.install()
         results: list[tuple[str, Usage, int, float]] = []
         with Client(app, stage_name="local") as client:
-            harness = Harness(client, meter, stack)
+            harness = Harness(client, meter, stack, arguments.drain_each)
             for per_request, label in ((1, "1 event per request"), (5, "a visit: 5 per request")):
                 usage, events = events_scenario(harness, start, per_request)
                 results.append((f"returning visitor, {label}", usage, events, 0.0))

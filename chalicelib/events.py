@@ -18,3 +18,4 @@ class StoredEvent:
     properties: dict[str, Any] = field(default_factory=dict)
     context: dict[str, Any] = field(default_factory=dict)
     source: str = "api"
+    position: str = ""  # the log entry's place in the stream (the worker's batch tally)

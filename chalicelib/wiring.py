@@ -21,6 +21,7 @@ from chalicelib.storage.binding import bind
 if TYPE_CHECKING:  # the adapters are imported when first built: a route pays only for its own
     from pynamodb.connection import Connection
 
+    from chalicelib.analytics.fold import Ledger
     from chalicelib.analytics.sink import AnalyticsSink
     from chalicelib.channels.base import Channel
     from chalicelib.eventlog.local import LocalStreams
@@ -89,14 +90,23 @@ class App:
             channels if channels is not None else channels_for(self.settings),
             self.settings,
             self.clock,
+            observer=self.observer,
+            connection=self.connection,
         )
 
     @cached_property
     def observer(self) -> RuntimeObserver:
-        """Who hears about committed steps and message statuses (analytics)."""
+        """Who counts committed steps and failed sends (analytics, in their transactions)."""
         from chalicelib.analytics.observer import AnalyticsObserver
 
-        return AnalyticsObserver()
+        return AnalyticsObserver(self.ledger)
+
+    @cached_property
+    def ledger(self) -> Ledger:
+        """Where figures go before the worker folds them into the counters (the event log)."""
+        from chalicelib.analytics.fold import Ledger
+
+        return Ledger()
 
     @cached_property
     def analytics(self) -> AnalyticsSink:
@@ -104,7 +114,7 @@ class App:
         from chalicelib.analytics.sink import AnalyticsSink
 
         window = timedelta(days=self.settings.attribution_window_days)
-        return AnalyticsSink(window, self.now)
+        return AnalyticsSink(window, self.now, lambda: self.connection)
 
     @cached_property
     def runtime(self) -> Runtime:
@@ -133,6 +143,7 @@ class App:
         return Worker(
             self.runtime,
             self.analytics,
+            self.ledger,
             self.now,
             timedelta(days=self.settings.event_retention_days),
             self.settings.phone_region,

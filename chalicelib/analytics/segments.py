@@ -49,13 +49,15 @@ RECHECK_SHARDS = 4
 BACKFILL, RECHECKS = "segment_backfill", "segment_rechecks"
 
 
-def on_events(contact_id: str, events: Sequence[StoredEvent], now: datetime) -> None:
+def on_events(
+    contact_id: str, events: Sequence[StoredEvent], now: datetime, connection: Connection
+) -> None:
     definitions = segment_store.definitions()
     names = {event.name for event in events}
     own = all(event.source == emit.SOURCE for event in events)
     wanted = [d for d in definitions if _listens(d, names, own)]
     if wanted:
-        evaluate(contact_id, now, definitions)
+        evaluate(contact_id, now, connection, definitions)
 
 
 def _listens(definition: SegmentDefinition, names: set[str], own: bool) -> bool:
@@ -92,25 +94,64 @@ def decide(
 
 
 def evaluate(
-    contact_id: str, now: datetime, definitions: Iterable[SegmentDefinition] | None = None
+    contact_id: str,
+    now: datetime,
+    connection: Connection,
+    definitions: Iterable[SegmentDefinition] | None = None,
 ) -> tuple[set[str], set[str]]:
-    """Re-check every saved segment for one contact; returns (entered, left)."""
+    """Re-check every saved segment for one contact; returns (entered, left). A change commits
+    with its counters and events in one transaction, conditional on the membership it saw: the
+    same events handled again find nothing left to change."""
     definitions = list(segment_store.definitions() if definitions is None else definitions)
     stats = contact_stats.sight(contact_id, now).stats
     if stats.merged_into:
         return set(), set()
     view = load_snapshot(contact_id, now).view
-    decision = decide(stats, view, definitions, now)
-    after, entered, left = set(decision.after), set(decision.entered), set(decision.left)
-    _store(stats, after, decision.recheck)  # names of deleted segments drop out here
-    if entered or left:
-        contact_attributes.set_attributes(contact_id, {"segments": sorted(after)})
-        counters.write(_counted(entered, left, now))
-        emit.emit(
-            [emit.event(contact_id, SEGMENT_ENTERED, now, segment=s) for s in sorted(entered)]
-            + [emit.event(contact_id, SEGMENT_LEFT, now, segment=s) for s in sorted(left)]
-        )
-    return entered, left
+    for _ in range(3):  # the membership changed under us: decide again
+        decision = decide(stats, view, definitions, now)
+        if not decision.entered and not decision.left:
+            if decision.after != decision.stored or decision.recheck != stats.recheck_at:
+                _store(stats, decision.after, decision.recheck)  # deleted segments drop out
+            return set(), set()
+        try:
+            commit_change(connection, stats, decision, now)
+            return set(decision.entered), set(decision.left)
+        except ConflictError:
+            stats.refresh(consistent_read=True)
+    raise ConflictError(f"segments of {contact_id} kept changing")
+
+
+def commit_change(
+    connection: Connection,
+    stats: ContactStats,
+    decision: Decision,
+    now: datetime,
+    mark: dict[str, Any] | None = None,
+) -> None:
+    """The membership (with a job's `mark`), its counters and its events: all or nothing, on
+    condition that the stored membership is still the one decided from."""
+    contact_id = stats.contact_id
+    contact_attributes.set_attributes(contact_id, {"segments": sorted(decision.after)})
+    events = [
+        emit.event(contact_id, SEGMENT_ENTERED, now, segment=s) for s in sorted(decision.entered)
+    ] + [emit.event(contact_id, SEGMENT_LEFT, now, segment=s) for s in sorted(decision.left)]
+    unchanged = (
+        ContactStats.segments == set(decision.stored)
+        if decision.stored
+        else ContactStats.segments.does_not_exist()
+    )
+    actions = _membership(contact_id, decision.after, decision.recheck)
+    if mark is not None:
+        actions.append(ContactStats.segment_job.set(mark))
+    with (
+        conflicts_as_domain_errors(f"segments of {contact_id}"),
+        TransactWrite(connection=connection) as transaction,
+    ):
+        transaction.update(stats, actions, condition=unchanged)
+        counters.write_in(transaction, _counted(decision.entered, decision.left, now))
+        for event in events:
+            item = item_of(emit.entry_of(event), now)
+            transaction.save(item, condition=Event.event_id.does_not_exist())
 
 
 def _store(stats: ContactStats, members: Set[str], recheck: datetime | None) -> None:
@@ -203,36 +244,9 @@ class SegmentJob:
         raise ConflictError(f"segments of {stats.contact_id} kept changing under the job")
 
     def _commit(self, work: Work, stats: ContactStats, decision: Decision, now: datetime) -> None:
-        """The membership with the job's mark, its counters and its events: all or nothing."""
-        contact_id = stats.contact_id
-        contact_attributes.set_attributes(contact_id, {"segments": sorted(decision.after)})
-        events = [
-            emit.event(contact_id, SEGMENT_ENTERED, now, segment=s)
-            for s in sorted(decision.entered)
-        ] + [emit.event(contact_id, SEGMENT_LEFT, now, segment=s) for s in sorted(decision.left)]
         mark = {"job": work.job_id, "entered": sorted(decision.entered)}
         mark["left"] = sorted(decision.left)
-        unchanged = (
-            ContactStats.segments == set(decision.stored)
-            if decision.stored
-            else ContactStats.segments.does_not_exist()
-        )
-        with (
-            conflicts_as_domain_errors(f"segments of {contact_id}"),
-            TransactWrite(connection=self.connection) as transaction,
-        ):
-            transaction.update(
-                stats,
-                [
-                    *_membership(contact_id, decision.after, decision.recheck),
-                    ContactStats.segment_job.set(mark),
-                ],
-                condition=unchanged,
-            )
-            counters.write_in(transaction, _counted(decision.entered, decision.left, now))
-            for event in events:
-                item = item_of(emit.entry_of(event), now)
-                transaction.save(item, condition=Event.event_id.does_not_exist())
+        commit_change(self.connection, stats, decision, now, mark)
 
 
 class SegmentBackfill(SegmentJob):

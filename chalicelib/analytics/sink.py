@@ -1,70 +1,73 @@
-"""Analytics hears every stored event (it sits in front of the runtime in the event sink):
+"""Analytics hears every event the worker handles, a contact's events of one batch at a time:
 new contacts and events per day, orders (buyers, lifetime value, cohorts, last-touch
 attribution), merges, and the incremental evaluation of saved segments.
 
-The worker hands it each batch's events per contact. Analytics failing must never stop the
-funnels: errors are logged.
+`figures` returns what each event adds to the counters instead of writing them: the worker puts
+one tally per batch (chalicelib.analytics.fold). Every figure is the same when a redelivered
+event is handled again (see contact_stats). A failure is raised: the worker reports the
+contact's records back to the stream, which delivers them again.
 """
 
 from __future__ import annotations
 
-import logging
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from chalicelib.analytics import attribution, contact_stats, counters, keys, segments
+from pynamodb.connection import Connection
+
+from chalicelib.analytics import attribution, contact_stats, keys, segments
 from chalicelib.analytics.orders import is_order, order_value
 from chalicelib.analytics.tally import Tally, money
 from chalicelib.events import StoredEvent
 
-log = logging.getLogger(__name__)
 MERGED = "contact_merged"
 
 
 class AnalyticsSink:
-    def __init__(self, attribution_window: timedelta, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        attribution_window: timedelta,
+        clock: Callable[[], datetime],
+        connection: Callable[[], Connection],
+    ) -> None:
         self.window = attribution_window
         self.clock = clock
+        self.connection = connection  # segment changes commit in a transaction
 
-    def handle(self, events: Sequence[StoredEvent]) -> None:
-        by_contact: dict[str, list[StoredEvent]] = defaultdict(list)
-        for event in events:
-            if event.contact_id:
-                by_contact[event.contact_id].append(event)
-        for contact_id, group in by_contact.items():
-            try:
-                counters.write(self._contact_events(contact_id, group))
-                segments.on_events(contact_id, group, self.clock())
-            except Exception:
-                log.exception("analytics failed on the events of %s", contact_id)
-
-    def _contact_events(self, contact_id: str, events: Sequence[StoredEvent]) -> Tally:
-        tally = Tally()
-        first = min(event.timestamp for event in events)
-        sighting = contact_stats.sight(contact_id, first)
+    def figures(self, contact_id: str, events: Sequence[StoredEvent]) -> list[Tally]:
+        """One contact's events of a batch, in time order: what each adds to the counters (same
+        order as `events`); saved segments are re-evaluated for the contact."""
+        if not events:
+            return []
+        tallies = {id(event): Tally() for event in events}
+        ordered = sorted(events, key=lambda e: e.timestamp)
+        first = ordered[0]
+        sighting = contact_stats.sight(contact_id, first.timestamp, first.event_id)
         cohort = (sighting.stats.cohort, sighting.stats.campaign)
         if sighting.new:
-            tally.add(keys.day_scope(first), keys.day_metric(first, "contacts"))
+            tally = tallies[id(first)]
+            tally.add(keys.day_scope(first.timestamp), keys.day_metric(first.timestamp, "contacts"))
             tally.add(keys.COHORTS_SCOPE, keys.cohort_metric(*cohort, "contacts"))
-        for event in sorted(events, key=lambda e: e.timestamp):
+        for event in ordered:
+            tally = tallies[id(event)]
             tally.add(keys.day_scope(event.timestamp), keys.day_metric(event.timestamp, "events"))
             if is_order(event):
                 self._order(tally, contact_id, cohort, event)
             elif event.name == MERGED:
                 absorbed = str(event.properties.get("absorbed_contact_id") or "")
                 _merge(tally, contact_id, absorbed, event.timestamp)
-        return tally
+        segments.on_events(contact_id, events, self.clock(), self.connection())
+        return [tallies[id(event)] for event in events]
 
     def _order(
         self, tally: Tally, contact_id: str, cohort: tuple[str, str], event: StoredEvent
     ) -> None:
         at, value = event.timestamp, order_value(event.properties)
-        stats = contact_stats.record_order(contact_id, value, at)
+        order = contact_stats.record_order(contact_id, value, at, event.event_id)
         day = keys.day_scope(at)
         tally.add(day, keys.day_metric(at, "orders"))
         tally.add(day, keys.day_metric(at, "revenue"), value)
-        if int(stats.orders) == 1:
+        if order.first:
             tally.add(day, keys.day_metric(at, "first_orders"))
             tally.add(keys.COHORTS_SCOPE, keys.cohort_metric(*cohort, "buyers"))
         tally.add(keys.COHORTS_SCOPE, keys.cohort_metric(*cohort, "orders"))

@@ -136,13 +136,29 @@ def _ended(tally: Tally, scope: str, after: EnrollmentState, now: datetime) -> N
     tally.add(day, keys.day_metric(now, "conversion_revenue"), value)
 
 
-def message_status(message: Any, status: str) -> Tally:
-    """A new provider status of a funnel's message: each reaction counted once per message."""
+def reaction_figures(message: Any, status: str, by: str) -> Tally:
+    """What the log entry `by` added to the figures by bringing `status` to the message: its
+    reactions if its history entry is the first of that status, else nothing (a replay, or
+    the same status reported twice). The same answer every time the entry is handled."""
+    history = list(message.status_history or ())
+    first = next((entry for entry in history if entry.get("status") == status), None)
+    if first is None or first.get("by") != by:
+        return Tally()
+    return message_status(message, status)
+
+
+def message_status(
+    message: Any, status: str, history: Sequence[Mapping[str, Any]] | None = None
+) -> Tally:
+    """A new status of a funnel's message: each reaction counted once per message (`status`'s
+    first entry in the history is the one counted). `history`: the message's, if not yet on
+    the record (a failure being recorded)."""
     tally = Tally()
     if not message.funnel or not message.step_id or message.funnel_version is None:
         return tally
     scope = keys.funnel_scope(message.funnel, int(message.funnel_version))
-    for reaction in new_reactions(list(message.status_history or ()), status):
+    known = list(message.status_history or ()) if history is None else list(history)
+    for reaction in new_reactions(known, status):
         tally.add(scope, keys.step_metric(message.step_id, reaction))
         if message.template_id:
             metric = keys.template_metric(

@@ -24,6 +24,11 @@ class StreamRecord:
     new: Mapping[str, Any] | None  # DynamoDB JSON of the item after the change
     old: Mapping[str, Any] | None  # ... and before it
 
+    @property
+    def keys_subject(self) -> str:
+        """The event log's partition key (its `subject`) of the changed item."""
+        return str((self.keys.get("subject") or {}).get("S") or "")
+
 
 def records_of(event: Mapping[str, Any]) -> list[StreamRecord]:
     records = []

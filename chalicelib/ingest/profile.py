@@ -37,6 +37,9 @@ class ProfileDelta:
     traits: dict[str, Any] = field(default_factory=dict)
     consents: dict[str, dict[str, Any]] = field(default_factory=dict)
     timezone: str | None = None
+    # Guards against applying entries twice: name -> (first, last) log position of this delta's
+    # entries under one subject (see profile_store).
+    seen: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def add(self, call: Call) -> None:
         """Calls must be added in time order (newest trait wins)."""

@@ -5,7 +5,12 @@ contact (the runtime's) fails and re-reads instead of overwriting these counters
 The trait cap (`limits.MAX_TRAITS_PER_CONTACT`) rides on the same UpdateItem as a condition on
 the size of the attributes map; only a contact near its cap pays a read to tell which traits
 are new. A delta that would break the cap, or DynamoDB's 400 KB item, raises ProfileFull
-before anything is written, so the caller can drop the excess and apply the rest."""
+before anything is written, so the caller can drop the excess and apply the rest.
+
+A delta built from the event log carries, per subject, the positions of its entries (`seen`):
+the update is conditional on none of them being applied yet and records the last. A stream
+batch delivered again finds them applied (AlreadyApplied, with what the contact has seen), so
+counters such as orders and total spent never count an entry twice."""
 
 from __future__ import annotations
 
@@ -38,6 +43,16 @@ class ProfileFull(Exception):
         self.created = created
 
 
+class AlreadyApplied(Exception):
+    """Some of the delta's entries are applied already: `seen` is the contact's record of the
+    last position applied per subject (nothing was written)."""
+
+    def __init__(self, contact_id: str, seen: dict[str, str]) -> None:
+        super().__init__(contact_id)
+        self.contact_id = contact_id
+        self.seen = seen
+
+
 class TombstoneHit(Exception):
     def __init__(self, survivor: str) -> None:
         super().__init__(survivor)
@@ -45,18 +60,26 @@ class TombstoneHit(Exception):
 
 
 def apply_fitting(
-    contact_id: str, calls: Sequence[Any], created: bool
+    contact_id: str,
+    calls: Sequence[Any],
+    created: bool,
+    seen: dict[str, tuple[str, str]] | None = None,
 ) -> tuple[str, list[tuple[Any, Limit]]]:
     """Apply one contact's calls (Segment calls or log entries: `.type`, `.traits`, time
     order) in one update; at the trait cap, drop the identifies that do not fit and apply the
     rest, so a full contact keeps taking events. Returns (the contact id updated, the refused
     calls with the limit each broke). The ingest pipeline answers the refused with a 4xx; a
-    worker that can no longer answer should record them and carry on."""
+    worker that can no longer answer should record them and carry on. `seen`: the calls' log
+    positions per subject (ProfileDelta.seen); raises AlreadyApplied."""
     refused: list[tuple[Any, Limit]] = []
     kept = list(calls)
     for _ in range(3):  # another writer may fill the profile between our read and our write
+        if not kept:  # all refused: nothing to write (handled again, they are refused again)
+            return contact_id, refused
+        delta = _delta(kept)
+        delta.seen = dict(seen or {})
         try:
-            return apply(contact_id, _delta(kept), created), refused
+            return apply(contact_id, delta, created), refused
         except ProfileFull as full:
             contact_id, created = full.contact_id, full.created
             kept, dropped = fit_traits(kept, full.existing)
@@ -100,6 +123,8 @@ def _write(contact_id: str, delta: ProfileDelta, created: bool) -> None:
             Contact.attributes.set(delta.traits),
             Contact.consents.set(delta.consents),
         ]
+        if delta.seen:
+            maps.append(Contact.seen.set({name: last for name, (_, last) in delta.seen.items()}))
         try:
             with conflicts_as_domain_errors("create contact"):
                 _update(
@@ -118,10 +143,11 @@ def _write(contact_id: str, delta: ProfileDelta, created: bool) -> None:
     )
     head = paths[:_PATHS_PER_UPDATE]
     room = _room_for(delta)
+    condition = not_merged & in_order & room
+    for name, (first, _) in delta.seen.items():
+        condition &= Contact.seen[name].does_not_exist() | (Contact.seen[name] < first)
     try:
-        _update_with_maps(
-            contact_id, _scalars(delta, True, False) + head, not_merged & in_order & room
-        )
+        _update_with_maps(contact_id, _scalars(delta, True, False) + _seen(delta) + head, condition)
     except ConflictError:
         _apply_out_of_order(contact_id, delta, head)
     for start in range(_PATHS_PER_UPDATE, len(paths), _PATHS_PER_UPDATE):
@@ -142,6 +168,9 @@ def _apply_out_of_order(contact_id: str, delta: ProfileDelta, head: list[Any]) -
         contact = Contact.get(contact_id, consistent_read=True)
         if contact.merged_into:
             raise TombstoneHit(contact.merged_into)
+        seen = {str(k): str(v) for k, v in (contact.seen.as_dict() if contact.seen else {}).items()}
+        if any(seen.get(name, "") >= first for name, (first, _) in delta.seen.items()):
+            raise AlreadyApplied(contact_id, seen)
         held = frozenset(contact.attributes.as_dict() if contact.attributes else ())
         new = profile_traits(delta.traits) - held
         if new and len(held) + len(new) > MAX_TRAITS_PER_CONTACT:
@@ -151,13 +180,17 @@ def _apply_out_of_order(contact_id: str, delta: ProfileDelta, head: list[Any]) -
         try:
             _update_with_maps(
                 contact_id,
-                _scalars(delta, latest, earliest) + head,
+                _scalars(delta, latest, earliest) + _seen(delta) + head,
                 Contact.version == contact.version,
             )
             return
         except ConflictError:
             continue
     raise ConflictError(f"contact {contact_id}: too much contention")
+
+
+def _seen(delta: ProfileDelta) -> list[Any]:
+    return [Contact.seen[name].set(last) for name, (_, last) in delta.seen.items()]
 
 
 def _room_for(delta: ProfileDelta) -> Any:
@@ -231,6 +264,7 @@ def _update_with_maps(contact_id: str, actions: list[Any], condition: Any) -> No
                 [
                     Contact.attributes.set(Contact.attributes | {}),
                     Contact.consents.set(Contact.consents | {}),
+                    Contact.seen.set(Contact.seen | {}),
                 ],
                 condition,
             )

@@ -4,7 +4,9 @@ The message record was written in the same transaction as the enrollment step th
 (status "pending", with the step's channel fallback list and the content rendered per channel),
 so a decided send is never lost. Claiming it (pending → sending) is a conditional write, so two
 dispatchers never send it twice. A dispatcher that dies after the claim leaves it "sending":
-`recover` retries it once, then marks it failed — visibly, never silently.
+`recover` retries it once, then marks it failed — visibly, never silently. A send that fails for
+good is recorded with its figures in one transaction (the observer's), so it counts in the
+step's and the template's figures exactly once, as a provider's `failed` does.
 
 Delivery itself (routing, send-time quiet hours, tracked links, unsubscribe headers, rate limits,
 provider retries, dead addresses) is the channel layer's `deliver`. A send over its channel's
@@ -19,7 +21,9 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from pynamodb.exceptions import UpdateError
+from pynamodb.connection import Connection
+from pynamodb.exceptions import TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
 
 from chalicelib import observability
 from chalicelib.channels.base import Channel
@@ -28,6 +32,7 @@ from chalicelib.channels.delivery import DeliveryOutcome, deliver
 from chalicelib.channels.reachability import Reachability
 from chalicelib.config import Settings
 from chalicelib.runtime.clock import Clock
+from chalicelib.runtime.observer import NoObserver, RuntimeObserver
 from chalicelib.storage.models import Message
 from chalicelib.tracking.urls import unsubscribe_url
 
@@ -76,12 +81,16 @@ class Dispatcher:
         clock: Clock,
         deliver: Deliver = deliver,
         budget: DailyBudget | None = None,
+        observer: RuntimeObserver | None = None,
+        connection: Connection | None = None,
     ) -> None:
         self._channels = channels
         self._settings = settings
         self._clock = clock
         self._deliver = deliver
         self.budget = budget or DailyBudget(settings.daily_limits)
+        self.observer: RuntimeObserver = observer or NoObserver()
+        self._connection = connection  # a failure's record and figures commit together
 
     def dispatch(self, message: Message, reach: Reachability | None = None) -> str:
         """Deliver one pending message; returns its status afterwards. `reach`: the contact's
@@ -247,8 +256,23 @@ class Dispatcher:
             elif not keep_shard:
                 actions.append(Message.dispatch_shard.remove())
             try:
-                message.update(actions=actions)
+                if status == FAILED and not overtaken and self._connection is not None:
+                    self._failed(message, actions, entry, now)
+                else:
+                    message.update(actions=actions)
                 return
-            except UpdateError:
+            except (UpdateError, TransactWriteError):
                 message.refresh(consistent_read=True)
         log.error("could not record %s for message %s", status, message.message_id)
+
+    def _failed(
+        self, message: Message, actions: list[Any], entry: dict[str, str], now: datetime
+    ) -> None:
+        history = [*(message.status_history or ()), entry]
+        with TransactWrite(connection=self._connection) as transaction:
+            transaction.update(message, actions)
+            try:
+                self.observer.send_failed(transaction, message, history, now)
+            except Exception:  # the failure is recorded even if its figures cannot be
+                log.exception("figures of the failed message %s", message.message_id)
+        message.refresh(consistent_read=True)

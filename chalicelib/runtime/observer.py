@@ -1,25 +1,30 @@
-"""What the runtime tells analytics after each committed step.
+"""What the runtime tells analytics about the changes it commits.
 
-The runtime calls the observer only after the step's transaction committed, so a duplicated or
-stale input (which commits nothing) is never counted. An observer must not raise: analytics
-failing must never stop a funnel.
+The runtime calls the observer inside the change's transaction, before it commits: what the
+observer adds to the transaction (its figures) commits with the change or not at all, so a
+duplicated or stale input, which commits nothing, is never counted, and a crash cannot count a
+change twice or lose it. An observer that fails to add its figures must not stop the change:
+the runtime logs it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
+
+from pynamodb.transactions import TransactWrite
 
 from chalicelib.core.decisions import Trace
 from chalicelib.core.state import EnrollmentState
-from chalicelib.statuses import MessageStatusUpdate
 from chalicelib.storage.models import Message
 
 
 class RuntimeObserver(Protocol):
     def step_committed(
         self,
+        transaction: TransactWrite,
+        key: str,  # names this commit (the enrollment and its version before it)
         before: EnrollmentState | None,  # None when the enrollment just started
         after: EnrollmentState,
         trace: Sequence[Trace],  # what the engine did, step by step (enter, send, goal, exit...)
@@ -27,13 +32,22 @@ class RuntimeObserver(Protocol):
         now: datetime,
     ) -> None: ...
 
-    def message_status(self, message: Message, update: MessageStatusUpdate) -> None:
-        """A new status (delivered, opened, clicked...) of a message a funnel sent."""
+    def send_failed(
+        self,
+        transaction: TransactWrite,
+        message: Message,
+        history: Sequence[Mapping[str, Any]],  # the message's, with the failure
+        now: datetime,
+    ) -> None:
+        """A send failed for good at dispatch (the provider refused it, or it kept being
+        interrupted): it counts like a provider's `failed`."""
 
 
 class NoObserver:
     def step_committed(
         self,
+        transaction: TransactWrite,
+        key: str,
         before: EnrollmentState | None,
         after: EnrollmentState,
         trace: Sequence[Trace],
@@ -42,5 +56,11 @@ class NoObserver:
     ) -> None:
         pass
 
-    def message_status(self, message: Message, update: MessageStatusUpdate) -> None:
+    def send_failed(
+        self,
+        transaction: TransactWrite,
+        message: Message,
+        history: Sequence[Mapping[str, Any]],
+        now: datetime,
+    ) -> None:
         pass

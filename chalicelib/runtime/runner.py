@@ -145,7 +145,6 @@ class Runtime:
                 continue
             if not (message.enrollment_key and message.step_id):
                 continue
-            self._observe(lambda m=message, u=update: self.observer.message_status(m, u))
             contact = _Contact(message.contact_id, self.clock())
             self._advance(
                 contact,
@@ -373,6 +372,7 @@ class Runtime:
             for d in decisions
             if isinstance(d, SendMessage | CallWebhook)
         ]
+        key = f"{row.enrollment_id}:{row.version or 0}"  # this commit: the version it replaces
         with (
             conflicts_as_domain_errors(f"advance {row.contact_id}/{row.enrollment_key}"),
             TransactWrite(connection=self.connection) as transaction,
@@ -380,11 +380,11 @@ class Runtime:
             transaction.save(row)
             for message in messages:
                 transaction.save(message, condition=Message.message_id.does_not_exist())
-        self._observe(
-            lambda: self.observer.step_committed(
-                before, state, outcome.trace, messages, contact.now
+            self._observe(  # its figures commit with it
+                lambda: self.observer.step_committed(
+                    transaction, key, before, state, outcome.trace, messages, contact.now
+                )
             )
-        )
         self._carry_out(row, decisions, messages, contact, depth)
 
     def _carry_out(

@@ -51,7 +51,7 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
-STREAM_VIEW = "NEW_IMAGE"  # the log is insert-only: the worker reads what was appended
+STREAM_VIEW = "NEW_AND_OLD_IMAGES"  # a tally replaced by a redelivery: its old and new figures
 
 
 class _Meta:
@@ -79,6 +79,9 @@ class Contact(Model):
     last_order_at = UTCDateTimeAttribute(null=True)
     merged_into = UnicodeAttribute(null=True)  # set on the contact that a merge absorbed
     merged_from = UnicodeSetAttribute(null=True)  # the tombstones pointing here (GDPR erase)
+    # The event log's last position applied per subject the contact's entries come under: a
+    # redelivered stream batch finds its entries applied and adds nothing twice (profile_store).
+    seen = MapAttribute(null=True)
     version = VersionAttribute()
 
 
@@ -277,8 +280,11 @@ class Counter(Model):
         table_name = "counters"
 
     scope = UnicodeAttribute(hash_key=True)  # "funnel#{name}#{version}", "day#2026-11-23", ...
-    metric = UnicodeAttribute(range_key=True)  # "step#{id}#sent", "revenue", ...
+    metric = UnicodeAttribute(
+        range_key=True
+    )  # "step#{id}#sent", "revenue", ... "#~{lane}": a shard
     value = NumberAttribute(default=0)
+    folded = UnicodeAttribute(null=True)  # a shard's last tally position folded in (analytics.fold)
 
 
 class Receipt(Model):
@@ -388,6 +394,12 @@ class ContactStats(Model):
     recheck_at = UTCDateTimeAttribute(null=True)
     recheck_shard = UnicodeAttribute(null=True)
     merged_into = UnicodeAttribute(null=True)
+    # What made each change, so a redelivered event finds its own doing (analytics.fold):
+    first_event = UnicodeAttribute(null=True)  # the event of the first sighting
+    order_keys = UnicodeSetAttribute(null=True)  # the orders counted (short keys)
+    first_order = UnicodeAttribute(null=True)  # the key of the first
+    merge_note = MapAttribute(null=True)  # on an absorbed contact: the survivor as merged into
+    absorbed = UnicodeSetAttribute(null=True)  # contacts whose orders were moved here
     by_buyer = Buyers()
     by_recheck = DueRechecks()
     by_shard = EveryContact()

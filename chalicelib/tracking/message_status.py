@@ -13,7 +13,8 @@ from typing import Any
 
 from pynamodb.exceptions import UpdateError
 
-from chalicelib.storage.models import Counter, Message
+from chalicelib.storage.errors import ConflictError
+from chalicelib.storage.models import Message
 
 RANK = {
     "claimed": 0,
@@ -68,8 +69,9 @@ def latest_to(
     return None
 
 
-def count(message_id: str, metric: str) -> None:
-    Counter(scope=f"message#{message_id}", metric=metric).update(actions=[Counter.value.add(1)])
+def clicks_scope(message_id: str) -> str:
+    """Where every click on the message's links is counted (the first one is its `clicked`)."""
+    return f"message#{message_id}"
 
 
 def _history_entry(status: str, at: datetime, details: dict[str, Any]) -> dict[str, Any]:
@@ -81,7 +83,8 @@ def _history_entry(status: str, at: datetime, details: dict[str, Any]) -> dict[s
 def record(
     message: Message, status: str, at: datetime | None = None, details: dict[str, Any] | None = None
 ) -> bool:
-    """Add `status` to the message once; True when it was new."""
+    """Add `status` to the message once; True when it was new (`message` is updated in place).
+    `details["by"]`: the log entry that reported it (its figures are counted for that entry)."""
     at = at or datetime.now(UTC)
     details = details or {}
     for _ in range(5):  # optimistic locking on Message.version; a racing webhook means re-read
@@ -102,5 +105,5 @@ def record(
                 raise
             message.refresh(consistent_read=True)
     else:
-        return False
+        raise ConflictError(f"message {message.message_id}: its status kept changing")
     return True

@@ -8,15 +8,20 @@ answered, so this is where the refusal is recorded)."""
 
 from __future__ import annotations
 
+import hashlib
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 
 from chalicelib import observability
 from chalicelib.eventlog.append import append
 from chalicelib.eventlog.entry import CONSENT, STATUS, VERIFIED, Entry, contact_subject
+from chalicelib.eventlog.stream import position_key
 from chalicelib.events import StoredEvent
 from chalicelib.ingest import limits, profile_store
 from chalicelib.ingest.spec import CALL_TYPES
+from chalicelib.storage.errors import ConflictError
+from chalicelib.storage.models import Event
 from chalicelib.tracking import consent
 
 TRAITS_REFUSED = "traits_refused"
@@ -32,7 +37,7 @@ def apply(
     calls = [e for e in ordered if e.type in CALL_TYPES and e.contact_id is None]
     refused: set[tuple[str, str]] = set()
     if calls:
-        contact_id, refusals = profile_store.apply_fitting(contact_id, calls, created)
+        contact_id, refusals = _apply_profile(contact_id, calls, created)
         if refusals:
             _record_refusals(contact_id, refusals, now)
         refused = {(entry.subject, entry.event_id) for entry, _ in refusals}
@@ -48,6 +53,69 @@ def apply(
     return stored
 
 
+def _apply_profile(
+    contact_id: str, calls: list[Entry], created: bool
+) -> tuple[str, list[tuple[Entry, limits.Limit]]]:
+    """One update with the calls not applied yet: a redelivered batch's calls find the contact
+    has seen their log positions and add nothing (counters included); those refused then are
+    known by the refusal they left in the log."""
+    refused: list[tuple[Entry, limits.Limit]] = []
+    for _ in range(3):
+        try:
+            contact_id, refusals = profile_store.apply_fitting(
+                contact_id, calls, created, _guards(calls)
+            )
+            return contact_id, refused + refusals
+        except profile_store.AlreadyApplied as applied:
+            contact_id, created = applied.contact_id, False
+            done = [c for c in calls if _position(c) <= applied.seen.get(guard_name(c.subject), "")]
+            refused += _refused_before(contact_id, done)
+            calls = [c for c in calls if c not in done]
+            if not calls:
+                return contact_id, refused
+    raise ConflictError(f"contact {contact_id}: applied elsewhere meanwhile")
+
+
+def _refused_before(contact_id: str, calls: Sequence[Entry]) -> list[tuple[Entry, limits.Limit]]:
+    """Which of the calls an earlier delivery refused (their traits_refused events)."""
+    identifies = {_refusal_id(c): c for c in calls if c.type == "identify"}
+    if not identifies:
+        return []
+    subject = contact_subject(contact_id)
+    found = Event.batch_get([(subject, event_id) for event_id in identifies])
+    by_name = {limit.name: limit for limit in (limits.TRAITS_PER_CONTACT, limits.PROFILE_BYTES)}
+    return [
+        (
+            identifies[item.event_id],
+            by_name.get(str(item.properties["limit"]), limits.PROFILE_BYTES),
+        )
+        for item in found
+    ]
+
+
+def _refusal_id(entry: Entry) -> str:
+    return f"{TRAITS_REFUSED}:{entry.subject}:{entry.event_id}"
+
+
+def guard_name(subject: str) -> str:
+    """The contact's record of a subject's last applied position (short: every update sets it)."""
+    return "s" + hashlib.sha256(subject.encode()).hexdigest()[:10]
+
+
+def _position(entry: Entry) -> str:
+    return position_key(entry.position) if entry.position else ""
+
+
+def _guards(calls: Sequence[Entry]) -> dict[str, tuple[str, str]]:
+    """(first, last) log position of the calls under each subject (entries read back from the
+    stream; others, e.g. replayed by hand, carry none and are not guarded)."""
+    positions: dict[str, list[str]] = defaultdict(list)
+    for call in calls:
+        if call.position:
+            positions[guard_name(call.subject)].append(_position(call))
+    return {name: (min(found), max(found)) for name, found in positions.items()}
+
+
 def stored_event(contact_id: str, entry: Entry) -> StoredEvent:
     return StoredEvent(
         contact_id=contact_id,
@@ -58,6 +126,7 @@ def stored_event(contact_id: str, entry: Entry) -> StoredEvent:
         properties=entry.properties,
         context=entry.context,
         source=entry.source,
+        position=entry.position,
     )
 
 
@@ -80,7 +149,7 @@ def _record_refusals(
         entries.append(
             Entry(
                 subject=contact_subject(contact_id),
-                event_id=f"{TRAITS_REFUSED}:{entry.subject}:{entry.event_id}",
+                event_id=_refusal_id(entry),
                 type="track",
                 name=TRAITS_REFUSED,
                 timestamp=entry.timestamp,

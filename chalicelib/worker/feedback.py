@@ -2,9 +2,11 @@
 bounced, failed, unsubscribed, replied), dead addresses, email opt-outs, and the chat
 bookkeeping of messenger updates (Meta's 24-hour window, a reply to our last message).
 
-Each status lands once in the message's history; the enrollment that sent the message is told
-every time the entry is handled (the engine ignores what it already knows), so a redelivered
-batch never loses a reaction."""
+Each status lands once in the message's history, with the log entry that reported it; the
+enrollment that sent the message is told every time the entry is handled (the engine ignores
+what it already knows), so a redelivered batch never loses a reaction. What each entry adds to
+the figures is returned for the worker's batch tally: the reactions of the entry whose history
+entry is the status's first, and every click."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from chalicelib.analytics import step_figures
+from chalicelib.analytics.tally import Tally
 from chalicelib.eventlog.append import append
 from chalicelib.eventlog.entry import (
     CONSENT,
@@ -80,33 +84,50 @@ def refile(entry: Entry, contact_id: str) -> None:
     )
 
 
-def apply(entries: Sequence[Entry], contact_id: str, runtime: Any, now: datetime) -> None:
+Figures = list[tuple[Entry, Tally]]
+
+
+def apply(entries: Sequence[Entry], contact_id: str, runtime: Any, now: datetime) -> Figures:
+    """Returns what each entry adds to the counters."""
     updates: list[MessageStatusUpdate] = []
+    figures: Figures = []
     for entry in sorted(entries, key=lambda e: (e.timestamp, e.position)):
+        found: list[tuple[Message, MessageStatusUpdate]] = []
         if entry.type == STATUS:
-            updates.extend(_status(entry))
+            found = _status(entry)
         elif entry.type == CONSENT and entry.verified:
-            updates.extend(_opt_out_reaches_message(entry, contact_id))
+            found = _opt_out_reaches_message(entry, contact_id)
         elif entry.verified and isinstance(entry.context.get("chat"), dict):
-            updates.extend(_chat(entry, contact_id))
+            found = _chat(entry, contact_id)
+        for message, update in found:
+            tally = step_figures.reaction_figures(message, update.status, entry.event_id)
+            if entry.type == STATUS and entry.properties.get("count_click"):
+                tally.add(message_status.clicks_scope(message.message_id), "clicks")
+            figures.append((entry, tally))
+            updates.append(update)
     if updates:
         runtime.handle_statuses(updates)
+    return figures
 
 
-def _status(entry: Entry) -> list[MessageStatusUpdate]:
+def _recorded(
+    message: Message, status: str, entry: Entry, details: dict[str, Any]
+) -> list[tuple[Message, MessageStatusUpdate]]:
+    message_status.record(message, status, entry.timestamp, {**details, "by": entry.event_id})
+    return [(message, MessageStatusUpdate(message.message_id, status, entry.timestamp, details))]
+
+
+def _status(entry: Entry) -> list[tuple[Message, MessageStatusUpdate]]:
     message = message_of(entry)
     if message is None:
         return []
     details = {k: v for k, v in entry.properties.items() if k not in _FLAGS and v is not None}
-    if entry.properties.get("count_click"):
-        message_status.count(message.message_id, "clicks")
     if entry.properties.get("unreachable"):
         address = str(entry.properties.get("address") or message.address or "")
         identities.mark_unreachable(message.contact_id, message.channel, address, entry.timestamp)
     if entry.properties.get("opt_out"):
         _opt_out(entry, message)
-    message_status.record(message, entry.name, entry.timestamp, details)
-    return [MessageStatusUpdate(message.message_id, entry.name, entry.timestamp, details)]
+    return _recorded(message, entry.name, entry, details)
 
 
 _FLAGS = ("count_click", "unreachable", "address", "opt_out")
@@ -135,7 +156,9 @@ def _opt_out(entry: Entry, message: Message) -> None:
     )
 
 
-def _opt_out_reaches_message(entry: Entry, contact_id: str) -> list[MessageStatusUpdate]:
+def _opt_out_reaches_message(
+    entry: Entry, contact_id: str
+) -> list[tuple[Message, MessageStatusUpdate]]:
     """An unsubscribe link names its message; a STOP text answers our latest text."""
     if entry.name != "unsubscribed":
         return []
@@ -151,11 +174,10 @@ def _opt_out_reaches_message(entry: Entry, contact_id: str) -> list[MessageStatu
         k: str(entry.properties[k]) for k in ("keyword", "source") if entry.properties.get(k)
     }
     details.setdefault("source", entry.source)
-    message_status.record(message, "unsubscribed", entry.timestamp, details)
-    return [MessageStatusUpdate(message.message_id, "unsubscribed", entry.timestamp, details)]
+    return _recorded(message, "unsubscribed", entry, details)
 
 
-def _chat(entry: Entry, contact_id: str) -> list[MessageStatusUpdate]:
+def _chat(entry: Entry, contact_id: str) -> list[tuple[Message, MessageStatusUpdate]]:
     chat: dict[str, Any] = entry.context["chat"]
     channel, address = str(chat.get("channel") or ""), str(chat.get("address") or "")
     if chat.get("window") and chat.get("identity"):
@@ -167,5 +189,4 @@ def _chat(entry: Entry, contact_id: str) -> list[MessageStatusUpdate]:
     latest = message_status.latest_to(contact_id, channels, address, before=entry.timestamp)
     if latest is None:
         return []
-    message_status.record(latest, "replied", entry.timestamp, {"text": reply})
-    return [MessageStatusUpdate(latest.message_id, "replied", entry.timestamp, {"text": reply})]
+    return _recorded(latest, "replied", entry, {"text": reply})

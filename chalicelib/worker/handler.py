@@ -2,6 +2,11 @@
 
 Entries are grouped by contact (one profile update per contact per batch); a contact whose
 entries fail does not hold back the others, and its records are reported back to the stream.
+
+What the batch adds to the counters is summed into one tally, put to the log once per batch
+(chalicelib.analytics.fold); the tallies the stream brings back are folded into the counters.
+A batch counts only its records before the first one it reports failed: the stream delivers
+that one and everything after it again, and the next delivery counts them.
 """
 
 from __future__ import annotations
@@ -13,9 +18,11 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from chalicelib import observability
+from chalicelib.analytics import fold
+from chalicelib.analytics.tally import Tally
 from chalicelib.eventlog.append import entry_of
 from chalicelib.eventlog.entry import CONTACT, MESSAGE, ORDER, PROVIDER, TALLY, Entry
-from chalicelib.eventlog.stream import INSERT, failures, records_of
+from chalicelib.eventlog.stream import INSERT, StreamRecord, failures, position_key, records_of
 from chalicelib.events import StoredEvent
 from chalicelib.identity.resolver import Resolver
 from chalicelib.storage import contacts
@@ -25,36 +32,67 @@ from chalicelib.worker import contact_entries, feedback
 log = logging.getLogger(__name__)
 
 
-class EventHandler(Protocol):
-    def handle(self, events: Sequence[StoredEvent]) -> None: ...
+class Analytics(Protocol):
+    def figures(self, contact_id: str, events: Sequence[StoredEvent]) -> list[Tally]: ...
+
+
+class Ledger(Protocol):
+    def put(self, key: str, tally: Tally, now: datetime) -> None: ...
 
 
 class Worker:
     def __init__(
         self,
         runtime: Any,
-        analytics: EventHandler,
+        analytics: Analytics,
+        ledger: Ledger,
         clock: Callable[[], datetime],
         retention: timedelta,
         phone_region: str = "",
     ) -> None:
         self.runtime = runtime
         self.analytics = analytics
+        self.ledger = ledger
         self.clock = clock
         self.retention = retention
         self.phone_region = phone_region
 
     def handle(self, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
         """The Lambda entry point for the events table's stream."""
+        records = records_of(event)
+        tallies = [record for record in records if record.keys_subject.startswith(TALLY)]
         entries = [
             entry_of(Event.from_raw_data(dict(record.new)), record.sequence)
-            for record in records_of(event)
-            if record.event_name == INSERT and record.new is not None
+            for record in records
+            if record.event_name == INSERT
+            and record.new is not None
+            and not record.keys_subject.startswith(TALLY)
         ]
-        return failures(self.process(entries))
+        figures: list[tuple[str, Tally]] = []
+        failed = self.process(entries, figures) + fold.fold(tallies)
+        self._count(records, figures, failed)
+        return failures(failed)
 
-    def process(self, entries: Sequence[Entry]) -> list[str]:
-        """Handle the entries; returns the positions of those that failed."""
+    def _count(
+        self, records: Sequence[StreamRecord], figures: list[tuple[str, Tally]], failed: list[str]
+    ) -> None:
+        """One tally for the batch: the figures of its records before the first failed one,
+        named after its first record (a redelivery from there replaces it)."""
+        if not records:
+            return
+        cut = min((position_key(s) for s in failed), default=None)
+        tally = Tally()
+        for position, figure in figures:
+            if cut is None or position_key(position) < cut:
+                tally.update(figure)
+        self.ledger.put(f"batch:{records[0].event_id}", tally, self.clock())
+
+    def process(
+        self, entries: Sequence[Entry], figures: list[tuple[str, Tally]] | None = None
+    ) -> list[str]:
+        """Handle the entries; returns the positions of those that failed, and adds to `figures`
+        what each handled entry adds to the counters (position, tally)."""
+        figures = [] if figures is None else figures
         now = self.clock()
         resolver = Resolver(now)
         resolver.prefetch(
@@ -77,20 +115,29 @@ class Worker:
             correlation = next((entry.correlation for entry in group if entry.correlation), "")
             try:
                 with observability.correlate(correlation or None):
-                    self._contact(contact_id, group, contact_id in resolver.created, now)
+                    figures += self._contact(contact_id, group, contact_id in resolver.created, now)
             except Exception:
                 log.exception("entries of contact %s failed", contact_id)
                 failed.extend(entry.position for entry in group)
         return failed
 
-    def _contact(self, contact_id: str, group: list[Entry], created: bool, now: datetime) -> None:
+    def _contact(
+        self, contact_id: str, group: list[Entry], created: bool, now: datetime
+    ) -> list[tuple[str, Tally]]:
         stored = contact_entries.apply(contact_id, group, created, now)
         for entry in group:
             if entry.verified and entry.keys:
                 feedback.remember_buyer(entry, now, self.retention)
-        self.analytics.handle(stored)
+        figures: list[tuple[str, Tally]] = []
+        if stored:
+            tallies = self.analytics.figures(stored[0].contact_id, stored)
+            figures += [
+                (event.position, tally) for event, tally in zip(stored, tallies, strict=True)
+            ]
         self.runtime.handle(stored)
-        feedback.apply(group, contact_id, self.runtime, now)
+        for entry, tally in feedback.apply(group, contact_id, self.runtime, now):
+            figures.append((entry.position, tally))
+        return figures
 
     def _owner(self, entry: Entry, resolver: Resolver) -> str | None:
         if entry.subject.startswith(CONTACT):

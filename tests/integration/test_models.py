@@ -74,7 +74,7 @@ def test_the_log_stores_an_event_once_per_subject_and_streams_it(settings: Setti
     table = dynamodb_client(settings).describe_table(TableName=Event.Meta.table_name)["Table"]
     assert table["StreamSpecification"] == {
         "StreamEnabled": True,
-        "StreamViewType": "NEW_IMAGE",
+        "StreamViewType": "NEW_AND_OLD_IMAGES",
     }
 
 

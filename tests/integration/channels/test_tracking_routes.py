@@ -6,11 +6,12 @@ import time
 
 from chalice.test import Client
 
+from chalicelib.analytics import counters
 from chalicelib.channels import reachability
 from chalicelib.channels.registry import CHANNELS
 from chalicelib.channels.routing import choose_route
 from chalicelib.config import Settings
-from chalicelib.storage.models import Contact, Counter, Message
+from chalicelib.storage.models import Contact, Message
 from chalicelib.tracking.links import tracked_url
 from chalicelib.tracking.urls import unsubscribe_url
 from tests.integration.channels.conftest import events_of, make_contact, make_message
@@ -37,7 +38,7 @@ def test_click_redirects_and_counts_every_click_but_reports_the_first(
     message = Message.get("msg-1")
     assert message.status == "clicked"
     assert [(e["status"], e["url"]) for e in message.status_history] == [("clicked", target)]
-    assert Counter.get("message#msg-1", "clicks").value == 3
+    assert counters.read("message#msg-1")["clicks"] == 3
 
 
 def test_a_bad_click_token_is_a_404_page_never_a_redirect(api: Client, settings: Settings) -> None:
