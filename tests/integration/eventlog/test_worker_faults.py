@@ -22,7 +22,7 @@ import pytest
 
 from autofunnel.timetravel import Stack
 from chalicelib.analytics import counters, keys
-from chalicelib.channels.base import OutgoingMessage, SendResult
+from chalicelib.channels.base import OutgoingMessage, PermanentFailure, SendResult
 from chalicelib.config import Settings
 from chalicelib.eventlog.append import append
 from chalicelib.eventlog.entry import STATUS, VERIFIED, Entry, message_subject
@@ -231,3 +231,31 @@ def test_a_batch_killed_at_every_dynamodb_call_ends_as_if_never_killed(world: Wo
             assert result[part] == clean[part], (n, part)
     assert killed >= calls - 2
     assert len(resent) <= 1, resent
+
+
+class RefusingProvider(Provider):
+    """A provider that refuses every message for good (a rejected address, a banned sender)."""
+
+    def send(self, message: OutgoingMessage) -> SendResult:
+        self.sent[message.message_id] += 1
+        raise PermanentFailure("550 mailbox unavailable")
+
+
+def test_a_send_refused_for_good_counts_as_failed_in_the_step_and_template_figures(
+    settings: Settings,
+) -> None:
+    provider = RefusingProvider()
+    stack = Stack.build(AT, channels={"email": provider})
+    stack.publish("welcome_now.yaml", WELCOME)
+    world = World(stack, provider, CallCounter())
+    scope = keys.funnel_scope("welcome_now", 1)
+    before = counters.read(scope)
+    stack.append(world.call("f-u1", "identify", "identify", email="f-u1@example.com"))
+    stack.append(world.call("f-u1", "track", "signed_up"))
+    [message] = messages.of_contact(Identity.get("user:f-u1").contact_id)
+    assert message.status == "failed"
+    after = counters.read(scope)
+    assert after["step#hello#sent"] - before.get("step#hello#sent", 0) == 1
+    assert after["step#hello#failed"] - before.get("step#hello#failed", 0) == 1
+    template = counters.read(keys.TEMPLATES_SCOPE)
+    assert template["welcome_now:hi#email#failed"] >= 1
