@@ -34,17 +34,30 @@ class AnalyticsSink:
         self.clock = clock
         self.connection = connection  # segment changes commit in a transaction
 
-    def figures(self, contact_id: str, events: Sequence[StoredEvent]) -> list[Tally]:
+    def figures(
+        self, contact_id: str, events: Sequence[StoredEvent], fresh: bool | None = None
+    ) -> list[Tally]:
         """One contact's events of a batch, in time order: what each adds to the counters (same
-        order as `events`); saved segments are re-evaluated for the contact."""
+        order as `events`); saved segments are re-evaluated for the contact. `fresh`: whether
+        these events began the contact's profile, if known: a known contact's page views need
+        no read of its stats (orders and merges do, for the cohort)."""
         if not events:
             return []
         tallies = {id(event): Tally() for event in events}
         ordered = sorted(events, key=lambda e: e.timestamp)
         first = ordered[0]
-        sighting = contact_stats.sight(contact_id, first.timestamp, first.event_id)
-        cohort = (sighting.stats.cohort, sighting.stats.campaign)
-        if sighting.new:
+        cohort = ("", "")
+        needs_stats = fresh is not False or any(
+            is_order(event) or event.name == MERGED for event in events
+        )
+        sighting = (
+            contact_stats.sight(contact_id, first.timestamp, first.event_id)
+            if needs_stats
+            else None
+        )
+        if sighting is not None:
+            cohort = (sighting.stats.cohort, sighting.stats.campaign)
+        if sighting is not None and sighting.new:
             tally = tallies[id(first)]
             tally.add(keys.day_scope(first.timestamp), keys.day_metric(first.timestamp, "contacts"))
             tally.add(keys.COHORTS_SCOPE, keys.cohort_metric(*cohort, "contacts"))

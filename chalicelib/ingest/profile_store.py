@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pynamodb.exceptions import UpdateError
@@ -59,12 +60,19 @@ class TombstoneHit(Exception):
         self.survivor = survivor
 
 
+@dataclass(frozen=True)
+class Fitted:
+    contact_id: str  # the contact updated (a merge tombstone is followed)
+    refused: list[tuple[Any, Limit]]  # calls refused, with the limit each broke
+    fresh: bool | None = None  # this update began the profile (None: not known, nothing written)
+
+
 def apply_fitting(
     contact_id: str,
     calls: Sequence[Any],
     created: bool,
     seen: dict[str, tuple[str, str]] | None = None,
-) -> tuple[str, list[tuple[Any, Limit]]]:
+) -> Fitted:
     """Apply one contact's calls (Segment calls or log entries: `.type`, `.traits`, time
     order) in one update; at the trait cap, drop the identifies that do not fit and apply the
     rest, so a full contact keeps taking events. Returns (the contact id updated, the refused
@@ -75,11 +83,12 @@ def apply_fitting(
     kept = list(calls)
     for _ in range(3):  # another writer may fill the profile between our read and our write
         if not kept:  # all refused: nothing to write (handled again, they are refused again)
-            return contact_id, refused
+            return Fitted(contact_id, refused)
         delta = _delta(kept)
         delta.seen = dict(seen or {})
         try:
-            return apply(contact_id, delta, created), refused
+            updated, fresh = apply(contact_id, delta, created)
+            return Fitted(updated, refused, fresh)
         except ProfileFull as full:
             contact_id, created = full.contact_id, full.created
             kept, dropped = fit_traits(kept, full.existing)
@@ -94,29 +103,30 @@ def _delta(calls: Sequence[Any]) -> ProfileDelta:
     return delta
 
 
-def apply(contact_id: str, delta: ProfileDelta, created: bool) -> str:
-    """Update the contact; returns the id actually updated (a merge tombstone is followed)."""
+def apply(contact_id: str, delta: ProfileDelta, created: bool) -> tuple[str, bool]:
+    """Update the contact; returns the id actually updated (a merge tombstone is followed) and
+    whether this update began its profile (it had no first_seen before)."""
     for _ in range(_MAX_HOPS):
         try:
-            _apply_once(contact_id, delta, created)
-            return contact_id
+            return contact_id, _apply_once(contact_id, delta, created)
         except TombstoneHit as hit:
             contact_id, created = hit.survivor, False
     raise ConflictError(f"contact {contact_id}: too many merge hops")
 
 
-def _apply_once(contact_id: str, delta: ProfileDelta, created: bool) -> None:
+def _apply_once(contact_id: str, delta: ProfileDelta, created: bool) -> bool:
     if created and len(profile_traits(delta.traits)) > MAX_TRAITS_PER_CONTACT:
         raise ProfileFull(contact_id, frozenset(), created=True)
     try:
-        _write(contact_id, delta, created)
+        return _write(contact_id, delta, created)
     except UpdateError as error:
         if not _too_big(error):
             raise
         raise ProfileFull(contact_id, None, created=False) from error
 
 
-def _write(contact_id: str, delta: ProfileDelta, created: bool) -> None:
+def _write(contact_id: str, delta: ProfileDelta, created: bool) -> bool:
+    """True when the contact had no profile before (no first_seen)."""
     if created:
         # A brand-new contact: its maps are written whole, in the same single request.
         maps = [
@@ -132,7 +142,7 @@ def _write(contact_id: str, delta: ProfileDelta, created: bool) -> None:
                     _scalars(delta, True, True) + maps,
                     Contact.contact_id.does_not_exist(),
                 )
-            return
+            return True
         except ConflictError:
             pass  # a merge in this request created it first: update it like any other
     paths = _paths(delta)
@@ -147,9 +157,12 @@ def _write(contact_id: str, delta: ProfileDelta, created: bool) -> None:
     for name, (first, _) in delta.seen.items():
         condition &= Contact.seen[name].does_not_exist() | (Contact.seen[name] < first)
     try:
-        _update_with_maps(contact_id, _scalars(delta, True, False) + _seen(delta) + head, condition)
+        old = _update_with_maps(
+            contact_id, _scalars(delta, True, False) + _seen(delta) + head, condition
+        )
+        fresh = "first_seen" not in old
     except ConflictError:
-        _apply_out_of_order(contact_id, delta, head)
+        fresh = _apply_out_of_order(contact_id, delta, head)
     for start in range(_PATHS_PER_UPDATE, len(paths), _PATHS_PER_UPDATE):
         try:
             _update_with_maps(contact_id, paths[start : start + _PATHS_PER_UPDATE], not_merged)
@@ -158,10 +171,11 @@ def _write(contact_id: str, delta: ProfileDelta, created: bool) -> None:
                 raise
             # The first update (counters) is in: raising would make the caller count it twice.
             log.warning("contact %s is out of bytes: %d traits dropped", contact_id, len(paths))
-            return
+            break
+    return fresh
 
 
-def _apply_out_of_order(contact_id: str, delta: ProfileDelta, head: list[Any]) -> None:
+def _apply_out_of_order(contact_id: str, delta: ProfileDelta, head: list[Any]) -> bool:
     """A tombstone, or events older than what is recorded (late delivery, an import): read the
     contact and set only the fields these events improve, guarded by its version."""
     for _ in range(_MAX_HOPS):
@@ -183,7 +197,7 @@ def _apply_out_of_order(contact_id: str, delta: ProfileDelta, head: list[Any]) -
                 _scalars(delta, latest, earliest) + _seen(delta) + head,
                 Contact.version == contact.version,
             )
-            return
+            return contact.first_seen is None
         except ConflictError:
             continue
     raise ConflictError(f"contact {contact_id}: too much contention")
@@ -249,12 +263,13 @@ def _paths(delta: ProfileDelta) -> list[Any]:
     ]
 
 
-def _update_with_maps(contact_id: str, actions: list[Any], condition: Any) -> None:
+def _update_with_maps(contact_id: str, actions: list[Any], condition: Any) -> dict[str, Any]:
+    """The updated attributes' values before the update (DynamoDB returns them at no cost)."""
     if not actions:
-        return
+        return {}
     with conflicts_as_domain_errors("update contact"):
         try:
-            _update(contact_id, actions, condition)
+            return _update(contact_id, actions, condition)
         except UpdateError as error:
             # A contact written elsewhere without its maps: a path below them is invalid.
             if error.cause_response_code != "ValidationException":
@@ -268,10 +283,14 @@ def _update_with_maps(contact_id: str, actions: list[Any], condition: Any) -> No
                 ],
                 condition,
             )
-            _update(contact_id, actions, condition)
+            return _update(contact_id, actions, condition)
 
 
-def _update(contact_id: str, actions: list[Any], condition: Any) -> None:
-    Contact._get_connection().update_item(
-        contact_id, actions=[*actions, Contact.version.add(1)], condition=condition
+def _update(contact_id: str, actions: list[Any], condition: Any) -> dict[str, Any]:
+    response = Contact._get_connection().update_item(
+        contact_id,
+        actions=[*actions, Contact.version.add(1)],
+        condition=condition,
+        return_values="UPDATED_OLD",
     )
+    return dict(response.get("Attributes") or {})

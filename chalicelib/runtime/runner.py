@@ -16,7 +16,7 @@ import contextlib
 import hashlib
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pynamodb.connection import Connection
@@ -70,12 +70,23 @@ DATE_TRIGGER_QUIET = timedelta(hours=20)  # one date-triggered entry per funnel 
 
 @dataclass
 class _Contact:
-    """The contact an input concerns, its snapshot loaded at most once per input."""
+    """The contact an input concerns, its snapshot loaded at most once per input; its
+    enrollments loaded once for all the inputs of a batch, and again after any commit."""
 
     contact_id: str
     now: datetime
     _snapshot: ContactSnapshot | None = None
-    enrollments: list[Enrollment] = field(default_factory=list)
+    _enrollments: list[Enrollment] | None = None
+
+    @property
+    def enrollments(self) -> list[Enrollment]:
+        if self._enrollments is None:
+            self._enrollments = list(Enrollment.query(self.contact_id, consistent_read=True))
+        return self._enrollments
+
+    def changed(self) -> None:
+        """An enrollment of the contact was committed: read them again when next needed."""
+        self._enrollments = None
 
     @property
     def snapshot(self) -> ContactSnapshot:
@@ -119,13 +130,21 @@ class Runtime:
 
     def handle(self, events: Sequence[StoredEvent]) -> None:
         """Match each stored event against funnels, advance and enroll (the worker's call: a
-        failure goes back to the stream, which delivers the event again)."""
+        failure goes back to the stream, which delivers the event again). A contact's
+        enrollments are read once for its events, unless a step commits in between."""
+        contacts: dict[str, _Contact] = {}
         for event in events:
             if event.type == "identify":
                 self._mark_dates(event.contact_id, event.properties)
+            contact = contacts.setdefault(
+                event.contact_id, _Contact(event.contact_id, self.clock())
+            )
+            contact.now = self.clock()
+            contact.forget()  # the snapshot may name the event just handled: read it again
             self._on_event(
                 event.contact_id,
                 EventInput(event.name, dict(event.properties), event.timestamp, event.event_id),
+                contact=contact,
             )
 
     def handle_wakeup(self, payload: dict[str, object]) -> None:
@@ -157,9 +176,7 @@ class Runtime:
         funnel = self.funnels.index().get(funnel_name)
         if funnel is None:
             raise UnknownFunnel(funnel_name)
-        contact = _Contact(contact_id, self.clock())
-        contact.enrollments = list(Enrollment.query(contact_id, consistent_read=True))
-        return self._enter(funnel, contact, None, depth=0)
+        return self._enter(funnel, _Contact(contact_id, self.clock()), None, depth=0)
 
     def enter_on_date(self, funnel_name: str, contact_id: str, mark: str, now: datetime) -> bool:
         """One contact of the date-trigger job (`mark`: the day key it was found under): enroll
@@ -178,7 +195,6 @@ class Runtime:
             or not matches_date_trigger(funnel, view, now)
         ):
             return False
-        contact.enrollments = list(Enrollment.query(contact_id, consistent_read=True))
         for row in contact.enrollments:
             if row.funnel == funnel.name and row.started_at == now:
                 return True
@@ -211,15 +227,16 @@ class Runtime:
 
     # --- events ---------------------------------------------------------------------------
 
-    def _on_event(self, contact_id: str, event: EventInput, depth: int = 0) -> None:
+    def _on_event(
+        self, contact_id: str, event: EventInput, depth: int = 0, contact: _Contact | None = None
+    ) -> None:
         index = self.funnels.index()
         interested = {funnel.name for funnel in index.candidates(event.name)}
         entries = index.entry_candidates(event.name)
         if not interested and not entries:
             return  # no funnel cares: no reads at all
-        contact = _Contact(contact_id, self.clock())
-        contact.enrollments = list(Enrollment.query(contact_id, consistent_read=True))
-        for row in contact.enrollments:
+        contact = contact or _Contact(contact_id, self.clock())
+        for row in list(contact.enrollments):
             if row.status == ACTIVE and row.funnel in interested:
                 self._advance(contact, row.enrollment_key, event, depth=depth)
         for funnel in entries:
@@ -258,7 +275,6 @@ class Runtime:
             self._commit(row, None, outcome, contact, depth)
         except ConflictError:
             return False  # a concurrent input started the same enrollment first
-        contact.enrollments.append(row)
         if depth < MAX_INLINE_DEPTH:
             # Other funnels may exit on entering this one (`exit: entered_funnel`).
             self._on_event(
@@ -385,6 +401,7 @@ class Runtime:
                     transaction, key, before, state, outcome.trace, messages, contact.now
                 )
             )
+        contact.changed()
         self._carry_out(row, decisions, messages, contact, depth)
 
     def _carry_out(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from chalicelib import observability
@@ -27,20 +28,25 @@ from chalicelib.tracking import consent
 TRAITS_REFUSED = "traits_refused"
 
 
-def apply(
-    contact_id: str, entries: Sequence[Entry], created: bool, now: datetime
-) -> list[StoredEvent]:
+@dataclass(frozen=True)
+class Handled:
+    events: list[StoredEvent]  # for analytics and the funnels, in order
+    fresh: bool | None  # these entries began the contact's profile (None: not known)
+
+
+def apply(contact_id: str, entries: Sequence[Entry], created: bool, now: datetime) -> Handled:
     """What came in updates the profile; what the worker derived about the contact
-    (subject "contact:…": merges, segment changes, opt-outs) only reaches analytics and funnels.
-    Returns the events for analytics and the funnels, in order."""
+    (subject "contact:…": merges, segment changes, opt-outs) only reaches analytics and funnels."""
     ordered = sorted(entries, key=lambda entry: (entry.timestamp, entry.position))
     calls = [e for e in ordered if e.type in CALL_TYPES and e.contact_id is None]
     refused: set[tuple[str, str]] = set()
+    fresh: bool | None = None
     if calls:
-        contact_id, refusals = _apply_profile(contact_id, calls, created)
-        if refusals:
-            _record_refusals(contact_id, refusals, now)
-        refused = {(entry.subject, entry.event_id) for entry, _ in refusals}
+        profile = _apply_profile(contact_id, calls, created)
+        contact_id, fresh = profile.contact_id, profile.fresh
+        if profile.refused:
+            _record_refusals(contact_id, profile.refused, now)
+        refused = {(entry.subject, entry.event_id) for entry, _ in profile.refused}
     stored: list[StoredEvent] = []
     for entry in ordered:
         if entry.type == STATUS or (entry.subject, entry.event_id) in refused:
@@ -50,29 +56,33 @@ def apply(
                 continue
             _consent(contact_id, entry)
         stored.append(stored_event(contact_id, entry))
-    return stored
+    return Handled(stored, fresh)
 
 
-def _apply_profile(
-    contact_id: str, calls: list[Entry], created: bool
-) -> tuple[str, list[tuple[Entry, limits.Limit]]]:
+@dataclass(frozen=True)
+class Profile:
+    contact_id: str
+    refused: list[tuple[Entry, limits.Limit]]
+    fresh: bool | None  # this batch began the profile (None: not known, e.g. handled before)
+
+
+def _apply_profile(contact_id: str, calls: list[Entry], created: bool) -> Profile:
     """One update with the calls not applied yet: a redelivered batch's calls find the contact
     has seen their log positions and add nothing (counters included); those refused then are
     known by the refusal they left in the log."""
     refused: list[tuple[Entry, limits.Limit]] = []
     for _ in range(3):
         try:
-            contact_id, refusals = profile_store.apply_fitting(
-                contact_id, calls, created, _guards(calls)
-            )
-            return contact_id, refused + refusals
+            fitted = profile_store.apply_fitting(contact_id, calls, created, _guards(calls))
+            fresh = fitted.fresh if not refused else None
+            return Profile(fitted.contact_id, refused + fitted.refused, fresh)
         except profile_store.AlreadyApplied as applied:
             contact_id, created = applied.contact_id, False
             done = [c for c in calls if _position(c) <= applied.seen.get(guard_name(c.subject), "")]
             refused += _refused_before(contact_id, done)
             calls = [c for c in calls if c not in done]
             if not calls:
-                return contact_id, refused
+                return Profile(contact_id, refused, None)
     raise ConflictError(f"contact {contact_id}: applied elsewhere meanwhile")
 
 

@@ -33,7 +33,9 @@ log = logging.getLogger(__name__)
 
 
 class Analytics(Protocol):
-    def figures(self, contact_id: str, events: Sequence[StoredEvent]) -> list[Tally]: ...
+    def figures(
+        self, contact_id: str, events: Sequence[StoredEvent], fresh: bool | None
+    ) -> list[Tally]: ...
 
 
 class Ledger(Protocol):
@@ -124,13 +126,14 @@ class Worker:
     def _contact(
         self, contact_id: str, group: list[Entry], created: bool, now: datetime
     ) -> list[tuple[str, Tally]]:
-        stored = contact_entries.apply(contact_id, group, created, now)
+        handled = contact_entries.apply(contact_id, group, created, now)
+        stored = handled.events
         for entry in group:
             if entry.verified and entry.keys:
                 feedback.remember_buyer(entry, now, self.retention)
         figures: list[tuple[str, Tally]] = []
         if stored:
-            tallies = self.analytics.figures(stored[0].contact_id, stored)
+            tallies = self.analytics.figures(stored[0].contact_id, stored, handled.fresh)
             figures += [
                 (event.position, tally) for event, tally in zip(stored, tallies, strict=True)
             ]

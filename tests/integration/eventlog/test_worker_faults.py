@@ -7,6 +7,11 @@ The kill is a BaseException raised at the botocore layer before the N-th call, s
 deliver again, like an event source mapping. One clean run counts the calls; then a fresh
 population per kill point (ids prefixed by N) runs with the kill, and its figures, taken as
 differences of the shared counters, must equal the clean run's.
+
+One window stays, as in any system that sends through a provider without an idempotency key:
+killed after the provider took a message and before its result was written, the message is
+sent again by the recovery. The test allows exactly that (a kill at the message's write) and
+nothing else.
 """
 
 from __future__ import annotations
@@ -189,20 +194,20 @@ def _messages_of(prefix: str) -> list[str]:
     return found
 
 
-def run(world: World, prefix: str, kill_at: int | None) -> tuple[dict[str, Any], int, bool]:
+def run(world: World, prefix: str, kill_at: int | None) -> tuple[dict[str, Any], int, str]:
     """The batch handled with the worker killed at call `kill_at`, then delivered again; a send
     the kill left unrecorded is recovered by the sweeper, as on AWS. Returns (the outcome, the
-    DynamoDB calls of the first delivery, whether the kill happened)."""
+    DynamoDB calls of the first delivery, where the kill happened, if it did)."""
     welcomed = before_the_batch(world, prefix)
     before = figures(welcomed)
     append(the_batch(world, prefix, welcomed), world.stack.clock())
-    killed = False
+    killed = ""
     start = world.calls.calls
     try:
         with world.calls.killing_at(kill_at):
             world.stack.drain()
-    except Killed:
-        killed = True
+    except Killed as kill:
+        killed = str(kill)
     used = world.calls.calls - start
     world.stack.drain()  # the stream delivers the batch again
     world.stack.clock.now += STUCK_AFTER + timedelta(seconds=1)
@@ -220,17 +225,18 @@ def test_a_batch_killed_at_every_dynamodb_call_ends_as_if_never_killed(world: Wo
     killed, resent = 0, []
     for n in range(1, calls + 1):
         result, _, was_killed = run(world, f"k{n}", n)
-        killed += was_killed
+        killed += bool(was_killed)
         if result["provider"] != clean["provider"]:
-            # Killed after the provider took the message, before its answer was recorded:
+            # Killed after the provider took the message, while its answer was being recorded:
             # the recovery sends it again. Only a provider-side idempotency key could stop it.
             assert max(result["provider"]) == 2, (n, result["provider"])
+            assert " messages " in was_killed, (n, was_killed)
             result["provider"] = clean["provider"]
-            resent.append(n)
+            resent.append(was_killed)
         for part in ("figures", "people", "statuses", "provider"):
             assert result[part] == clean[part], (n, part)
     assert killed >= calls - 2
-    assert len(resent) <= 1, resent
+    assert len(resent) <= 2, resent  # the result's write (and its re-read after a conflict)
 
 
 class RefusingProvider(Provider):

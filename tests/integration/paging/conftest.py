@@ -20,7 +20,8 @@ def dynamodb_calls(monkeypatch: pytest.MonkeyPatch) -> CallCounter:
             return original(client, operation, params)
         counter.calls += 1
         if counter.should_kill():
-            raise Killed(f"killed before {operation} (call {counter.calls})")
+            table = str(params.get("TableName", "")).rsplit("-", 1)[-1]
+            raise Killed(f"killed before {operation} {table} (call {counter.calls})")
         response = original(client, operation, params)
         if operation == "UpdateItem" and str(params.get("TableName", "")).endswith("-jobs"):
             counter.job_writes += 1
