@@ -126,7 +126,9 @@ def main() -> None:
         meter.install()
         with Client(app, stage_name="local") as client:
             began = time.perf_counter()
-            answer = client.http.post("/webhooks/sendgrid/events", headers=signed(key, body), body=body)
+            answer = client.http.post(
+                "/webhooks/sendgrid/events", headers=signed(key, body), body=body
+            )
             route_seconds = time.perf_counter() - began
         assert answer.status_code == 200, answer.body
         assert answer.json_body["stored"] == EVENTS, answer.json_body
