@@ -42,7 +42,9 @@ class Settings:
     dynamodb_endpoint: str = ""  # empty on AWS; DynamoDB Local's URL locally
     table_prefix: str = "autofunnel-dev"
     admin_key: str = ""
-    write_keys: tuple[WriteKey, ...] = ()
+    write_keys: tuple[WriteKey, ...] = ()  # public: they sit in every page
+    server_keys: tuple[str, ...] = ()  # secret: the shop's backend (its calls are proof)
+    identity_secret: str = ""  # signs identity hashes: HMAC-SHA256(secret, user id or email)
     signing_secret: str = ""  # signs click, unsubscribe and deep-link tokens
     public_url: str = ""  # https base URL the API is reachable at (links in messages)
     site_url: str = ""  # the shop's own site: `{{ links.site }}` in templates
@@ -99,6 +101,13 @@ class Settings:
                 found = candidate
         return found
 
+    def server_key(self, key: str) -> bool:
+        """Whether `key` is one of the server keys (compared in constant time with each)."""
+        found = False
+        for candidate in self.server_keys:
+            found |= hmac.compare_digest(candidate.encode(), key.encode())
+        return found
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
@@ -110,6 +119,8 @@ class Settings:
             table_prefix=env.get("AUTOFUNNEL_TABLE_PREFIX") or f"autofunnel-{stage}",
             admin_key=env.get("AUTOFUNNEL_ADMIN_KEY", ""),
             write_keys=_parse_write_keys(env),
+            server_keys=_server_keys(env),
+            identity_secret=env.get("AUTOFUNNEL_IDENTITY_SECRET", ""),
             signing_secret=env.get("AUTOFUNNEL_SIGNING_SECRET", ""),
             public_url=env.get("AUTOFUNNEL_PUBLIC_URL", "").rstrip("/"),
             site_url=env.get("AUTOFUNNEL_SITE_URL", "").rstrip("/"),
@@ -254,6 +265,19 @@ def _parse_write_keys(env: Mapping[str, str]) -> tuple[WriteKey, ...]:
     if single and all(existing.key != single for existing in keys):
         keys.append(WriteKey(single))
     return tuple(keys)
+
+
+def _server_keys(env: Mapping[str, str]) -> tuple[str, ...]:
+    """AUTOFUNNEL_SERVER_KEYS: keys separated by commas or spaces; none may be a write key too
+    (a key in every page's source would make every claim proof)."""
+    keys = tuple(dict.fromkeys(env.get("AUTOFUNNEL_SERVER_KEYS", "").replace(",", " ").split()))
+    public = {key.key for key in _parse_write_keys(env)}
+    if public & set(keys):
+        raise SettingsError(
+            "AUTOFUNNEL_SERVER_KEYS and AUTOFUNNEL_WRITE_KEYS share a key: a server key must be "
+            "secret, and write keys are in every page"
+        )
+    return keys
 
 
 class _Current:

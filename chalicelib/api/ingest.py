@@ -1,8 +1,10 @@
 """The Segment-compatible tracking API: POST /v1/{identify,track,page,screen,group,alias,batch}.
 
-Existing Segment and RudderStack clients point their host here unchanged. Answers: 200
+Existing Segment and RudderStack clients point their host here unchanged, with a site's public
+write key (its calls are claims, unless an identity hash proves who is signed in) or a secret
+server key (chalicelib.ingest.verification). Answers: 200
 {"success": true, ...} (a batch also lists per-call `errors`; the valid calls are stored),
-400 naming the bad field, 401 for a missing or unknown write key, 413 past Segment's size limits,
+400 naming the bad field, 401 for a missing or unknown key, 413 past Segment's size limits,
 503 when storage is unavailable (clients retry; stored calls are deduplicated on messageId).
 """
 
@@ -23,9 +25,10 @@ from chalicelib.api.errors import (
 )
 from chalicelib.config import WriteKey
 from chalicelib.ingest import cors, limits
-from chalicelib.ingest.http import decode_body, write_key_of
+from chalicelib.ingest.http import decode_body, ingest_key_of
 from chalicelib.ingest.pipeline import ingest
 from chalicelib.ingest.spec import MAX_BATCH_BYTES, MAX_CALL_BYTES, Call, CallError, parse_call
+from chalicelib.ingest.verification import with_trust
 from chalicelib.storage.errors import ConflictError
 
 blueprint = Blueprint(__name__)
@@ -52,10 +55,12 @@ def _handle(call_type: str | None) -> Response:
     try:
         limit = MAX_BATCH_BYTES if call_type is None else MAX_CALL_BYTES
         body = decode_body(request.raw_body or b"", request.headers, limit)
-        write_key = write_key_of(request.headers, body, settings)
+        key = ingest_key_of(request.headers, body, settings)
+        write_key = key.write_key
         now = datetime.now(UTC)
-        calls, errors = _parse(body, call_type, now)
-        outcome = ingest(calls, write_key.key, settings, now)
+        parsed, errors = _parse(body, call_type, now)
+        calls = [with_trust(call, key.server, settings.identity_secret) for call in parsed]
+        outcome = ingest(calls, key.key, settings, now)
         errors += _refusals(outcome.refused, calls, single=call_type is not None)
     except ApiError as error:
         return error.response(cors.response_headers(write_key, origin))
@@ -119,11 +124,11 @@ def _refusals(
         limit = refused[0][1]
         message = limits.refusal_message(limit)
         raise ApiError(limit.status, message, field="traits", limit=limit.name)
-    index_of = {id(call): index for index, call in enumerate(calls)}
+    index_of = {call.message_id: index for index, call in enumerate(calls)}
     return [
         {
-            "index": index_of[id(call)],
-            "field": f"batch[{index_of[id(call)]}].traits",
+            "index": index_of[call.message_id],
+            "field": f"batch[{index_of[call.message_id]}].traits",
             "error": limits.refusal_message(limit),
             "limit": limit.name,
         }

@@ -18,6 +18,7 @@ from pynamodb.exceptions import PynamoDBException
 
 from chalicelib import wiring
 from chalicelib.api.errors import ApiError, json_errors, json_response, storage_unavailable
+from chalicelib.core.trust import SHOP
 from chalicelib.ingest.spec import CallError
 from chalicelib.storage.errors import ConflictError
 from chalicelib.webhooks import credentials, fields, orders, shopify, woocommerce
@@ -81,7 +82,7 @@ def save(events: list[Inbound], namespace: str, source: str) -> Response:
     try:
         check(events)  # before any write
         events = orders.with_buyers(events, namespace)
-        outcome = store(events, namespace, settings, now, source)
+        outcome = store(events, namespace, settings, now, source, SHOP)
         orders.remember(events, namespace, now, timedelta(days=settings.event_retention_days))
     except CallError as error:  # a value DynamoDB cannot store: the sender must fix it
         raise ApiError(400, error.message, field=error.field) from error

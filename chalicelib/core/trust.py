@@ -44,6 +44,8 @@ INTERNAL = "internal"
 LEVELS = (CLAIM, IDENTITY_HASH, SERVER, SHOP, MESSENGER, PROVIDER, CONTACT, INTERNAL)
 
 ANON = "anon"
+# Strongest first, as chalicelib.identity.keys.KINDS: a merge keeps the strongest one's contact.
+STRENGTH = ("user", "email", "phone", "telegram", "whatsapp", "messenger", "instagram", "anon")
 USER = "user"
 # One of each per contact, unless a trusted source says otherwise: a claim naming another one is
 # a claim about somebody else.
@@ -179,6 +181,15 @@ def plan(call: CallKeys, owners: dict[str, str | None], holder: Holders) -> Plan
     joined = {home, *merge} - {None}
     claim = _claims(call, keys, owned, firsts, held, changes)
     on_home = [key for key in keys if key in claim or owned.get(key) in joined]
+    if home is not None and merge:
+        # The contact holding the strongest identity survives the merge, the call's own on a tie.
+        def rank(contact: str) -> int:
+            held = {k for k in keys if owned.get(k) == contact} | holder(contact).keys
+            return min((STRENGTH.index(kind_of(k)) for k in held), default=len(STRENGTH))
+
+        survivor = min((home, *merge), key=rank)
+        merge = [contact for contact in (home, *merge) if contact != survivor]
+        home = survivor
     return Plan(
         home=home,
         merge=tuple(merge),

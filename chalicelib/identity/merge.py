@@ -10,6 +10,7 @@ from typing import Any
 
 from pynamodb.constants import ITEM
 
+from chalicelib.core.trust import INTERNAL
 from chalicelib.events import StoredEvent
 from chalicelib.identity import store
 from chalicelib.identity.combine import COUNTS, combine
@@ -83,6 +84,7 @@ def merge(survivor: str, absorbed: str, now: datetime, retention: timedelta) -> 
             "messages": messages,
         },
         source="identity",
+        trust=INTERNAL,
     )
     save_events([event_item(stored, now, retention)])
     return MergeResult(survivor, absorbed, moved, events, enrollments, messages, stored)

@@ -11,6 +11,7 @@ calls are.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -81,7 +82,12 @@ def _store(
     identities = [identities_of(call, settings.phone_region) for call in calls]
     resolver = Resolver(now, retention)
     resolver.prefetch(key for found in identities for key in found.keys)
-    owners = [resolver.resolve(found.keys, found.lookup_only) for found in identities]
+    owners = []
+    for index, (call, found) in enumerate(zip(calls, identities, strict=True)):
+        resolved = resolver.resolve_call(found.keys, found.lookup_only, call.trust, call.anchor)
+        owners.append(resolved.contact_id)
+        if not resolved.changes:  # a claim about somebody else: stored, but changes nothing
+            calls[index] = dataclasses.replace(call, changes=False)
 
     # One profile update per contact (after this request's merges), following any tombstone.
     final = [resolver.current(owner) for owner in owners]
@@ -107,6 +113,7 @@ def _store(
             properties=call.properties,
             context=call.context,
             source=source,
+            trust=call.trust,
         )
         for contact_id, call in zip(final, calls, strict=True)
         if id(call) not in refused_ids

@@ -97,6 +97,9 @@ class Identity(Model):
     value = UnicodeAttribute()
     created_at = UTCDateTimeAttribute()
     unreachable = BooleanAttribute(default=False)  # a provider said this address is dead
+    # The trusted source that proved it (chalicelib.core.trust: "shop", "server"...); None for
+    # a claim. A contact holding a proven identity is a known person: claims leave it alone.
+    proof = UnicodeAttribute(null=True)
     window_until = UTCDateTimeAttribute(null=True)  # Meta's 24-hour messaging window
     by_contact = ContactIdentities()
 

@@ -8,7 +8,9 @@ from xml.sax.saxutils import escape
 
 from chalicelib.channels.keywords import HELP, START, STOP, keyword
 from chalicelib.channels.retry import TWILIO_UNREACHABLE
+from chalicelib.core.trust import PROVIDER
 from chalicelib.events import StoredEvent
+from chalicelib.identity import store as identity_store
 from chalicelib.storage.models import Message
 from chalicelib.tracking import consent, identities, message_status, receipts
 
@@ -91,6 +93,8 @@ def _apply_inbound(sid: str, params: Mapping[str, str], help_text: str) -> str:
     channels = ("sms", "whatsapp") if whatsapp else ("sms",)
     if word in STOP or word in START:
         granted = word in START
+        if granted:  # a reply from the number proves it is this person's (the double opt-in)
+            identity_store.prove(identity.identity, contact_id, PROVIDER)
         for name in channels:
             consent.set_consent(
                 contact_id,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from chalicelib.config import Settings
+from chalicelib.core.trust import MESSENGER
 from chalicelib.identity import store as identity_store
 from chalicelib.tracking import consent, message_status
 from chalicelib.tracking.tokens import DeepLink
@@ -45,9 +46,8 @@ def apply(
 ) -> Applied:
     check([event for update in updates for event in update.events])  # before any write
     updates = [_linked(update, now) for update in updates]
-    outcome = store(
-        [event for update in updates for event in update.events], namespace, settings, now, source
-    )
+    events = [event for update in updates for event in update.events]
+    outcome = store(events, namespace, settings, now, source, MESSENGER)
     applied = Applied(
         [event.name for event in outcome.stored if event.source == source], outcome.duplicates
     )

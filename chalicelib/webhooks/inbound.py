@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.config import Settings
+from chalicelib.core.trust import CLAIM
 from chalicelib.ingest.pipeline import Outcome, ingest
 from chalicelib.ingest.spec import MAX_ID_LENGTH, Call, check_storable
 
@@ -38,7 +39,7 @@ def check(events: Sequence[Inbound]) -> None:
         check_storable(event.traits, "traits")
 
 
-def to_call(event: Inbound) -> Call:
+def to_call(event: Inbound, trust: str = CLAIM) -> Call:
     anonymous_id = _visitor(event.anonymous_id)
     contact = {name: value for name, value in (("email", event.email), ("phone", event.phone))}
     contact = {name: value for name, value in contact.items() if value}
@@ -54,6 +55,7 @@ def to_call(event: Inbound) -> Call:
             properties=dict(traits),
             context={"traits": contact} if contact else {},
             identities=event.identities,
+            trust=trust,
         )
     return Call(
         type="track",
@@ -64,14 +66,22 @@ def to_call(event: Inbound) -> Call:
         properties=event.properties,
         context={"traits": contact} if contact else {},  # identifies; not stored as traits
         identities=event.identities,
+        trust=trust,
     )
 
 
 def store(
-    events: Sequence[Inbound], namespace: str, settings: Settings, now: datetime, source: str
+    events: Sequence[Inbound],
+    namespace: str,
+    settings: Settings,
+    now: datetime,
+    source: str,
+    trust: str,
 ) -> Outcome:
-    """Store new events once each (`namespace` scopes their ids, e.g. "shopify:shop-domain")."""
-    return ingest([to_call(event) for event in events], namespace, settings, now, source)
+    """Store new events once each (`namespace` scopes their ids, e.g. "shopify:shop-domain");
+    `trust`: what the source proves (chalicelib.core.trust: a shop, a messenger)."""
+    calls = [to_call(event, trust) for event in events]
+    return ingest(calls, namespace, settings, now, source)
 
 
 def _visitor(anonymous_id: str | None) -> str | None:

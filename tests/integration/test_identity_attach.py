@@ -38,3 +38,17 @@ def test_an_email_someone_else_owns_merges_only_when_allowed(settings: Settings)
     assert merged.contact_id == "c_site"
     assert store.owner("telegram:1") == "c_site"
     assert Contact.get("c_chat").merged_into == "c_site"
+
+
+def test_an_answer_naming_a_known_customers_email_takes_nothing_of_theirs(
+    settings: Settings,
+) -> None:
+    """A reply in a chat is a claim: a customer a shop webhook proved keeps their email, and
+    the chat never joins their contact (it would take over their messages)."""
+    Contact("c_customer", first_seen=NOW).save()
+    store.claim("email:vera@example.com", "c_customer", NOW, proof="shop")
+    person("c_chat", "telegram:1")
+    assert attach("c_chat", {"email": "vera@example.com"}, NOW, KEEP) == []
+    assert store.owner("email:vera@example.com") == "c_customer"
+    assert store.owner("telegram:1") == "c_chat"
+    assert Contact.get("c_customer").merged_into is None

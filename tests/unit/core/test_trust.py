@@ -9,6 +9,7 @@ import pytest
 
 from chalicelib.core import trust
 from chalicelib.core.trust import CallKeys, Holder, Plan, plan
+from chalicelib.identity.keys import KINDS
 
 VERA = "email:vera@shop.test"
 ALICE = "email:alice@shop.test"
@@ -131,8 +132,8 @@ def test_a_claim_naming_two_emails_claims_the_first() -> None:
 def test_the_same_email_typed_on_two_devices_merges_two_contacts_of_claims() -> None:
     world = World(laptop=claims(ANON, ALICE), phone=claims(ANON_B))
     result = world.plan([ANON_B, ALICE])
-    assert result.home == "phone"
-    assert result.merge == ("laptop",)
+    assert result.home == "laptop"  # the stronger identity's contact survives
+    assert result.merge == ("phone",)
     assert result.changes
 
 
@@ -263,6 +264,10 @@ def test_a_contacts_own_answer_lands_on_it_and_takes_only_free_addresses() -> No
     assert taken.refused == (VERA,)
 
 
+def test_strength_is_the_identity_layers() -> None:
+    assert trust.STRENGTH == KINDS
+
+
 def test_only_proven_orders_count_and_claims_grant_no_texts() -> None:
     assert not trust.counts_orders(trust.CLAIM)
     assert not trust.counts_orders(trust.CONTACT)
@@ -336,10 +341,17 @@ def test_every_combination_keeps_the_rules(level: str) -> None:
         home = next(iter(world.holders), None) if level == trust.CONTACT else None
         anchor = strongest_first(keys)[0] if level == trust.IDENTITY_HASH else None
         result = world.plan(keys, level, anchor=anchor, home=home)
-        _check(level, keys, world, result, anchor)
+        _check(level, keys, world, result, anchor, home)
 
 
-def _check(level: str, keys: list[str], world: World, result: Plan, anchor: str | None) -> None:
+def _check(
+    level: str,
+    keys: list[str],
+    world: World,
+    result: Plan,
+    anchor: str | None,
+    home_of_call: str | None,
+) -> None:
     where = f"{level} {keys} {world.holders}: {result}"
     owners = world.owners
     assert not set(result.claim) & set(owners) - {k for k in owners if owners[k] is None}, where
@@ -354,10 +366,8 @@ def _check(level: str, keys: list[str], world: World, result: Plan, anchor: str 
         assert result.prove == (), where
     if level == trust.CLAIM:
         _check_claim(keys, world, result, where)
-    elif level == trust.CONTACT:
-        assert all(not world.holders[other].protected for other in result.merge), where
-    else:
-        for other in result.merge:
+    else:  # each contact joined: the one answering, one the source links, or unprotected
+        for other in joined - {home_of_call}:
             facts = world.holders[other]
             linked = any(owners.get(k) == other and trust.links(level, k, anchor) for k in keys)
             assert linked or not facts.protected, where
@@ -366,8 +376,8 @@ def _check(level: str, keys: list[str], world: World, result: Plan, anchor: str 
 def _check_claim(keys: list[str], world: World, result: Plan, where: str) -> None:
     owners = world.owners
     anon_owner = owners.get(ANON) if ANON in keys else None
-    if anon_owner is not None:
-        assert result.home == anon_owner, where  # the visitor's own contact
+    if anon_owner is not None:  # the visitor's own contact, or the one it merges into
+        assert anon_owner in (result.home, *result.merge), where
     home = world.holders.get(result.home) if result.home else None
     if home is not None and home.known:
         assert not result.changes and not result.claim and not result.merge, where
@@ -376,6 +386,13 @@ def _check_claim(keys: list[str], world: World, result: Plan, where: str) -> Non
     for other in result.merge:
         assert not world.holders[other].protected, where
         assert home is not None and not home.protected, where
+    if result.merge:  # into the contact holding the strongest identity
+        best = min(
+            trust.STRENGTH.index(trust.kind_of(k))
+            for k in keys
+            if owners.get(k) in (result.home, *result.merge)
+        )
+        assert any(trust.STRENGTH.index(trust.kind_of(k)) == best for k in home.keys), where
     after = set(home.keys if home else ()) | set(result.claim)
     for other in result.merge:
         after |= world.holders[other].keys
