@@ -107,7 +107,7 @@ class Resolver:
             decided = trust.plan(call, owners, self.holder)
             contact_id = decided.home or self._new_contact()
             for other in decided.merge:
-                contact_id = self._merge(contact_id, other)
+                contact_id = self._merge(contact_id, other, keys)
             try:
                 self._take(contact_id, decided, trust_level)
             except ConflictError:
@@ -148,13 +148,13 @@ class Resolver:
                 self.proofs[key] = trust_level
                 self._held(contact_id, key, trust_level)
 
-    def _merge(self, survivor: str, absorbed: str) -> str:
+    def _merge(self, survivor: str, absorbed: str, named: Sequence[str]) -> str:
         for _ in range(_ATTEMPTS):
             survivor, absorbed = self.current(survivor), self.current(absorbed)
             if survivor == absorbed:
                 return survivor
             try:
-                result = merge(survivor, absorbed, self.now, self.retention)
+                result = merge(survivor, absorbed, self.now, self.retention, named)
             except MergeRefused:
                 return survivor  # the weaker key stays with its own (different) person
             except AlreadyMerged as already:
