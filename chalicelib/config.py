@@ -48,6 +48,7 @@ class Settings:
     signing_secret: str = ""  # signs click, unsubscribe and deep-link tokens
     public_url: str = ""  # https base URL the API is reachable at (links in messages)
     site_url: str = ""  # the shop's own site: `{{ links.site }}` in templates
+    shop_name: str = ""  # how texts name the shop ("Reply YES to get texts from <shop>")
     scheduler: str = "local"  # "local" (DynamoDB-backed poller) or "eventbridge"
     schedule_group: str = ""
     scheduler_role_arn: str = ""
@@ -90,6 +91,17 @@ class Settings:
             site = None
         return tuple(dict.fromkeys(filter(None, (site, *self.link_hosts))))
 
+    @property
+    def shop_display_name(self) -> str:
+        """AUTOFUNNEL_SHOP_NAME, else the site's host name, else "us"."""
+        if self.shop_name:
+            return self.shop_name
+        try:
+            host = urlsplit(self.site_url).hostname if self.site_url else None
+        except ValueError:
+            host = None
+        return (host or "us").removeprefix("www.")
+
     def table_name(self, logical_name: str) -> str:
         return f"{self.table_prefix}-{logical_name}"
 
@@ -124,6 +136,7 @@ class Settings:
             signing_secret=env.get("AUTOFUNNEL_SIGNING_SECRET", ""),
             public_url=env.get("AUTOFUNNEL_PUBLIC_URL", "").rstrip("/"),
             site_url=env.get("AUTOFUNNEL_SITE_URL", "").rstrip("/"),
+            shop_name=env.get("AUTOFUNNEL_SHOP_NAME", "").strip(),
             scheduler=env.get("AUTOFUNNEL_SCHEDULER", "local"),
             schedule_group=env.get("AUTOFUNNEL_SCHEDULE_GROUP", ""),
             scheduler_role_arn=env.get("AUTOFUNNEL_SCHEDULER_ROLE_ARN", ""),

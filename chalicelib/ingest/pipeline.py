@@ -12,6 +12,7 @@ calls are.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,8 +25,12 @@ from chalicelib.identity.resolver import Resolver
 from chalicelib.ingest import profile_store, receipts
 from chalicelib.ingest.identities import identities_of
 from chalicelib.ingest.limits import Limit
+from chalicelib.ingest.profile import opt_in_channels
 from chalicelib.ingest.spec import Call
 from chalicelib.storage.contacts import event_item, save_events
+from chalicelib.tracking import opt_in
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -61,7 +66,7 @@ def ingest(
     if not fresh:
         return outcome
     try:
-        _store(fresh, settings, now, outcome, source)
+        resolved = _store(fresh, settings, now, outcome, source)
     except BaseException:
         receipts.release(claimed)  # nothing half-stored is remembered: a retry stores it all
         raise
@@ -70,13 +75,33 @@ def ingest(
             receipts.receipt_key(write_key, call.message_id) for call, _ in outcome.refused
         )
     observability.events_in(len(outcome.stored), source)
+    _confirm_numbers(resolved, outcome, settings, now)
     wiring.event_sink().handle(outcome.stored)
     return outcome
 
 
+def _confirm_numbers(
+    calls: list[Call], outcome: Outcome, settings: Settings, now: datetime
+) -> None:
+    """A claimed SMS or WhatsApp consent becomes a confirmation text (double opt-in). Never
+    fails the request: the events are stored, and the sweeper retries a pending text."""
+    landed = {event.event_id: event.contact_id for event in outcome.stored}
+    asked: dict[str, set[str]] = defaultdict(set)
+    for call in calls:
+        channels = opt_in_channels(call)
+        if channels and call.message_id in landed:
+            asked[landed[call.message_id]] |= channels
+    for contact_id, channels in asked.items():
+        try:
+            opt_in.request(contact_id, channels, now, settings, wiring.dispatcher())
+        except Exception:
+            log.exception("could not ask %s to confirm its number", contact_id)
+
+
 def _store(
     calls: list[Call], settings: Settings, now: datetime, outcome: Outcome, source: str
-) -> None:
+) -> list[Call]:
+    """Store the calls; returns them as resolved (`changes` set by the trust rules)."""
     retention = timedelta(days=settings.event_retention_days)
     calls = sorted(calls, key=lambda call: call.timestamp)
     identities = [identities_of(call, settings.phone_region) for call in calls]
@@ -121,3 +146,4 @@ def _store(
     save_events(event_item(event, now, retention) for event in stored)
     outcome.merges = len(resolver.merges)
     outcome.stored = [merge.event for merge in resolver.merges] + stored
+    return calls

@@ -85,6 +85,21 @@ class ProfileDelta:
                 self.traits[name] = value
 
 
+def opt_in_channels(call: Any) -> set[str]:
+    """The channels a call asks consent for that its source cannot give (a claim's SMS or
+    WhatsApp): each takes a double opt-in (chalicelib.tracking.opt_in)."""
+    if call.type != "identify" or not getattr(call, "changes", True):
+        return set()
+    asked = call.traits.get(CONSENT_TRAIT)
+    if not isinstance(asked, dict):
+        return set()
+    return {
+        channel
+        for channel, granted in asked.items()
+        if granted is True and channel and not trust.may_grant(call.trust, channel)
+    }
+
+
 def is_order(call: Any) -> bool:
     """An order event (Segment's "Order Completed"), from any source: whether it counts is the
     trust rules' call (`trust.counts_orders`)."""

@@ -12,7 +12,7 @@ from chalicelib.core.trust import PROVIDER
 from chalicelib.events import StoredEvent
 from chalicelib.identity import store as identity_store
 from chalicelib.storage.models import Message
-from chalicelib.tracking import consent, identities, message_status, receipts
+from chalicelib.tracking import consent, identities, message_status, opt_in, receipts
 
 DEFAULT_HELP = "Reply STOP to unsubscribe or START to resubscribe. Msg & data rates may apply."
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
@@ -95,6 +95,8 @@ def _apply_inbound(sid: str, params: Mapping[str, str], help_text: str) -> str:
         granted = word in START
         if granted:  # a reply from the number proves it is this person's (the double opt-in)
             identity_store.prove(identity.identity, contact_id, PROVIDER)
+            asked = opt_in.granted_by(latest.content if latest is not None else None)
+            channels = tuple(dict.fromkeys((*channels, *asked)))  # YES to our confirmation
         for name in channels:
             consent.set_consent(
                 contact_id,
