@@ -23,7 +23,6 @@ from chalicelib.paging.view import describe
 if TYPE_CHECKING:
     from pynamodb.connection import Connection
 
-    from chalicelib.events import EventSink
     from chalicelib.runtime.runner import Runtime
 
 SWEEPER, DATE_TRIGGERS, RFM = "sweeper", "date_triggers", "rfm"
@@ -72,11 +71,10 @@ def kinds(
     runtime: Callable[[], Runtime],
     clock: Callable[[], datetime],
     connection: Callable[[], Connection],
-    retention: timedelta,
-    handoff: Callable[[], EventSink | None],
 ) -> Kinds:
     """Every kind of paged job, given its collaborators (factories, called when a kind is
-    first built). Tests and benchmarks pass their own."""
+    first built). Tests and benchmarks pass their own. The events the jobs emit are appended
+    to the event log: the stream worker hands them to analytics and the funnels."""
 
     def sweeper() -> JobKind:
         from chalicelib.runtime.periodic_jobs import Sweeper
@@ -92,17 +90,17 @@ def kinds(
     def rfm() -> JobKind:
         from chalicelib.analytics.rfm import RfmScoring
 
-        return RfmScoring(retention, handoff())
+        return RfmScoring()
 
     def backfill() -> JobKind:
         from chalicelib.analytics.segments import SegmentBackfill
 
-        return SegmentBackfill(clock, connection(), retention, handoff())
+        return SegmentBackfill(clock, connection())
 
     def rechecks() -> JobKind:
         from chalicelib.analytics.segments import SegmentRechecks
 
-        return SegmentRechecks(clock, connection(), retention, handoff())
+        return SegmentRechecks(clock, connection())
 
     return Kinds(
         {
@@ -116,15 +114,9 @@ def kinds(
 
 
 def paged_jobs() -> PagedJobs:
-    settings = wiring.storage()
+    application = wiring.app()
     return PagedJobs(
-        kinds(
-            wiring.runtime,
-            lambda: wiring.clock()(),
-            wiring.dynamodb_connection,
-            timedelta(days=settings.event_retention_days),
-            wiring.event_sink,
-        )
+        kinds(lambda: application.runtime, application.now, lambda: application.connection)
     )
 
 

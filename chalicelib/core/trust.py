@@ -136,6 +136,7 @@ class CallKeys:
     anchor: str | None = None  # the key an identity hash proved
     lookup_only: tuple[str, ...] = ()  # keys to find a contact by, never claimed (alias)
     home: str | None = None  # `contact`: the contact whose answer this is
+    changes_asked: bool = True  # it carries traits or consents (False: a page view, an event)
 
 
 @dataclass(frozen=True)
@@ -164,10 +165,13 @@ def plan(call: CallKeys, owners: dict[str, str | None], holder: Holders) -> Plan
     owned = {key: owner for key in keys if (owner := owners.get(key)) is not None}
     firsts = _firsts(keys)
     home = _home(call, keys, owned, firsts, holder)
-    guarded = call.trust in (CLAIM, CONTACT)  # the home's own keys matter
+    # The home's own keys matter to a claim (and a contact's answer) that names other keys or
+    # asks to change the profile; a page view of a known visitor costs no lookup.
+    asks = call.changes_asked or any(owned.get(key) != home for key in keys)
+    guarded = call.trust in (CLAIM, CONTACT) and home is not None and asks
     held: set[str] = set(holder(home).keys) if guarded and home is not None else set()
-    changes = True
-    if call.trust == CLAIM and home is not None:
+    changes = True  # (irrelevant to a call that changes nothing)
+    if call.trust == CLAIM and guarded and home is not None:
         changes = not holder(home).known and not _conflicts(held, firsts)
     merge: list[str] = []
     for key in keys:
@@ -184,8 +188,8 @@ def plan(call: CallKeys, owners: dict[str, str | None], holder: Holders) -> Plan
     if home is not None and merge:
         # The contact holding the strongest identity survives the merge, the call's own on a tie.
         def rank(contact: str) -> int:
-            held = {k for k in keys if owned.get(k) == contact} | holder(contact).keys
-            return min((STRENGTH.index(kind_of(k)) for k in held), default=len(STRENGTH))
+            mine = {k for k in keys if owned.get(k) == contact} | holder(contact).keys
+            return min((STRENGTH.index(kind_of(k)) for k in mine), default=len(STRENGTH))
 
         survivor = min((home, *merge), key=rank)
         merge = [contact for contact in (home, *merge) if contact != survivor]
@@ -217,9 +221,12 @@ def _home(
         if key in owned and links(call.trust, key, call.anchor):
             return owned[key]
     if call.trust == CLAIM:
-        for key in keys:
-            if kind_of(key) == ANON and key in owned:
-                return owned[key]
+        # The visitor's own id (anonymous, else user id: where the call is filed) keeps its
+        # events, whoever it belongs to; whether they change anything is `changes`.
+        for kind in (ANON, USER):
+            for key in keys:
+                if kind_of(key) == kind and key in owned:
+                    return owned[key]
         for key in keys:
             if key in owned:
                 facts = holder(owned[key])

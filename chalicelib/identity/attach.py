@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from contextlib import suppress
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from chalicelib.core import trust
@@ -25,11 +25,11 @@ def attach(
     contact_id: str,
     values: Mapping[str, Any],
     now: datetime,
-    retention: timedelta,
     phone_region: str = "",
     merge: bool = True,
 ) -> list[StoredEvent]:
-    """Claim the keys for the contact; returns the `contact_merged` events of any merge.
+    """Claim the keys for the contact; returns the `contact_merged` events of any merge (each
+    also appended to the log, where the worker hands it to analytics and the funnels).
     `merge=False` claims only keys nobody owns (cheap, and safe while a step is being carried
     out); a key another contact owns is then left for a later `merge=True` call."""
     keys: list[str] = []
@@ -49,6 +49,6 @@ def attach(
         return []
     # The person's own answer (a reply in its chat) is theirs, but proves nothing: a contact
     # that owned the address merges in only if it holds nothing proven (chalicelib.core.trust).
-    resolver = Resolver(now, retention)
+    resolver = Resolver(now)
     resolver.resolve_call(new, trust_level=trust.CONTACT, home=contact_id)
     return [merge.event for merge in resolver.merges]

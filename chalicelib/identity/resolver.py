@@ -1,8 +1,8 @@
 """Which contact is this? Resolves a call's identity keys to one contact, creating or merging,
 as far as the call's source proves (chalicelib.core.trust decides; this carries it out).
 
-One Resolver serves one request: it looks identities up in bulk and remembers what it learnt,
-so a batch of 100 calls from one browser costs one BatchGetItem, not 100 reads.
+One Resolver serves one batch of the log: it looks identities up in bulk and remembers what it
+learnt, so a batch of 100 calls from one browser costs one BatchGetItem, not 100 reads.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from chalicelib.core import trust
 from chalicelib.identity import store
@@ -33,9 +33,8 @@ class Resolution:
 
 
 class Resolver:
-    def __init__(self, now: datetime, retention: timedelta) -> None:
+    def __init__(self, now: datetime) -> None:
         self.now = now
-        self.retention = retention
         self.owners: dict[str, str | None] = {}  # identity key -> contact id (None: unclaimed)
         self.proofs: dict[str, str | None] = {}  # identity key -> what proved it (None: a claim)
         self.redirects: dict[str, str] = {}  # absorbed contact -> survivor
@@ -90,12 +89,14 @@ class Resolver:
         trust_level: str = trust.CLAIM,
         anchor: str | None = None,
         home: str | None = None,
+        changes_asked: bool = True,
     ) -> Resolution:
         """The contact for these keys, as the trust rules allow (chalicelib.core.trust): found,
         created, or merged; the unowned keys it may take are claimed for it, except
         `lookup_only` ones (alias's previousId may be either kind). `trust_level` is what the
         call's source proves; `anchor` the key an identity hash proved; `home` the contact a
-        `contact`-level call is the answer of."""
+        `contact`-level call is the answer of; `changes_asked`: the call carries traits or
+        consents (else a known visitor's event costs no lookup of the contact's identities)."""
         keys = sorted(dict.fromkeys(keys), key=strength)
         passive = tuple(dict.fromkeys(lookup_only))
         for _ in range(_ATTEMPTS):
@@ -103,7 +104,7 @@ class Resolver:
             owners = {
                 key: self.current(owner) if (owner := self.owners[key]) else None for key in keys
             }
-            call = trust.CallKeys(tuple(keys), trust_level, anchor, passive, home)
+            call = trust.CallKeys(tuple(keys), trust_level, anchor, passive, home, changes_asked)
             decided = trust.plan(call, owners, self.holder)
             contact_id = decided.home or self._new_contact()
             for other in decided.merge:
@@ -154,7 +155,7 @@ class Resolver:
             if survivor == absorbed:
                 return survivor
             try:
-                result = merge(survivor, absorbed, self.now, self.retention, named)
+                result = merge(survivor, absorbed, self.now, named)
             except MergeRefused:
                 return survivor  # the weaker key stays with its own (different) person
             except AlreadyMerged as already:

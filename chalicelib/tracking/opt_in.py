@@ -19,9 +19,12 @@ from typing import Protocol
 from chalicelib.channels.reachability import Reachability, load
 from chalicelib.channels.routing import consented
 from chalicelib.config import Settings
+from chalicelib.core.trust import PROVIDER
+from chalicelib.identity import store as identity_store
 from chalicelib.runtime.dispatch import OPT_IN, PENDING, TO, dispatch_shard, pending_content
 from chalicelib.storage.errors import ConflictError, conflicts_as_domain_errors
 from chalicelib.storage.models import Message
+from chalicelib.tracking import message_status
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +79,19 @@ def request(
         return None  # asked today already
     dispatcher.dispatch(message, reach)  # (to the number in its content)
     return message
+
+
+def confirmed(contact_id: str, keys: Iterable[str]) -> list[str]:
+    """A YES from one of `keys` (the number's identity keys): the number is proven the
+    contact's, and the channels our latest confirmation to it asked for are granted too."""
+    granted: list[str] = []
+    for key in keys:
+        kind, _, number = key.partition(":")
+        if kind not in ("phone", "whatsapp") or not identity_store.prove(key, contact_id, PROVIDER):
+            continue
+        latest = message_status.latest_to(contact_id, CHANNELS, number)
+        granted += granted_by(latest.content if latest is not None else None)
+    return granted
 
 
 def granted_by(content: object) -> tuple[str, ...]:

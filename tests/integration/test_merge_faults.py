@@ -5,9 +5,7 @@ absorbed contact's attributes, counters, consents and opt-out all end up on the 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import botocore.client
 import pytest
 
 from chalicelib.core.trust import SERVER
@@ -17,23 +15,6 @@ from chalicelib.storage.models import Contact, Enrollment, Identity, Message
 from tests.integration.paging.faults import CallCounter, Killed
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-KEEP = timedelta(days=400)
-
-
-@pytest.fixture
-def dynamodb_calls(monkeypatch: pytest.MonkeyPatch) -> CallCounter:
-    counter = CallCounter()
-    original = botocore.client.BaseClient._make_api_call
-
-    def counted(client: Any, operation: str, params: dict[str, Any]) -> Any:
-        if client.meta.service_model.service_name == "dynamodb":
-            counter.calls += 1
-            if counter.should_kill():
-                raise Killed(f"killed before {operation} (call {counter.calls})")
-        return original(client, operation, params)
-
-    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", counted)
-    return counter
 
 
 def two_people(n: int) -> tuple[str, str, list[str]]:
@@ -94,7 +75,7 @@ def two_people(n: int) -> tuple[str, str, list[str]]:
 
 def resolve(keys: list[str]) -> str:
     """The server's identify naming both (what its retry, or the stream's redelivery, re-runs)."""
-    return Resolver(NOW, KEEP).resolve(keys, trust_level=SERVER)
+    return Resolver(NOW).resolve(keys, trust_level=SERVER)
 
 
 def check_merged(survivor: str, absorbed: str, n: int) -> None:

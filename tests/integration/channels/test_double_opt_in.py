@@ -5,7 +5,6 @@ consent and proves the number."""
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,9 +12,7 @@ import pytest
 from chalice.test import Client
 
 from chalicelib import wiring
-from chalicelib.channels.registry import channels_for
 from chalicelib.config import Settings
-from chalicelib.runtime.dispatch import Dispatcher
 from chalicelib.storage.models import Message
 from tests.integration.channels.conftest import post_twilio
 from tests.integration.ingest_helpers import contact_of, post
@@ -29,14 +26,12 @@ AFTERNOON = datetime.now(UTC).replace(hour=13, minute=0, second=0, microsecond=0
 
 @pytest.fixture
 def texts(providers: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """Texts may go to Germany only, in its afternoon (no quiet hours), at most 1 a day."""
-    settings = dataclasses.replace(
-        providers, sms_countries=frozenset({"DE"}), daily_limits={"sms": 1}
-    )
-    dispatcher = Dispatcher(channels_for(settings), settings, lambda: AFTERNOON)
-    monkeypatch.setattr(wiring, "dispatcher", lambda: dispatcher)
-    monkeypatch.setattr(wiring, "storage", lambda: settings)
-    return settings
+    """Texts may go to Germany only, at most 1 a day; it is Germany's afternoon (no quiet
+    hours) for the dispatcher."""
+    monkeypatch.setenv("AUTOFUNNEL_SMS_COUNTRIES", "DE")
+    monkeypatch.setenv("AUTOFUNNEL_DAILY_LIMITS", '{"sms": 1}')
+    wiring.reset()
+    return wiring.install(wiring.bootstrap(clock=lambda: AFTERNOON)).settings
 
 
 def ask_for_texts(api: Client, visitor: str, phone: str, *channels: str) -> None:

@@ -300,3 +300,21 @@ def test_a_wrong_or_stale_identity_hash_is_a_claim(
     assert visitor["contact_id"] != contact(api, admin_headers, email=VERA)["contact_id"]
     stored = [e for e in visitor["timeline"] if e["name"] == "identify"]
     assert stored and all("userHash" not in str(e) for e in stored)  # a credential: not kept
+
+
+def test_a_claim_naming_a_customers_email_never_shows_in_her_history(
+    api: Client, admin_headers: dict[str, str]
+) -> None:
+    """Funnels branch on a contact's past events: a claim is filed under the visitor's own id,
+    so an order "by vera@" from a stranger's browser is not in Vera's history."""
+    customer(api, VERA)
+    body = {
+        "anonymousId": "stranger",
+        "event": "order_completed",
+        "context": {"traits": {"email": VERA}},
+    }
+    call(api, "/v1/track", body)
+    vera = contact(api, admin_headers, email=VERA)
+    assert "order_completed" not in [e["name"] for e in vera["timeline"]]
+    stranger = contact(api, admin_headers, anonymous_id="stranger")
+    assert "order_completed" in [e["name"] for e in stranger["timeline"]]

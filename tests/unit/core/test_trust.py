@@ -158,8 +158,11 @@ def test_a_new_visitor_naming_a_contact_of_claims_joins_it() -> None:
 
 
 def test_a_new_visitor_joins_a_users_contact_only_when_it_holds_nothing_proven() -> None:
-    assert World(site=claims(ANON, USER)).plan([ANON_B, USER]).home == "site"
-    assert World(site=known_customer(ANON, USER, ALICE)).plan([ANON_B, USER]).home is None
+    joined = World(site=claims(ANON, USER)).plan([ANON_B, USER])
+    assert (joined.home, joined.claim) == ("site", (ANON_B,))
+    known = World(site=known_customer(ANON, USER, ALICE)).plan([ANON_B, USER])
+    assert known.home == "site"  # its events are the user's (filed under the user id)
+    assert not known.changes and known.claim == ()  # but the browser is not attached
 
 
 def test_a_public_alias_never_merges_users() -> None:
@@ -283,7 +286,10 @@ def test_only_proven_orders_count_and_claims_grant_no_texts() -> None:
 def test_an_event_of_a_visitor_costs_no_lookup_of_the_contact() -> None:
     world = World(vera=known_customer(VERA, ANON))
     assert world.plan([ANON], trust.SERVER).home == "vera"
+    assert world.plan([ANON], changes_asked=False).home == "vera"  # a claim's page view
     assert world.asked == []
+    identify = world.plan([ANON])  # an identify asks to change the profile: it is looked up
+    assert set(world.asked) == {"vera"} and not identify.changes
 
 
 # --- every combination ---------------------------------------------------------------------
@@ -340,8 +346,9 @@ def test_every_combination_keeps_the_rules(level: str) -> None:
             continue
         home = next(iter(world.holders), None) if level == trust.CONTACT else None
         anchor = strongest_first(keys)[0] if level == trust.IDENTITY_HASH else None
-        result = world.plan(keys, level, anchor=anchor, home=home)
-        _check(level, keys, world, result, anchor, home)
+        for asked in (True, False):
+            result = world.plan(keys, level, anchor=anchor, home=home, changes_asked=asked)
+            _check(level, keys, world, result, anchor, home, asked)
 
 
 def _check(
@@ -351,6 +358,7 @@ def _check(
     result: Plan,
     anchor: str | None,
     home_of_call: str | None,
+    asked: bool = True,
 ) -> None:
     where = f"{level} {keys} {world.holders}: {result}"
     owners = world.owners
@@ -365,7 +373,7 @@ def _check(
     else:
         assert result.prove == (), where
     if level == trust.CLAIM:
-        _check_claim(keys, world, result, where)
+        _check_claim(keys, world, result, where, asked)
     else:  # each contact joined: the one answering, one the source links, or unprotected
         for other in joined - {home_of_call}:
             facts = world.holders[other]
@@ -373,14 +381,17 @@ def _check(
             assert linked or not facts.protected, where
 
 
-def _check_claim(keys: list[str], world: World, result: Plan, where: str) -> None:
+def _check_claim(keys: list[str], world: World, result: Plan, where: str, asked: bool) -> None:
     owners = world.owners
     anon_owner = owners.get(ANON) if ANON in keys else None
+    if anon_owner is None and USER in keys:
+        anon_owner = owners.get(USER)  # no browser: the user id is the visitor's own id
     if anon_owner is not None:  # the visitor's own contact, or the one it merges into
         assert anon_owner in (result.home, *result.merge), where
     home = world.holders.get(result.home) if result.home else None
     if home is not None and home.known:
-        assert not result.changes and not result.claim and not result.merge, where
+        assert not result.claim and not result.merge, where
+        assert not result.changes or not asked, where  # (a call that asks nothing changes nothing)
     if result.home is not None and result.home != anon_owner:
         assert home is not None and not home.known, where  # never attaches to a known person
     for other in result.merge:
