@@ -58,9 +58,7 @@ class MergeResult:
     event: StoredEvent  # `contact_merged`, stored on the survivor
 
 
-def merge(
-    survivor: str, absorbed: str, now: datetime, named: Iterable[str] = ()
-) -> MergeResult:
+def merge(survivor: str, absorbed: str, now: datetime, named: Iterable[str] = ()) -> MergeResult:
     """`named`: the identity keys of the event that caused the merge; they move last."""
     absorbed_ids = store.of_contact(absorbed)
     users = {i.identity for i in absorbed_ids if i.kind == "user"}
