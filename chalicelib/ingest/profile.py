@@ -37,7 +37,6 @@ class ProfileDelta:
     last_order_at: datetime | None = None
     traits: dict[str, Any] = field(default_factory=dict)
     consents: dict[str, dict[str, Any]] = field(default_factory=dict)
-    opt_ins: dict[str, datetime] = field(default_factory=dict)  # claimed SMS/WhatsApp consent
     timezone: str | None = None
 
     def add(self, call: Call) -> None:
@@ -74,8 +73,7 @@ class ProfileDelta:
                     if not isinstance(granted, bool) or not channel:
                         continue
                     if granted and not trust.may_grant(call.trust, channel):
-                        self.opt_ins[channel] = call.timestamp
-                        continue
+                        continue  # a claimed SMS/WhatsApp consent: see `opt_in_channels`
                     self.consents[channel] = {
                         "granted": granted,
                         "at": call.timestamp.isoformat(),

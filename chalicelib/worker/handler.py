@@ -104,7 +104,10 @@ class Worker:
                 feedback.remember_buyer(entry, now, self.retention)
         asked = {channel for entry in group for channel in opt_in_channels(entry)}
         if asked and self.confirm_numbers is not None:
-            self.confirm_numbers(landed_on(stored, contact_id), asked, now)
+            try:
+                self.confirm_numbers(landed_on(stored, contact_id), asked, now)
+            except Exception:  # the events stand; the person may ask again
+                log.exception("could not ask contact %s to confirm its number", contact_id)
         self.analytics.handle(stored)
         self.runtime.handle(stored)
         feedback.apply(group, contact_id, self.runtime, now)
