@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEV_ADMIN_KEY = "dev-admin-key"
 DEV_WRITE_KEY = "dev-write-key"
+DEV_SERVER_KEY = "dev-server-key"
+DEV_IDENTITY_SECRET = "local-identity-secret"
 JOB_BUDGET_SECONDS = 2.0  # per job and tick of the local loop (a Lambda gets up to 15 minutes)
 
 
@@ -37,6 +39,8 @@ class LocalOptions:
     data_dir: Path
     admin_key: str
     write_key: str
+    server_key: str = DEV_SERVER_KEY
+    identity_secret: str = DEV_IDENTITY_SECRET
     time_scale: float = 1.0
     funnels_dir: Path = PROJECT_DIR / "funnels"
 
@@ -47,6 +51,8 @@ class LocalOptions:
             data_dir=Path(os.environ.get("AUTOFUNNEL_DATA_DIR") or PROJECT_DIR / ".data"),
             admin_key=os.environ.get("AUTOFUNNEL_ADMIN_KEY") or DEV_ADMIN_KEY,
             write_key=os.environ.get("AUTOFUNNEL_WRITE_KEY") or DEV_WRITE_KEY,
+            server_key=os.environ.get("AUTOFUNNEL_SERVER_KEYS") or DEV_SERVER_KEY,
+            identity_secret=os.environ.get("AUTOFUNNEL_IDENTITY_SECRET") or DEV_IDENTITY_SECRET,
             time_scale=time_scale or float(os.environ.get("AUTOFUNNEL_TIME_SCALE") or 1),
         )
 
@@ -59,6 +65,8 @@ def local_environment(options: LocalOptions, dynamodb_endpoint: str) -> dict[str
         "AUTOFUNNEL_DYNAMODB_ENDPOINT": dynamodb_endpoint,
         "AUTOFUNNEL_ADMIN_KEY": options.admin_key,
         "AUTOFUNNEL_WRITE_KEY": options.write_key,
+        "AUTOFUNNEL_SERVER_KEYS": options.server_key,
+        "AUTOFUNNEL_IDENTITY_SECRET": options.identity_secret,
         "AUTOFUNNEL_SIGNING_SECRET": os.environ.get("AUTOFUNNEL_SIGNING_SECRET")
         or "local-signing-secret",
         "AUTOFUNNEL_PUBLIC_URL": f"http://127.0.0.1:{options.port}",
@@ -193,6 +201,8 @@ def _print_keys(options: LocalOptions) -> None:
     for name, value, default in [
         ("AUTOFUNNEL_ADMIN_KEY", options.admin_key, DEV_ADMIN_KEY),
         ("AUTOFUNNEL_WRITE_KEY", options.write_key, DEV_WRITE_KEY),
+        ("AUTOFUNNEL_SERVER_KEYS", options.server_key, DEV_SERVER_KEY),
+        ("AUTOFUNNEL_IDENTITY_SECRET", options.identity_secret, DEV_IDENTITY_SECRET),
     ]:
         note = " (development default; set the variable to change it)" if value == default else ""
         print(f"{name}={value}{note}", flush=True)

@@ -92,8 +92,9 @@ class Harness:
         self.drain()
 
     def drain(self) -> None:
-        """Run the stream worker until the log is handled (nothing to do while routes work
-        inline)."""
+        """Run the stream worker until the log is handled, as the worker Lambda would."""
+        with self.meter.lambda_time():
+            self.stack.app.drain()
 
     def advance(self, delta: timedelta) -> None:
         """Fire the wake-ups that fall due, each one step-runner invocation."""
@@ -121,8 +122,7 @@ def setup(start: datetime) -> tuple[Any, Any]:
     create_tables(wiring.storage())
     stack = Stack.build(start)
     stack.funnels._index_ttl = 30.0  # as deployed (the time-travel stack reloads every time)
-    stack.runtime.observer = wiring.observer()  # all-in: analytics counts each step
-    wiring.runtime = lambda: stack.runtime  # type: ignore[assignment]  # routes reach this stack
+    # (Stack.build installs its app: routes, the worker and analytics all use this stack)
     for path in sorted(Path("funnels").rglob("*.yaml")):
         if not path.name.endswith(".story.yaml"):
             stack.publish(path.name, path.read_text())

@@ -10,6 +10,7 @@ clock; the entry points then use it.
 
 from __future__ import annotations
 
+from collections.abc import Set
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -128,7 +129,11 @@ class App:
     @cached_property
     def worker(self) -> Worker:
         """The event log's stream worker (the `worker` Lambda; polled locally)."""
+        from chalicelib.tracking import opt_in
         from chalicelib.worker.handler import Worker
+
+        def confirm_numbers(contact_id: str, channels: Set[str], now: datetime) -> None:
+            opt_in.request(contact_id, channels, now, self.settings, self.dispatcher)
 
         return Worker(
             self.runtime,
@@ -136,6 +141,7 @@ class App:
             self.now,
             timedelta(days=self.settings.event_retention_days),
             self.settings.phone_region,
+            confirm_numbers,
         )
 
     @cached_property

@@ -5,12 +5,19 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 
 from chalicelib.analytics.tally import money
+from chalicelib.core import trust
 from chalicelib.events import StoredEvent
 from chalicelib.ingest.profile import ORDER_EVENTS, REVENUE_FIELDS, normalised_name
 
 
 def is_order(event: StoredEvent) -> bool:
-    return event.type != "identify" and normalised_name(event.name) in ORDER_EVENTS
+    """An order that counts: revenue, buyers, cohorts, attribution and RFM take only orders a
+    trusted source proves (a shop webhook, a server key, a signed-in customer), never a claim."""
+    return (
+        event.type != "identify"
+        and normalised_name(event.name) in ORDER_EVENTS
+        and trust.counts_orders(event.trust)
+    )
 
 
 def order_value(properties: dict[str, object]) -> Decimal:

@@ -34,6 +34,9 @@ class EventInput:
     properties: dict[str, Any]
     occurred_at: datetime
     event_id: str = ""
+    # False for a claim (chalicelib.core.trust): it may convert a goal (the person says they
+    # bought: stop the reminders), but its value is no revenue.
+    counts_value: bool = True
 
 
 @dataclass(frozen=True, slots=True)

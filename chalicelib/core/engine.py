@@ -297,6 +297,7 @@ class _Run:
         if goal and ev.name == goal.event and matches(ev.properties, goal.where):
             if goal.within is None or utc(ev.occurred_at) <= s.started_at + goal.within:
                 raw = get_path(ev.properties, goal.value) if goal.value else None
+                raw = raw if ev.counts_value else None
                 s.value = _number(raw)
                 self.decisions.append(RecordConversion(ev.name, s.value, utc(ev.occurred_at)))
                 self.end(CONVERTED, f"goal {ev.name}")

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from pynamodb.exceptions import UpdateError
 
 from chalicelib import observability
+from chalicelib.channels import reachability
 from chalicelib.channels.base import Channel
 from chalicelib.channels.daily_limits import DailyBudget
 from chalicelib.channels.delivery import DeliveryOutcome, deliver
@@ -36,6 +38,9 @@ log = logging.getLogger(__name__)
 SHARDS = 4
 PENDING, SENDING, SENT, FAILED, SKIPPED = "pending", "sending", "sent", "failed", "skipped"
 HELD = "held"
+# A double opt-in's confirmation (chalicelib.tracking.opt_in) carries in its content the number
+# it goes to (not yet a send address) and the channels a YES to it grants; both are kept.
+TO, OPT_IN = "to", "opt_in"
 HELD_SHARD = "held"  # the by_dispatch partition of held messages (recovery reads only d0-d3)
 RELEASED = "released"  # content flag: an operator let a held message past today's limit
 MAX_ATTEMPTS = 2  # the first try and one retry after an interruption
@@ -93,6 +98,9 @@ class Dispatcher:
             return str(message.status)
         content = message.content or {}
         by_channel: Mapping[str, Any] = content.get("by_channel", {})
+        if content.get(TO):  # a double opt-in's confirmation: to the number it confirms
+            reach = reach or reachability.load(message.contact_id)
+            reach = replace(reach, addresses={**reach.addresses, "sms": str(content[TO])})
         outcome = self._deliver(
             self._channels,
             settings=self._settings,
@@ -174,6 +182,9 @@ class Dispatcher:
             self._finish(message, FAILED, error=outcome.error)
             return
         sender = self._channels.get(outcome.channel or "")
+        kept = {
+            name: value for name, value in (message.content or {}).items() if name in (TO, OPT_IN)
+        }
         self._finish(
             message,
             SENT,
@@ -182,7 +193,7 @@ class Dispatcher:
                 "channel": outcome.channel,
                 "address": outcome.address,
                 "via": getattr(sender, "name", None) if sender else None,
-                "content": dict(outcome.content),
+                "content": {**outcome.content, **kept},
             },
         )
 

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from pynamodb.connection import Connection
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.core import engine
+from chalicelib.core import engine, trust
 from chalicelib.core.clock import cap_window
 from chalicelib.core.decisions import (
     CallWebhook,
@@ -125,7 +125,13 @@ class Runtime:
                 self._mark_dates(event.contact_id, event.properties)
             self._on_event(
                 event.contact_id,
-                EventInput(event.name, dict(event.properties), event.timestamp, event.event_id),
+                EventInput(
+                    event.name,
+                    dict(event.properties),
+                    event.timestamp,
+                    event.event_id,
+                    counts_value=trust.counts_orders(event.trust),
+                ),
             )
 
     def handle_wakeup(self, payload: dict[str, object]) -> None:

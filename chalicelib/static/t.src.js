@@ -1,6 +1,8 @@
 /* Autofunnel tracking snippet, served minified as /t.js (rebuild: python -m chalicelib.static.build).
  *
- * autofunnel.identify([userId], [traits]) / track(event, [properties]) / page([name], [properties])
+ * autofunnel.identify([userId], [traits], [{userHash}]) / track(event, [properties])
+ * / page([name], [properties]). userHash: hex HMAC-SHA256 of the user id (or email) with the
+ * identity secret, computed by the shop's server; without it, what the page says is a claim.
  * Calls made before this file loads wait in the stub array and are replayed in order.
  * Events queue in localStorage with a messageId each, go out in batches, one request at a time
  * (fetch keepalive, or sendBeacon when the page is hidden) and stay queued until the API accepts
@@ -136,6 +138,7 @@
     call.messageId = uuid();
     call.anonymousId = anonymousId();
     if (get("uid")) call.userId = get("uid");
+    if (get("uhash")) context.userHash = get("uhash");
     call.context = context;
     call.originalTimestamp = now();
     queue(function (items) {
@@ -207,12 +210,19 @@
       });
   }
 
-  function identify(userId, traits) {
+  // identify([userId], [traits], [{userHash}]): the hash (computed by the shop's server) proves
+  // who is signed in; it rides on every later call of that user, so their orders count.
+  function identify(userId, traits, options) {
     if (userId && typeof userId == "object") {
+      options = traits;
       traits = userId;
       userId = null;
     }
-    if (userId != null) set("uid", String(userId));
+    var hash = options && options.userHash;
+    if (userId != null) {
+      if (get("uid") != String(userId) || hash) set("uhash", hash);
+      set("uid", String(userId));
+    } else if (hash) set("uhash", hash);
     enqueue({ type: "identify", traits: traits || {} });
   }
 
@@ -278,6 +288,7 @@
   function reset() {
     links = null;
     set("uid", null);
+    set("uhash", null);
     set("aid", null);
     set("seen", null);
     cookie("af_aid", uuid());

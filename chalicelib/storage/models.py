@@ -103,6 +103,9 @@ class Identity(Model):
     value = UnicodeAttribute()
     created_at = UTCDateTimeAttribute()
     unreachable = BooleanAttribute(default=False)  # a provider said this address is dead
+    # The trusted source that proved it (chalicelib.core.trust: "shop", "server"...); None for
+    # a claim. A contact holding a proven identity is a known person: claims leave it alone.
+    proof = UnicodeAttribute(null=True)
     window_until = UTCDateTimeAttribute(null=True)  # Meta's 24-hour messaging window
     by_contact = ContactIdentities()
 
@@ -128,7 +131,8 @@ class Event(Model):
     keys = ListAttribute(of=UnicodeAttribute, null=True)  # identity keys the event carries
     lookup = ListAttribute(of=UnicodeAttribute, null=True)  # keys only looked up (alias)
     source = UnicodeAttribute(default="api")
-    trust = UnicodeAttribute(default="claim")  # claim (public write key) | verified (signed)
+    trust = UnicodeAttribute(default="claim")  # what its source proves (chalicelib.core.trust)
+    anchor = UnicodeAttribute(null=True)  # the identity an identity hash proved
     correlation = UnicodeAttribute(null=True)  # the request that stored it (logs)
     expires_at = TTLAttribute(null=True)
 

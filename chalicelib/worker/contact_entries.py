@@ -12,12 +12,13 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from chalicelib import observability
+from chalicelib.core import trust
 from chalicelib.eventlog.append import append
 from chalicelib.eventlog.entry import CONSENT, STATUS, VERIFIED, Entry, contact_subject
 from chalicelib.events import StoredEvent
 from chalicelib.ingest import limits, profile_store
 from chalicelib.ingest.spec import CALL_TYPES
-from chalicelib.tracking import consent
+from chalicelib.tracking import consent, opt_in
 
 TRAITS_REFUSED = "traits_refused"
 
@@ -58,15 +59,21 @@ def stored_event(contact_id: str, entry: Entry) -> StoredEvent:
         properties=entry.properties,
         context=entry.context,
         source=entry.source,
+        trust=entry.trust,
     )
 
 
 def _consent(contact_id: str, entry: Entry) -> None:
     channel = str(entry.properties.get("channel") or "")
-    if channel:
-        consent.set_consent(
-            contact_id, channel, entry.name == "subscribed", source=entry.source, at=entry.timestamp
-        )
+    if not channel:
+        return
+    granted = entry.name == "subscribed"
+    channels = [channel]
+    if granted and entry.trust == trust.PROVIDER:
+        # A YES texted from the number: it is theirs (proven), and it answers our confirmation.
+        channels += opt_in.confirmed(contact_id, entry.lookup)
+    for name in dict.fromkeys(channels):
+        consent.set_consent(contact_id, name, granted, source=entry.source, at=entry.timestamp)
 
 
 def _record_refusals(
