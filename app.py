@@ -13,6 +13,8 @@ from chalicelib.api import (
     health,
     ingest,
     messenger_webhooks,
+    onsite,
+    preview,
     provider_webhooks,
     segments,
     shop_webhooks,
@@ -35,6 +37,8 @@ app.register_blueprint(dashboard.blueprint)
 app.register_blueprint(shop_webhooks.blueprint)
 app.register_blueprint(messenger_webhooks.blueprint)
 app.register_blueprint(deeplinks.blueprint)
+app.register_blueprint(onsite.blueprint)
+app.register_blueprint(preview.blueprint)
 
 
 @app.lambda_function(name="step_runner")

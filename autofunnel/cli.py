@@ -16,11 +16,19 @@ def _register() -> None:
         admin_commands,
         dev_commands,
         funnel_commands,
+        preview_commands,
         stats_commands,
         telegram_commands,
     )
 
-    modules = (dev_commands, funnel_commands, admin_commands, stats_commands, telegram_commands)
+    modules = (
+        dev_commands,
+        funnel_commands,
+        admin_commands,
+        preview_commands,
+        stats_commands,
+        telegram_commands,
+    )
     for command in [command for module in modules for command in module.COMMANDS]:
         main.add_command(command)
 

@@ -18,8 +18,14 @@ class Job:
 
 
 def sweep() -> dict[str, Any]:
-    """Repairs what a crash left undone: overdue wake-ups, interrupted sends."""
-    return wiring.runtime().sweep()
+    """Repairs what a crash left undone (overdue wake-ups, interrupted sends) and drops on-site
+    messages nobody saw in time."""
+    from chalicelib.onsite import inbox
+    from chalicelib.tracking import message_status
+
+    done = wiring.runtime().sweep()
+    done["expired_onsite"] = inbox.expire_due(wiring.clock()(), message_status.record)
+    return done
 
 
 def date_triggers() -> dict[str, Any]:

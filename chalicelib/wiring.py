@@ -39,7 +39,7 @@ def clock() -> Clock:
     from chalicelib.runtime.clock import clock_for
 
     settings = current()
-    return clock_for(settings.time_scale, settings.clock_epoch)
+    return clock_for(settings.time_scale, settings.clock_epoch, settings.clock_start)
 
 
 @lru_cache(maxsize=1)
@@ -106,7 +106,11 @@ def analytics_sink() -> EventSink:
     from chalicelib.analytics.sink import AnalyticsSink
 
     settings = storage()
-    return AnalyticsSink(timedelta(days=settings.attribution_window_days), lambda: clock()())
+    return AnalyticsSink(
+        timedelta(days=settings.attribution_window_days),
+        lambda: clock()(),
+        dynamodb_connection(),
+    )
 
 
 @lru_cache(maxsize=1)

@@ -33,7 +33,9 @@ def buyers() -> Iterator[ContactStats]:
 
 
 def run(now: datetime) -> RfmRun:
-    rows = [row for row in buyers() if not row.merged_into and row.last_order_at]
+    rows = [  # a buyer whose every order was cancelled or refunded is no buyer any more
+        row for row in buyers() if not row.merged_into and row.last_order_at and row.orders > 0
+    ]
     scored = rfm.score_all(
         [
             rfm.Buyer(row.contact_id, int(row.orders), float(row.revenue), row.last_order_at)

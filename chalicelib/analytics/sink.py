@@ -13,19 +13,36 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from chalicelib.analytics import attribution, contact_stats, counters, keys, segments
-from chalicelib.analytics.orders import is_order, order_value
+from pynamodb.connection import Connection
+
+from chalicelib.analytics import (
+    attribution,
+    contact_stats,
+    counters,
+    keys,
+    order_ledger,
+    segments,
+)
+from chalicelib.analytics.orders import is_cancellation, is_order, is_refund, order_value
 from chalicelib.analytics.tally import Tally, money
+from chalicelib.core.figures import REVENUE_FIELDS
 from chalicelib.events import EventSink, StoredEvent
+from chalicelib.storage.models import Message
 
 log = logging.getLogger(__name__)
 MERGED = "contact_merged"
 
 
 class AnalyticsSink:
-    def __init__(self, attribution_window: timedelta, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        attribution_window: timedelta,
+        clock: Callable[[], datetime],
+        connection: Connection,
+    ) -> None:
         self.window = attribution_window
         self.clock = clock
+        self.connection = connection  # order ledgers change in transactions
 
     def handle(self, events: Sequence[StoredEvent]) -> None:
         by_contact: dict[str, list[StoredEvent]] = defaultdict(list)
@@ -51,6 +68,8 @@ class AnalyticsSink:
             tally.add(keys.day_scope(event.timestamp), keys.day_metric(event.timestamp, "events"))
             if is_order(event):
                 self._order(tally, contact_id, cohort, event)
+            elif is_refund(event) or is_cancellation(event):
+                self._take_back(tally, contact_id, cohort, event)
             elif event.name == MERGED:
                 absorbed = str(event.properties.get("absorbed_contact_id") or "")
                 _merge(tally, contact_id, absorbed, event.timestamp)
@@ -72,6 +91,59 @@ class AnalyticsSink:
         touched = attribution.last_touched(contact_id, at, self.window)
         if touched is not None:
             tally.update(attribution.credit(touched, value, at))
+        order_id = str(event.properties.get("order_id") or "")
+        if order_id:
+            credited = touched.message_id if touched is not None else None
+            change = order_ledger.record_order(
+                self.connection, order_id, event.event_id, contact_id, value, credited
+            )
+            if change is not None:  # counted before, or cancelled before it arrived
+                _moved(tally, change, cohort, at, int(stats.orders) + change.delta.orders)
+
+    def _take_back(
+        self, tally: Tally, contact_id: str, cohort: tuple[str, str], event: StoredEvent
+    ) -> None:
+        """A refund or cancellation: the order counts for less, or for nothing."""
+        order_id = str(event.properties.get("order_id") or "")
+        if not order_id:
+            log.info("%s of %s names no order: figures unchanged", event.name, contact_id)
+            return
+        at = event.timestamp
+        if is_refund(event):
+            amount = order_value(event.properties, ("amount", *REVENUE_FIELDS))
+            tally.add(keys.day_scope(at), keys.day_metric(at, "refunds"), amount)
+            change = order_ledger.refund(
+                self.connection, order_id, event.event_id, contact_id, amount
+            )
+        else:
+            tally.add(keys.day_scope(at), keys.day_metric(at, "cancellations"))
+            change = order_ledger.cancel(self.connection, order_id, event.event_id, contact_id)
+        if change is not None:
+            orders = contact_stats.sight(contact_id, at).stats.orders
+            _moved(tally, change, cohort, at, int(orders))
+
+
+def _moved(
+    tally: Tally, change: order_ledger.Change, cohort: tuple[str, str], at: datetime, now: int
+) -> None:
+    """Day, cohort and attribution figures follow an order that counts for less (or more)."""
+    orders, value = change.delta.orders, change.delta.value
+    day = keys.day_scope(at)
+    tally.add(day, keys.day_metric(at, "orders"), orders)
+    tally.add(day, keys.day_metric(at, "revenue"), value)
+    tally.add(keys.COHORTS_SCOPE, keys.cohort_metric(*cohort, "orders"), orders)
+    tally.add(keys.COHORTS_SCOPE, keys.cohort_metric(*cohort, "revenue"), value)
+    before = now - orders
+    if before > 0 and now <= 0:
+        tally.add(keys.COHORTS_SCOPE, keys.cohort_metric(*cohort, "buyers"), -1)
+    elif before <= 0 < now:
+        tally.add(keys.COHORTS_SCOPE, keys.cohort_metric(*cohort, "buyers"))
+    if change.credited_message:
+        try:
+            message = Message.get(change.credited_message)
+        except Message.DoesNotExist:
+            return
+        tally.update(attribution.credit(message, value, at, orders))
 
 
 def _merge(tally: Tally, survivor: str, absorbed: str, at: datetime) -> None:

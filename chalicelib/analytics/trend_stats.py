@@ -16,6 +16,8 @@ DAY_FIGURES = (
     "orders",
     "first_orders",
     "revenue",
+    "refunds",
+    "cancellations",
     "conversions",
     "conversion_revenue",
     "attributed_revenue",

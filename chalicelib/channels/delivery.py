@@ -19,6 +19,7 @@ from chalicelib.channels.base import (
     SendResult,
     TemporaryFailure,
 )
+from chalicelib.channels.onsite import ONSITE
 from chalicelib.channels.quiet_hours import next_allowed_time
 from chalicelib.channels.ratelimit import RateLimiter, limits_from
 from chalicelib.channels.retry import retry_at, with_retries
@@ -183,7 +184,7 @@ def prepare(
         if channel == "email" and signed
         else None
     )
-    if signed:
+    if signed and channel != ONSITE:  # the snippet reports on-site clicks itself
         content = rewrite_links(
             content,
             public_url=settings.public_url,

@@ -4,23 +4,16 @@ per request applies them."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from chalicelib.core.figures import ORDER_EVENTS, normalised_name, order_value
 from chalicelib.ingest.spec import Call
 from chalicelib.ingest.touch import touch_of
 
-ORDER_EVENTS = {"order_completed"}
-REVENUE_FIELDS = ("total", "revenue", "value")
 CONSENT_TRAIT = "consents"  # identify traits {"consents": {"email": true, "sms": false}}
-
-
-def normalised_name(name: str) -> str:
-    """ "Order Completed" (Segment's e-commerce spec) and "order_completed" are one event."""
-    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
 
 @dataclass
@@ -57,7 +50,7 @@ class ProfileDelta:
                 self.last_touch = touch
         if call.type == "track" and normalised_name(call.name) in ORDER_EVENTS:
             self.orders += 1
-            self.spent += _revenue(call.properties)
+            self.spent += order_value(call.properties)
             self.last_order_at = max(filter(None, (self.last_order_at, at)))
         if call.type == "identify":
             self._identify(call)
@@ -74,18 +67,3 @@ class ProfileDelta:
                         }
             elif name:
                 self.traits[name] = value
-
-
-def _revenue(properties: dict[str, Any]) -> Decimal:
-    for name in REVENUE_FIELDS:
-        value = properties.get(name)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return Decimal(str(value))
-        if isinstance(value, str):
-            try:
-                number = Decimal(value)
-            except ArithmeticError:
-                continue
-            if number.is_finite():
-                return number
-    return Decimal(0)

@@ -13,12 +13,13 @@ from typing import Any
 
 from chalicelib.channels import reachability
 from chalicelib.channels.routing import consented
+from chalicelib.core.figures import CONSENT_CHANNELS
 from chalicelib.core.state import ContactView, PastEvent
 from chalicelib.storage.models import Contact, Event, Identity, Message
 
 HISTORY_EVENTS = 200  # newest events branch conditions may look at
 CAP_WINDOW = timedelta(days=7)  # sends counted for per-contact caps
-ALWAYS_REACHABLE = ("webhook", "onsite", "outbox")  # need no address of the contact's
+ALWAYS_REACHABLE = ("webhook", "outbox")  # need no address of the contact's
 
 
 @dataclass(frozen=True)
@@ -60,8 +61,39 @@ def load_snapshot(contact_id: str, now: datetime) -> ContactSnapshot:
         segments=frozenset(attributes.get("segments") or ()),
         rfm_segment=attributes.get("rfm_segment"),
         recent_sends=sends,
+        figures=figures_of(contact, reach) if contact else {},
     )
     return ContactSnapshot(view, contact.merged_into if contact else None, reach)
+
+
+def figures_of(contact: Contact, reach: reachability.Reachability) -> dict[str, Any]:
+    """What the system keeps about the contact (core/figures.py), as conditions see it."""
+    spent = _number(contact.total_spent)
+    found: dict[str, Any] = {
+        "orders_count": int(contact.orders_count or 0),
+        "total_spent": spent,
+        "lifetime_value": spent,
+        "last_order_at": _iso(contact.last_order_at),
+        "first_seen": _iso(contact.first_seen),
+        "last_seen": _iso(contact.last_seen),
+        "sessions": int(contact.sessions or 0),
+        "page_views": int(contact.page_views or 0),
+        "first_touch": _plain(contact.first_touch) or None,
+        "last_touch": _plain(contact.last_touch) or None,
+        "rfm_segment": (_plain(contact.attributes) or {}).get("rfm_segment"),
+        "consents": {ch: consented(reach.consents, ch) for ch in CONSENT_CHANNELS},
+        "timezone": reach.timezone,
+    }
+    return {name: value for name, value in found.items() if value is not None}
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def _number(value: Any) -> int | float:
+    number = float(value or 0)
+    return int(number) if number.is_integer() else number
 
 
 def _plain(value: Any) -> dict[str, Any]:

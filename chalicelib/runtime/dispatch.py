@@ -21,8 +21,10 @@ from pynamodb.exceptions import UpdateError
 
 from chalicelib.channels.base import Channel
 from chalicelib.channels.delivery import DeliveryOutcome, deliver
+from chalicelib.channels.onsite import ONSITE
 from chalicelib.channels.reachability import Reachability
 from chalicelib.config import Settings
+from chalicelib.onsite import inbox as onsite_inbox
 from chalicelib.runtime.clock import Clock
 from chalicelib.storage.models import Message
 from chalicelib.tracking.urls import unsubscribe_url
@@ -45,6 +47,23 @@ def engine_links(settings: Settings) -> dict[str, str]:
         "preferences": UNSUBSCRIBE_MARK,
         "site": settings.site_url,
         "view_online": "",
+    }
+
+
+def fill_links(
+    settings: Settings,
+    message_id: str,
+    contact_id: str,
+    channel: str,
+    parts: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The rendered parts with the real, signed per-message links in place of the marks."""
+    if not settings.signing_secret:
+        return dict(parts)
+    real = unsubscribe_url(settings, message_id, contact_id, channel)
+    return {
+        key: value.replace(UNSUBSCRIBE_MARK, real) if isinstance(value, str) else value
+        for key, value in parts.items()
     }
 
 
@@ -117,13 +136,7 @@ class Dispatcher:
         return touched
 
     def _render(self, message: Message, channel: str, parts: Mapping[str, Any]) -> dict[str, Any]:
-        if not self._settings.signing_secret:
-            return dict(parts)
-        real = unsubscribe_url(self._settings, message.message_id, message.contact_id, channel)
-        return {
-            key: value.replace(UNSUBSCRIBE_MARK, real) if isinstance(value, str) else value
-            for key, value in parts.items()
-        }
+        return fill_links(self._settings, message.message_id, message.contact_id, channel, parts)
 
     def _record(self, message: Message, outcome: DeliveryOutcome) -> None:
         if outcome.status in ("deferred", "retry"):
@@ -154,6 +167,7 @@ class Dispatcher:
                 "via": getattr(sender, "name", None) if sender else None,
                 "content": dict(outcome.content),
             },
+            inbox=outcome.channel == ONSITE,
         )
 
     def _undispatched(self, before: datetime) -> Iterator[Message]:
@@ -189,6 +203,7 @@ class Dispatcher:
         attempts_back: bool = False,
         not_before: datetime | None = None,
         sent: Mapping[str, Any] | None = None,
+        inbox: bool = False,
     ) -> None:
         now = self._clock()
         entry = {"status": status, "at": now.isoformat()}
@@ -209,6 +224,8 @@ class Dispatcher:
                     Message.via.set(sent["via"]),
                     Message.content.set(sent["content"]),
                 ]
+            if inbox and sent is not None and not overtaken:
+                actions += onsite_inbox.enter(message, sent["content"], now)
             if error:
                 actions.append(Message.error.set(error))
             if attempts_back:

@@ -14,7 +14,9 @@ Table names are placeholders until `chalicelib.storage.binding.bind(settings)` s
   GSI by_wake (sparse, sharded) finds overdue wake-ups for the sweeper.
 - messages (message_id): get by id (the idempotency record of a send); GSI by_contact,
   GSI by_provider_id (status callbacks), GSI by_via (the outbox), GSI by_dispatch (sparse,
-  sharded: messages not yet sent, for crash recovery).
+  sharded: messages not yet sent, for crash recovery), GSI by_onsite (sparse: a contact's
+  on-site messages waiting to be shown, what the snippet's poll reads), GSI by_onsite_expiry
+  (sparse, sharded: on-site messages whose time to be shown ran out, for the sweeper).
 - counters (scope, metric): ADD on write; a scope's metrics by Query.
 - receipts (key): idempotency of inbound deliveries (messageId, webhook ids) by conditional put.
 - date_marks (day_key = "attribute#MM-DD", contact_id): who has a date attribute falling on a day,
@@ -219,6 +221,24 @@ class UndispatchedMessages(GlobalSecondaryIndex["Message"]):
     created_at = UTCDateTimeAttribute(range_key=True)
 
 
+class OnsiteInbox(GlobalSecondaryIndex["Message"]):
+    class Meta:
+        index_name = "by_onsite"
+        projection = AllProjection()  # the poll reads what it shows from the index alone
+
+    onsite_inbox = UnicodeAttribute(hash_key=True)  # contact id, only while waiting: sparse
+    expires_at = UTCDateTimeAttribute(range_key=True)
+
+
+class OnsiteExpiry(GlobalSecondaryIndex["Message"]):
+    class Meta:
+        index_name = "by_onsite_expiry"
+        projection = KeysOnlyProjection()
+
+    onsite_shard = UnicodeAttribute(hash_key=True)  # only while waiting to be shown: sparse
+    expires_at = UTCDateTimeAttribute(range_key=True)
+
+
 class Message(Model):
     """One send. Created with a conditional put before sending: it is the idempotency record."""
 
@@ -247,11 +267,17 @@ class Message(Model):
     sent_at = UTCDateTimeAttribute(null=True)
     not_before = UTCDateTimeAttribute(null=True)  # deferred: quiet hours, provider back-off
     dispatch_shard = UnicodeAttribute(null=True)
+    onsite_inbox = UnicodeAttribute(null=True)  # on-site: the contact, until shown or expired
+    onsite_shard = UnicodeAttribute(null=True)
+    expires_at = UTCDateTimeAttribute(null=True)  # on-site: dropped unless shown before then
+    test = BooleanAttribute(null=True)  # a test send: in no figure
     version = VersionAttribute()
     by_contact = MessagesByContact()
     by_provider_id = MessagesByProviderId()
     by_via = MessagesBySender()
     by_dispatch = UndispatchedMessages()
+    by_onsite = OnsiteInbox()
+    by_onsite_expiry = OnsiteExpiry()
 
 
 class Counter(Model):

@@ -6,36 +6,16 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 
-from autofunnel.dynamodb_local import free_port
-from chalicelib.config import Settings
-from tests.browser.local_server import chalice_local
 from tests.conftest import ADMIN_KEY
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 EMAIL = "visitor@example.com"
 CARD = "4242424242424242"
-
-
-@pytest.fixture
-def cross_origin_app(settings: Settings) -> Iterator[tuple[str, str]]:
-    """The API on 127.0.0.1 and the demo page opened from localhost: two origins."""
-    port = free_port()
-    api = f"http://127.0.0.1:{port}"
-    page_origin = f"http://localhost:{port}"
-    env = {
-        "PORT": str(port),
-        "AUTOFUNNEL_PUBLIC_URL": api,
-        "AUTOFUNNEL_WRITE_KEYS": json.dumps({"browser-key": [page_origin]}),
-    }
-    with chalice_local(env) as url:
-        assert url == api
-        yield api, page_origin
 
 
 def admin_get(api: str, path: str) -> Any:

@@ -59,6 +59,23 @@
     return body;
   }
 
+  async function apiPost(path, body) {
+    const key = sessionStorage.getItem(KEY);
+    if (!key) throw new SignedOut("no key");
+    const response = await fetch(path, {
+      method: "POST",
+      headers: { Authorization: "Bearer " + key, "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    if (response.status === 401) {
+      sessionStorage.removeItem(KEY);
+      throw new SignedOut((await response.json()).error || "wrong admin key");
+    }
+    const answer = await response.json();
+    if (!response.ok) throw new Error(answer.error || "HTTP " + response.status);
+    return answer;
+  }
+
   // --- views -----------------------------------------------------------------------------
   async function funnelsView(view) {
     const { funnels } = await api("admin/stats/funnels");
@@ -156,6 +173,79 @@
       { label: "orders", value: (r) => num(r.orders) },
       { label: "revenue", value: (r) => money(r.revenue) },
     ], rows, { id: "templates" }));
+  }
+
+  // A step's message as a contact gets it: email HTML in a sandboxed frame (no scripts, no
+  // same-origin), every other part as text.
+  async function previewView(view) {
+    const { funnels } = await api("admin/funnels");
+    view.append(el("h2", null, "Preview a message"));
+    if (!funnels.length) {
+      view.append(el("p", { class: "muted" }, "No funnels yet: upload one with `autofunnel push`."));
+      return;
+    }
+    const funnelSelect = el("select", { id: "preview-funnel" }, funnels.map((f) => el("option", { value: f.name }, f.name)));
+    const stepSelect = el("select", { id: "preview-step" });
+    const contactInput = el("input", { id: "preview-contact", type: "search", placeholder: "email or contact id (empty: the sample)" });
+    const form = el("form", { class: "search", id: "preview-form" },
+      el("label", null, "Funnel ", funnelSelect), " ", el("label", null, "Step ", stepSelect), " ",
+      el("label", null, "Contact ", contactInput), " ", el("button", { type: "submit" }, "Preview"));
+    const out = el("div", { id: "preview-result" });
+    const status = el("p", { class: "muted", id: "preview-status" });
+    view.append(form, status, out);
+    async function show(step) {
+      status.textContent = "";
+      out.replaceChildren();
+      const body = { funnel: funnelSelect.value, contact: contactInput.value.trim() };
+      if (step) body.step = step;
+      let answer;
+      try {
+        answer = await apiPost("admin/preview", body);
+      } catch (error) {
+        if (error instanceof SignedOut) throw error;
+        status.textContent = error.message;
+        return;
+      }
+      stepSelect.replaceChildren(...answer.steps.map((s) => el("option", { value: s.id, selected: s.id === answer.step }, s.id + " (" + s.channels.join(", ") + ")")));
+      status.textContent = answer.contact === "sample" ? "Rendered with the funnel's sample data." : "Rendered for contact " + answer.contact.contact_id + ".";
+      for (const [channel, parts] of Object.entries(answer.channels)) out.append(previewChannel(channel, parts));
+      out.setAttribute("data-step", answer.step);
+    }
+    funnelSelect.addEventListener("change", () => show(null));
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      show(stepSelect.value || null);
+    });
+    await show(null);
+  }
+
+  function previewChannel(channel, parts) {
+    const section = el("section", { class: "preview", "data-channel": channel }, el("h3", null, channel));
+    const row = (label, value) => el("p", null, el("strong", null, label + ": "), value);
+    if (channel === "email") {
+      section.append(row("Subject", parts.subject || ""));
+      if (parts.preheader) section.append(row("Preheader", parts.preheader));
+      if (parts.html) {
+        const frame = el("iframe", { class: "email", sandbox: "", title: "email preview", referrerpolicy: "no-referrer" });
+        frame.srcdoc = parts.html; // sandboxed: no scripts, no forms, an opaque origin
+        section.append(frame);
+      }
+      section.append(el("h4", null, parts.text_derived ? "Text (no text part: what plain-text readers get from the HTML)" : "Text part"),
+        el("pre", { class: "text-part" }, parts.text || ""));
+      return section;
+    }
+    if (parts.title) section.append(row("Title", parts.title));
+    if (parts.style) section.append(row("Shown as", parts.style));
+    section.append(el("pre", { class: "text-part" }, parts.text || ""));
+    if (parts.encoding) {
+      section.append(el("p", { class: "sms-info" }, parts.encoding + " · " + parts.characters + " characters · " + parts.segments + " segment" + (parts.segments === 1 ? "" : "s")));
+    }
+    for (const warning of parts.warnings || []) section.append(el("p", { class: "error", role: "alert" }, warning));
+    if ((parts.buttons || []).length) {
+      section.append(el("div", { class: "buttons" }, parts.buttons.map((b) => el("span", { class: "button", title: b.url || "reply button " + b.id }, b.text))));
+    }
+    if (parts.capture) section.append(row("Form", parts.capture.field + " → " + parts.capture.button));
+    return section;
   }
 
   async function trendsView(view) {
@@ -303,7 +393,8 @@
 
   // --- routing and sign-in ---------------------------------------------------------------
   const ROUTES = {
-    funnels: funnelsView, funnel: funnelView, messages: messagesView, trends: trendsView,
+    funnels: funnelsView, funnel: funnelView, messages: messagesView, preview: previewView,
+    trends: trendsView,
     cohorts: cohortsView, rfm: rfmView, segments: segmentsView, contacts: contactsView,
     contact: contactsView,
   };
