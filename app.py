@@ -14,6 +14,7 @@ from chalicelib.api import (
     ingest,
     messenger_webhooks,
     onsite,
+    preferences,
     preview,
     provider_webhooks,
     segments,
@@ -39,6 +40,7 @@ app.register_blueprint(messenger_webhooks.blueprint)
 app.register_blueprint(deeplinks.blueprint)
 app.register_blueprint(onsite.blueprint)
 app.register_blueprint(preview.blueprint)
+app.register_blueprint(preferences.blueprint)
 
 
 @app.lambda_function(name="step_runner")

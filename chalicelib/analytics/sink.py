@@ -22,12 +22,13 @@ from chalicelib.analytics import (
     keys,
     order_ledger,
     segments,
+    site_funnel,
 )
 from chalicelib.analytics.orders import is_cancellation, is_order, is_refund, order_value
 from chalicelib.analytics.tally import Tally, money
 from chalicelib.core.figures import REVENUE_FIELDS
 from chalicelib.events import EventSink, StoredEvent
-from chalicelib.storage.models import Message
+from chalicelib.storage.models import ContactStats, Message
 
 log = logging.getLogger(__name__)
 MERGED = "contact_merged"
@@ -64,10 +65,15 @@ class AnalyticsSink:
         if sighting.new:
             tally.add(keys.day_scope(first), keys.day_metric(first, "contacts"))
             tally.add(keys.COHORTS_SCOPE, keys.cohort_metric(*cohort, "contacts"))
+        stats = sighting.stats
         for event in sorted(events, key=lambda e: e.timestamp):
             tally.add(keys.day_scope(event.timestamp), keys.day_metric(event.timestamp, "events"))
+            if not stats.merged_into:
+                site_funnel.reach(
+                    stats, site_funnel.stage_of_event(event.name), event.timestamp, tally
+                )
             if is_order(event):
-                self._order(tally, contact_id, cohort, event)
+                self._order(tally, contact_id, cohort, event, stats)
             elif is_refund(event) or is_cancellation(event):
                 self._take_back(tally, contact_id, cohort, event)
             elif event.name == MERGED:
@@ -76,10 +82,16 @@ class AnalyticsSink:
         return tally
 
     def _order(
-        self, tally: Tally, contact_id: str, cohort: tuple[str, str], event: StoredEvent
+        self,
+        tally: Tally,
+        contact_id: str,
+        cohort: tuple[str, str],
+        event: StoredEvent,
+        sighted: ContactStats,
     ) -> None:
         at, value = event.timestamp, order_value(event.properties)
         stats = contact_stats.record_order(contact_id, value, at)
+        orders = int(stats.orders)
         day = keys.day_scope(at)
         tally.add(day, keys.day_metric(at, "orders"))
         tally.add(day, keys.day_metric(at, "revenue"), value)
@@ -98,7 +110,11 @@ class AnalyticsSink:
                 self.connection, order_id, event.event_id, contact_id, value, credited
             )
             if change is not None:  # counted before, or cancelled before it arrived
-                _moved(tally, change, cohort, at, int(stats.orders) + change.delta.orders)
+                orders += change.delta.orders
+                _moved(tally, change, cohort, at, orders)
+        if orders >= 1 and not sighted.merged_into:
+            stage = site_funnel.REPEAT_BUYER if orders >= 2 else site_funnel.BUYER
+            site_funnel.reach(sighted, stage, at, tally)
 
     def _take_back(
         self, tally: Tally, contact_id: str, cohort: tuple[str, str], event: StoredEvent
@@ -168,6 +184,7 @@ def _merge(tally: Tally, survivor: str, absorbed: str, at: datetime) -> None:
         tally.add(keys.COHORTS_SCOPE, keys.cohort_metric(*new, "revenue"), revenue)
     for segment in gone.segments or ():
         tally.add(keys.segment_scope(segment), "members", -1)
+    site_funnel.absorb(contact_stats.sight(survivor, at).stats, gone, at, tally)
 
 
 class Tee:

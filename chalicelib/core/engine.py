@@ -113,6 +113,7 @@ __all__ = [
 ]
 
 _STOP = object()  # returned by a step that waits or ends the enrollment
+TOPIC = "topic:"  # a topic's consent, beside the channels' ("topic:promotions": False)
 UNREACHABLE = "reaches nothing"  # a send none of whose channels reaches the contact (trace)
 
 
@@ -412,6 +413,10 @@ class _Run:
         return _HANDLERS[type(step)](self, step)
 
     def _send(self, step: SendStep) -> Any:
+        topic = self.funnel.topic
+        if topic and self.contact.consents.get(TOPIC + topic) is False:
+            self.note(step.id, "skip", f"opted out of the topic {topic}")
+            return self.next_of(step)
         channels = tuple(str(ch) for ch in step.channels if self.contact.can_reach(ch))
         if not channels:
             self.note(step.id, "skip", f"{UNREACHABLE}: {', '.join(step.channels)}")

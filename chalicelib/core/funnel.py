@@ -479,6 +479,7 @@ class Funnel(_Model):
     description: str = ""
     version: int = 0  # set on upload
     tags: list[str] = Field(default_factory=list)  # e.g. stage: tripwire, core, winback
+    topic: str | None = Field(None, pattern=ID_PATTERN, max_length=64)  # opt-out-able, e.g. news
     trigger: Trigger
     reentry: Reentry = Field(default_factory=Reentry)
     goal: Goal | None = None

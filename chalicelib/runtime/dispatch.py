@@ -27,6 +27,7 @@ from chalicelib.config import Settings
 from chalicelib.onsite import inbox as onsite_inbox
 from chalicelib.runtime.clock import Clock
 from chalicelib.storage.models import Message
+from chalicelib.tracking import page_links
 from chalicelib.tracking.urls import unsubscribe_url
 
 log = logging.getLogger(__name__)
@@ -35,18 +36,20 @@ SHARDS = 4
 PENDING, SENDING, SENT, FAILED, SKIPPED = "pending", "sending", "sent", "failed", "skipped"
 MAX_ATTEMPTS = 2  # the first try and one retry after an interruption
 STUCK_AFTER = timedelta(minutes=2)
-# Templates render `{{ unsubscribe_url }}` before the message has its id; the real, signed URL
-# replaces this mark when the message goes out.
+# Templates render `{{ unsubscribe_url }}` (and the preferences and view-online links) before
+# the message has its id; the real, signed URLs replace these marks when the message goes out.
 UNSUBSCRIBE_MARK = "https://unsubscribe.autofunnel.invalid/"
+PREFERENCES_MARK = "https://preferences.autofunnel.invalid/"
+VIEW_ONLINE_MARK = "https://view-online.autofunnel.invalid/"
 
 
 def engine_links(settings: Settings) -> dict[str, str]:
     """The `links.*` templates may use (the engine renders before a message has its id)."""
     return {
         "unsubscribe": UNSUBSCRIBE_MARK,
-        "preferences": UNSUBSCRIBE_MARK,
+        "preferences": PREFERENCES_MARK,
         "site": settings.site_url,
-        "view_online": "",
+        "view_online": VIEW_ONLINE_MARK,
     }
 
 
@@ -60,11 +63,20 @@ def fill_links(
     """The rendered parts with the real, signed per-message links in place of the marks."""
     if not settings.signing_secret:
         return dict(parts)
-    real = unsubscribe_url(settings, message_id, contact_id, channel)
-    return {
-        key: value.replace(UNSUBSCRIBE_MARK, real) if isinstance(value, str) else value
-        for key, value in parts.items()
+    real = {
+        UNSUBSCRIBE_MARK: unsubscribe_url(settings, message_id, contact_id, channel),
+        PREFERENCES_MARK: page_links.preferences_url(settings, message_id, contact_id),
+        VIEW_ONLINE_MARK: page_links.view_url(settings, message_id),
     }
+
+    def filled(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        for mark, url in real.items():
+            value = value.replace(mark, url)
+        return value
+
+    return {key: filled(value) for key, value in parts.items()}
 
 
 Deliver = Callable[..., DeliveryOutcome]

@@ -392,6 +392,7 @@ class ContactStats(Model):
     buyer_shard = UnicodeAttribute(null=True)
     rfm = MapAttribute(null=True)  # {"r", "f", "m", "segment", "at"} from the last RFM run
     segments = UnicodeSetAttribute(null=True)  # saved segments the contact is in
+    stages = UnicodeSetAttribute(null=True)  # site funnel stages reached (analytics/site_funnel)
     recheck_at = UTCDateTimeAttribute(null=True)
     recheck_shard = UnicodeAttribute(null=True)
     merged_into = UnicodeAttribute(null=True)

@@ -15,6 +15,8 @@ from chalicelib.events import StoredEvent
 from chalicelib.storage.contacts import event_item, save_events
 from chalicelib.storage.models import Contact
 
+TOPIC = "topic:"  # consents of topics are kept beside the channels' ("topic:promotions")
+
 
 def store_event(event: StoredEvent) -> None:
     """Keep the event on the contact's timeline, then hand it to the funnels."""
@@ -33,7 +35,9 @@ def set_consent(
     at: datetime | None = None,
     properties: dict[str, Any] | None = None,
 ) -> bool:
-    """Record the person's choice for `channel`; True when it changed (and an event went out)."""
+    """Record the person's choice for `channel` (or a topic: "topic:<name>"); True when it
+    changed (and an event went out: `unsubscribed` / `subscribed {channel}`, for a topic
+    `topic_unsubscribed` / `topic_subscribed {topic}`)."""
     at = at or datetime.now(UTC)
     for _ in range(5):  # optimistic locking on Contact.version
         try:
@@ -53,14 +57,18 @@ def set_consent(
                 raise
     else:
         return False
+    name = "unsubscribed" if not granted else "subscribed"
+    about: dict[str, Any] = {"channel": channel}
+    if channel.startswith(TOPIC):  # a topic is not a channel: funnels exiting on
+        name, about = f"topic_{name}", {"topic": channel[len(TOPIC) :]}  # `unsubscribed` stay
     store_event(
         StoredEvent(
             contact_id=contact_id,
             event_id=event_id,
             type="track",
-            name="unsubscribed" if not granted else "subscribed",
+            name=name,
             timestamp=at,
-            properties={"channel": channel, **(properties or {})},
+            properties={**about, **(properties or {})},
             source=source,
         )
     )

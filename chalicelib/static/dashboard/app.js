@@ -77,7 +77,33 @@
   }
 
   // --- views -----------------------------------------------------------------------------
+  const STAGE_LABELS = { visitors: "visitors", product_viewers: "product viewers", carts: "carts", checkouts: "checkouts", buyers: "buyers", repeat_buyers: "repeat buyers" };
+
+  // The whole site's funnel: of the contacts first seen in the last 30 days, how far they got.
+  async function siteFunnel(view) {
+    const [bySource, byWeek] = await Promise.all([api("admin/stats/site?by=source"), api("admin/stats/site?by=week")]);
+    const total = bySource.total;
+    view.append(el("h2", null, "Site funnel ", el("span", { class: "muted" }, "contacts first seen in the last 30 days, and how far they got")));
+    view.append(el("div", { class: "cards", id: "site-stages" }, bySource.stages.map((stage) =>
+      card(STAGE_LABELS[stage], num(total[stage]) + (total.from_previous[stage] === undefined ? "" : " (" + pct(total.from_previous[stage]) + ")"), stage))));
+    const canvas = el("canvas", { id: "site-chart", role: "img", "aria-label": "contacts reaching each stage of the site funnel" });
+    view.append(el("div", { class: "chart" }, canvas));
+    charts.push(new Chart(canvas, {
+      type: "bar",
+      data: { labels: bySource.stages.map((s) => STAGE_LABELS[s]), datasets: [{ label: "contacts", data: bySource.stages.map((s) => total[s]), backgroundColor: "#2f6fed" }] },
+      options: { indexAxis: "y", animation: false, plugins: { legend: { display: false } } },
+    }));
+    const columns = (key, label) => [
+      { label, text: true, value: (r) => r[key] },
+      ...bySource.stages.map((stage) => ({ label: STAGE_LABELS[stage], value: (r) => num(r[stage]) })),
+      { label: "visitor → buyer", value: (r) => pct(r.from_visitors.buyers) },
+    ];
+    view.append(el("h3", null, "By first-touch source"), table(columns("source", "source"), bySource.rows, { id: "site-sources" }));
+    view.append(el("h3", null, "By week first seen"), table(columns("week", "week of"), byWeek.rows, { id: "site-weeks" }));
+  }
+
   async function funnelsView(view) {
+    await siteFunnel(view);
     const { funnels } = await api("admin/stats/funnels");
     view.append(el("h2", null, "Funnels"));
     if (!funnels.length) view.append(el("p", { class: "muted" }, "No funnels yet: upload one with `autofunnel push`."));
