@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 STAGE ?= dev
 
-.PHONY: run test lint check-infra bench deploy clean
+.PHONY: run test test-fast lint check-infra bench deploy clean
 
 $(INSTALLED): requirements.txt requirements-dev.txt pyproject.toml
 	@command -v java >/dev/null || { echo "Java 17+ is required for DynamoDB Local: apt install openjdk-17-jre-headless"; exit 1; }
@@ -18,10 +18,15 @@ $(INSTALLED): requirements.txt requirements-dev.txt pyproject.toml
 run: $(INSTALLED)
 	$(BIN)/autofunnel dev
 
+# The whole suite, one worker per core (each with its own DynamoDB Local and Chromium).
 test: $(INSTALLED)
 	@scripts/ensure-chromium
 	$(BIN)/ruff check .
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist worksteal
+
+# The edit loop: the unit tier only (no DynamoDB Local, no Chromium), in seconds.
+test-fast: $(INSTALLED)
+	$(BIN)/pytest -m "not integration and not browser" -q
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

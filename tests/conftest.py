@@ -1,8 +1,14 @@
-"""Shared fixtures. DynamoDB Local starts once per test session, only if a test asks for it."""
+"""Shared fixtures, and the markers derived from them (the taxonomy: tests/README.md).
+
+DynamoDB Local starts once per test worker, only if a collected test needs it. Its tables are
+created once per worker and emptied after every test (tests/shared_tables.py), so each test
+still starts on empty tables.
+"""
 
 from __future__ import annotations
 
-import uuid
+import os
+import subprocess
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,57 +19,118 @@ from chalice.test import Client
 from app import app
 from autofunnel import dynamodb_local
 from chalicelib import wiring
+from chalicelib.analytics import segment_store
 from chalicelib.config import Settings
 from chalicelib.storage.binding import bind
-from chalicelib.storage.tables import create_tables, delete_tables
+from tests.shared_tables import UNGUARDED_CALL, SharedTables, worker_name
 
 ADMIN_KEY = "test-admin-key"
 WRITE_KEY = "test-write-key"
 
+# A marker each fixture implies: a test that uses the fixture, directly or through another one,
+# carries the marker, so `-m "not integration"` never starts DynamoDB Local.
+MARKER_OF_FIXTURE = {"dynamodb": "integration", "browser": "browser"}
+
+# The tables of the running test (None outside `settings`): the write recorder feeds them.
+_recording: SharedTables | None = None
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for fixture, marker in MARKER_OF_FIXTURE.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(marker)
+
 
 @pytest.fixture(autouse=True)
 def forbid_scan(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No request path may Scan a table: any Scan through botocore fails the test."""
-    original = botocore.client.BaseClient._make_api_call
+    """No request path may Scan a table: any Scan through botocore fails the test. Every write
+    is recorded, so that the clean-up deletes exactly what the test wrote."""
 
     def guarded(self: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
         if operation_name == "Scan":
             raise AssertionError(f"Scan called on {api_params.get('TableName')}")
-        return original(self, operation_name, api_params)
+        if _recording is not None:
+            _recording.record(operation_name, api_params)
+        return UNGUARDED_CALL(self, operation_name, api_params)
 
     monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", guarded)
+    start_process = subprocess.Popen.__init__
+
+    def note_process(self: subprocess.Popen[Any], *args: Any, **kwargs: Any) -> None:
+        # A process started now (`chalice local`, a CLI) may write to the tables unseen.
+        if _recording is not None:
+            _recording.note_outside_writers()
+        start_process(self, *args, **kwargs)
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", note_process)
 
 
 @pytest.fixture(scope="session")
 def dynamodb() -> Iterator[dynamodb_local.DynamoDBLocal]:
+    """This worker's DynamoDB Local (in memory)."""
     emulator = dynamodb_local.start()
     yield emulator
     emulator.stop()
 
 
-@pytest.fixture
-def settings(
-    dynamodb: dynamodb_local.DynamoDBLocal, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Settings]:
-    """A fresh set of tables (unique prefix) for one test, wired into the app's settings."""
-    env = {
+def require_integration_marker(request: pytest.FixtureRequest) -> None:
+    """A test that reaches DynamoDB Local only at run time (`request.getfixturevalue`) escaped
+    the marking at collection: fail it rather than start the emulator in a unit run."""
+    if request.node.get_closest_marker("integration") is None:
+        pytest.fail(
+            f"{request.node.nodeid} uses DynamoDB Local but is not marked `integration`: "
+            "ask for the `settings` (or `dynamodb`) fixture in its signature",
+            pytrace=False,
+        )
+
+
+@pytest.fixture(scope="session")
+def shared_tables(dynamodb: dynamodb_local.DynamoDBLocal) -> SharedTables:
+    """The test stage's tables on this worker's emulator, created once."""
+    tables = SharedTables(Settings.from_env(_test_environment(dynamodb)))
+    tables.create()
+    return tables
+
+
+def _test_environment(dynamodb: dynamodb_local.DynamoDBLocal) -> dict[str, str]:
+    return {
         "AUTOFUNNEL_STAGE": "test",
         "AUTOFUNNEL_DYNAMODB_ENDPOINT": dynamodb.endpoint,
-        "AUTOFUNNEL_TABLE_PREFIX": f"t{uuid.uuid4().hex[:10]}",
+        "AUTOFUNNEL_TABLE_PREFIX": f"test-{worker_name()}",
         "AUTOFUNNEL_ADMIN_KEY": ADMIN_KEY,
         "AUTOFUNNEL_WRITE_KEY": WRITE_KEY,
         "AUTOFUNNEL_SIGNING_SECRET": "test-signing-secret",
         "AUTOFUNNEL_PUBLIC_URL": "https://af.example.test",
     }
-    for name, value in env.items():
+
+
+@pytest.fixture
+def settings(
+    dynamodb: dynamodb_local.DynamoDBLocal,
+    shared_tables: SharedTables,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> Iterator[Settings]:
+    """The app's settings on empty tables: this worker's, emptied again after the test."""
+    global _recording
+    require_integration_marker(request)
+    for name, value in _test_environment(dynamodb).items():
         monkeypatch.setenv(name, value)
     wiring.reset()
     settings = wiring.storage()
-    create_tables(settings)
     bind(settings)
-    yield settings
-    delete_tables(settings)
-    wiring.reset()
+    _recording = shared_tables
+    try:
+        yield settings
+    finally:
+        _recording = None
+        shared_tables.empty()
+        segment_store.forget()  # cached per table name, and the names stay the same
+        wiring.reset()
+    if os.environ.get("TESTS_CHECK_EMPTY"):  # a slow audit of the clean-up (tests/README.md)
+        assert shared_tables.leftovers() == {}, "the clean-up missed what this test wrote"
 
 
 @pytest.fixture

@@ -332,6 +332,7 @@
           return response.json();
         })
         .then(function (answer) {
+          self.polls++;
           (answer.messages || []).forEach(showMessage);
         })
         .catch(function () {
@@ -523,7 +524,8 @@
     reset: reset,
     flush: flush,
     anonymousId: anonymousId,
-    telegramLink: telegramLink
+    telegramLink: telegramLink,
+    polls: 0 // on-site polls answered so far
   });
   page();
   if (d.readyState == "loading")

@@ -7,6 +7,8 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -40,8 +42,9 @@ def chromium_missing() -> str | None:
     return None
 
 
-@pytest.fixture
-def browser() -> Iterator[object]:
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """One headless Chromium per test worker: starting one costs more than most browser tests."""
     reason = chromium_missing()
     if reason:
         pytest.skip(reason)
@@ -60,6 +63,38 @@ def browser() -> Iterator[object]:
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture
+def browser(chromium: Any) -> Iterator[Any]:
+    """The worker's Chromium; after the test it is left as a fresh one would be."""
+    size = chromium.get_window_size()
+    yield chromium
+    forget_the_test(chromium, size)
+
+
+def forget_the_test(driver: Any, size: dict[str, int]) -> None:
+    """Leave the pages (their timers and queued sends stop), then clear what they stored:
+    each visited origin's storage (the snippet's localStorage queue), cookies and cache."""
+    history = driver.execute_cdp_cmd("Page.getNavigationHistory", {})["entries"]
+    origins = {
+        f"{url.scheme}://{url.netloc}"
+        for url in (urlsplit(entry["url"]) for entry in history)
+        if url.scheme in ("http", "https")
+    }
+    for handle in driver.window_handles[1:]:
+        driver.switch_to.window(handle)
+        driver.close()
+    driver.switch_to.window(driver.window_handles[0])
+    driver.get("about:blank")
+    for origin in origins:
+        driver.execute_cdp_cmd(
+            "Storage.clearDataForOrigin", {"origin": origin, "storageTypes": "all"}
+        )
+    driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
+    driver.execute_cdp_cmd("Network.clearBrowserCache", {})
+    driver.execute_cdp_cmd("Page.resetNavigationHistory", {})
+    driver.set_window_size(size["width"], size["height"])
 
 
 @pytest.fixture

@@ -19,6 +19,9 @@ from autofunnel.dynamodb_local import free_port
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 CHALICE = Path(sys.executable).parent / "chalice"
+# How long a test waits for an answer: requests still run funnels and analytics inline, which
+# takes seconds when the machine is busy (the whole suite runs beside the test).
+ANSWER_SECONDS = 60.0
 
 
 @contextmanager

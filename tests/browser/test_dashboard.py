@@ -19,7 +19,6 @@ from tests.browser.local_server import chalice_local
 from tests.conftest import ADMIN_KEY
 from tests.integration.analytics.population import START, World, shop_population, visitor
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 PAYLOAD = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
 SHOPPER = 42  # in the group that bought a day later
@@ -41,6 +40,7 @@ def seeded_app(settings: Settings, api: Client) -> Iterator[str]:
         yield url
 
 
+@pytest.mark.slow
 def test_dashboard_shows_the_funnel_and_a_contact_timeline(browser: Any, seeded_app: str) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait

@@ -16,10 +16,10 @@ from autofunnel.dynamodb_local import free_port
 from chalicelib.config import Settings
 from chalicelib.tracking.tokens import read_deeplink_token
 from chalicelib.webhooks.credentials import derived_telegram_secret
-from tests.browser.local_server import chalice_local
+from tests.browser.local_server import ANSWER_SECONDS, chalice_local
 from tests.browser.test_snippet_browser import admin_get, wait_for
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = pytest.mark.slow  # `browser` follows from the fixture (tests/conftest.py)
 SIGNING_SECRET = "test-signing-secret"
 
 
@@ -52,7 +52,7 @@ def post_start(api: str, token: str) -> Any:
             "X-Telegram-Bot-Api-Secret-Token": derived_telegram_secret(SIGNING_SECRET, "shop_bot"),
         },
     )
-    with urllib.request.urlopen(request, timeout=10) as response:
+    with urllib.request.urlopen(request, timeout=ANSWER_SECONDS) as response:
         return json.loads(response.read())
 
 

@@ -5,12 +5,7 @@ not opened in time becomes a popup on the next visit."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,11 +13,10 @@ from typing import Any
 import pytest
 
 from autofunnel.timetravel import Stack
-from tests.browser.conftest import CHROMEDRIVER, CHROMIUM, CHROMIUM_FLAGS
 from tests.browser.test_snippet_browser import admin_get, wait_for
 from tests.conftest import ADMIN_KEY
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = pytest.mark.slow  # `browser` follows from the fixture (tests/conftest.py)
 FUNNELS = Path(__file__).resolve().parents[2] / "funnels"
 
 CART_CHAT = """
@@ -62,25 +56,6 @@ def publish(api: str, name: str, source: str) -> None:
         assert response.status in (200, 201)
 
 
-@contextmanager
-def another_browser() -> Iterator[Any]:
-    """A second, separate Chromium profile: another visitor."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="af-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={profile}"]:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
-
-
 def open_demo(browser: Any, page_origin: str) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ready
@@ -91,6 +66,19 @@ def open_demo(browser: Any, page_origin: str) -> None:
     wait.until(lambda d: d.execute_script("return !!(window.autofunnel && autofunnel.loaded)"))
     # The demo shop's own sign-up popup (not a funnel's): out of the way.
     wait.until(ready.element_to_be_clickable((By.ID, "popup-close"))).click()
+
+
+def polled_after_events(browser: Any) -> None:
+    """The page's events were accepted and a poll after that was answered: whatever the visitor
+    has waiting would be on the page by then."""
+    wait_for(
+        lambda: browser.execute_script(
+            "return !JSON.parse(localStorage.getItem('af_queue') || '[]').length"
+        ),
+        timeout=30,
+    )
+    before = browser.execute_script("return autofunnel.polls")
+    wait_for(lambda: browser.execute_script("return autofunnel.polls") > before, timeout=30)
 
 
 def onsite_message(browser: Any, timeout: float = 20) -> Any:
@@ -132,13 +120,17 @@ def test_the_chat_reaches_its_visitor_only_and_a_click_takes_the_clicked_branch(
     assert chat.value_of_css_property("border-radius") == "16px 16px 4px"
     ann = browser.execute_script("return autofunnel.anonymousId()")
 
-    with another_browser() as other:
-        open_demo(other, page_origin)
-        other.find_element(By.ID, "details").click()  # browsing, no cart
-        time.sleep(4)  # its load poll and the poll after its events were accepted
-        assert other.find_elements(By.CSS_SELECTOR, "[data-af-message]") == []
-        bob = other.execute_script("return autofunnel.anonymousId()")
+    # Another visitor: the demo on the API's own origin has storage and cookies of its own.
+    ann_window = browser.current_window_handle
+    browser.switch_to.new_window("window")
+    open_demo(browser, api)
+    browser.find_element(By.ID, "details").click()  # browsing, no cart
+    bob = browser.execute_script("return autofunnel.anonymousId()")
     assert bob != ann
+    polled_after_events(browser)
+    assert browser.find_elements(By.CSS_SELECTOR, "[data-af-message]") == []
+    browser.close()
+    browser.switch_to.window(ann_window)
 
     chat.find_element(By.CSS_SELECTOR, "[data-af-button='take_discount']").click()
     assert browser.find_elements(By.CSS_SELECTOR, "[data-af-message]") == []
@@ -203,5 +195,5 @@ def test_story_3_an_email_not_opened_in_time_becomes_a_popup_on_the_next_visit(
 
     wait_for(clicked)
     browser.get(f"{page_origin}/demo?key=browser-key")
-    time.sleep(3)
-    assert browser.find_elements(By.CSS_SELECTOR, "[data-af-message]") == []
+    polled_after_events(browser)
+    assert browser.find_elements(By.CSS_SELECTOR, "[data-af-message]") == []  # shown once

@@ -18,7 +18,7 @@ from tests.browser.local_server import chalice_local
 from tests.conftest import ADMIN_KEY
 from tests.integration.ingest_helpers import post
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = pytest.mark.slow  # `browser` follows from the fixture (tests/conftest.py)
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 LONG_SMS = """
 name: long_sms

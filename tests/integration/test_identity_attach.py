@@ -5,14 +5,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from chalicelib.config import Settings
 from chalicelib.identity import store
 from chalicelib.identity.attach import attach
 from chalicelib.storage.models import Contact
 
-pytestmark = pytest.mark.integration
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 KEEP = timedelta(days=400)
 

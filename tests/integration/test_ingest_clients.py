@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from chalicelib.config import Settings
-from tests.browser.local_server import chalice_local
+from tests.browser.local_server import ANSWER_SECONDS, chalice_local
 from tests.conftest import ADMIN_KEY, WRITE_KEY
 
 pytestmark = pytest.mark.slow
@@ -28,7 +28,7 @@ def timeline_of(api: str, user_id: str) -> dict[str, Any]:
         f"{api}/admin/contacts?user_id={user_id}",
         headers={"Authorization": f"Bearer {ADMIN_KEY}"},
     )
-    with urllib.request.urlopen(request, timeout=10) as response:
+    with urllib.request.urlopen(request, timeout=ANSWER_SECONDS) as response:
         [contact] = json.loads(response.read())["contacts"]
     return contact
 

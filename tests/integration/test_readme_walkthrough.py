@@ -17,7 +17,7 @@ from chalicelib import wiring
 from chalicelib.config import Settings
 from tests.browser.local_server import chalice_local
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.slow  # `integration` follows from the fixtures
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 

@@ -16,7 +16,6 @@ from chalicelib.config import Settings
 from chalicelib.storage import messages as message_store
 from chalicelib.storage.models import Contact, Event, Identity
 
-pytestmark = pytest.mark.integration
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 DEALS = """
 name: weekly_deals

@@ -19,7 +19,6 @@ from tests.integration.channels.conftest import post_sendgrid
 from tests.integration.ingest_helpers import post
 from tests.provider_stub import ProviderStub, Reply, running
 
-pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[3]
 
 

@@ -6,15 +6,11 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-import pytest
-
 from chalicelib import jobs
 from chalicelib.storage.models import Contact, Identity, Message
 from tests.conftest import WRITE_KEY
 from tests.integration.analytics.population import World
 from tests.integration.onsite.conftest import Visitor
-
-pytestmark = pytest.mark.integration
 
 CART_CHAT = """
 name: cart_chat

@@ -32,7 +32,6 @@ from tests.integration.webhooks.conftest import (
     visitor_link,
 )
 
-pytestmark = pytest.mark.integration
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # a Monday, 10:00 in Berlin
 VISITOR = "3f2b8c1e-5d4a-4e2b-9c1a-7b6d5e4f3a21"
 CHAT = 427913004

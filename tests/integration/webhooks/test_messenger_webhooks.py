@@ -28,7 +28,6 @@ from tests.integration.webhooks.conftest import (
     visitor_link,
 )
 
-pytestmark = pytest.mark.integration
 CHAT = "427913004"
 PSID = "6789012345678901"
 

@@ -7,14 +7,12 @@ import json
 from datetime import date
 from typing import Any
 
-import pytest
 from chalice.test import Client
 
 from chalicelib.storage.models import Contact, ContactStats
 from tests.conftest import WRITE_KEY
 from tests.integration.webhooks.conftest import SECRETS, find_contact, hex_hmac, post_signed
 
-pytestmark = pytest.mark.integration
 BUYER = {"email": "rita@example.com", "first_name": "Rita"}
 
 

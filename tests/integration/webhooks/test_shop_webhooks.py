@@ -23,7 +23,6 @@ from tests.integration.webhooks.conftest import (
     unset,
 )
 
-pytestmark = pytest.mark.integration
 SHOPIFY = "/webhooks/shopify"
 WOO = "/webhooks/woocommerce"
 SHOP = "/webhooks/shop/tilda"

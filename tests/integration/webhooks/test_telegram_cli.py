@@ -3,15 +3,12 @@ registers is one the API then accepts (both derive the same secret), and nothing
 
 from __future__ import annotations
 
-import pytest
 from chalice.test import Client
 from click.testing import CliRunner
 
 from autofunnel.cli import main
 from tests.integration.webhooks.conftest import SIGNING_SECRET, fixture, post_telegram
 from tests.provider_stub import Recorded, Reply, running
-
-pytestmark = pytest.mark.integration
 
 
 def bot_api(request: Recorded) -> Reply:

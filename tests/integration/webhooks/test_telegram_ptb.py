@@ -32,7 +32,6 @@ from tests.integration.webhooks.conftest import (
     visitor_link,
 )
 
-pytestmark = pytest.mark.integration
 OLGA = User(id=427913004, first_name="Olga", is_bot=False, username="olga_k", language_code="de")
 BOT = User(id=7000000001, first_name="Shop", is_bot=True, username="shop_bot")
 CHAT = Chat(id=427913004, type=Chat.PRIVATE, first_name="Olga", username="olga_k")

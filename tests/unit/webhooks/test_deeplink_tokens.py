@@ -20,7 +20,9 @@ NOW = 1_709_542_920
 START_PARAMETER = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # Telegram's rule for ?start=
 
 
-@pytest.mark.parametrize("anonymous_id", [str(uuid.uuid4()), "visitor-1", "x" * 31, "Ölga"])
+@pytest.mark.parametrize(
+    "anonymous_id", ["f81d4fae-7dec-11d0-a765-00a0c91e6bf6", "visitor-1", "x" * 31, "Ölga"]
+)
 def test_tokens_fit_telegrams_start_parameter_and_round_trip(anonymous_id: str) -> None:
     token = deeplink_token(SECRET, anonymous_id, NOW + 60)
     assert START_PARAMETER.match(token), token
