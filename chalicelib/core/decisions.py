@@ -30,12 +30,12 @@ MESSAGE_STATUSES = (
 )
 # A reaction implies the weaker ones: a click was an open, an open a delivery.
 IMPLIED: dict[str, tuple[str, ...]] = {
-    "clicked": ("delivered", "opened"),
+    "clicked": ("opened", "delivered"),
     "opened": ("delivered",),
-    "replied": ("delivered", "opened"),
-    "shown": ("delivered", "opened"),
-    "dismissed": ("delivered", "opened"),
-    "submitted": ("delivered", "opened", "clicked"),
+    "replied": ("opened", "delivered"),
+    "shown": ("opened", "delivered"),
+    "dismissed": ("opened", "delivered"),
+    "submitted": ("clicked", "opened", "delivered"),
 }
 
 

@@ -63,12 +63,13 @@ def test_demo_shop_visit_becomes_one_identified_contact(
     opted_out = browser.find_element(By.ID, "newsletter-email")  # in a data-af-capture="off" form
     opted_out.send_keys("optout@example.com")
     opted_out.send_keys(Keys.TAB)
-    browser.find_element(By.ID, "details").click()  # a single-page-app navigation
+    # The shop's own popup opens by itself after a moment (over the page: answered first).
     wait.until(ready.visibility_of_element_located((By.ID, "popup-email")))
     field = browser.find_element(By.ID, "popup-email")
     field.send_keys(EMAIL)
     field.send_keys(Keys.TAB)  # leave the field; the popup form is never submitted
     browser.find_element(By.ID, "popup-close").click()
+    browser.find_element(By.ID, "details").click()  # a single-page-app navigation
     browser.find_element(By.ID, "add-to-cart").click()
     browser.find_element(By.ID, "go-checkout").click()
     card = browser.find_element(By.ID, "card-number")

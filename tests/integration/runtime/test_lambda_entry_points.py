@@ -62,6 +62,6 @@ def test_scheduled_jobs_run_and_report(stack: Stack) -> None:
                 source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
             ),
         )
-    assert swept.payload == {"overdue_wakeups": 1, "recovered_messages": 0}
+    assert swept.payload == {"overdue_wakeups": 1, "recovered_messages": 0, "expired_onsite": 0}
     assert dated.payload == {"entered": 0}
     assert [step for _, step, _ in stack.outbox("ann")] == ["reminder_1"]

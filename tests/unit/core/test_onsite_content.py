@@ -90,3 +90,44 @@ def test_a_contact_who_never_browsed_the_site_gets_no_onsite_send() -> None:
     out = start(f, contact(reachable_channels={"email"}), None, T0, "e1")
     assert not [d for d in out.decisions if isinstance(d, SendMessage)]
     assert any(t.kind == "skip" for t in out.trace)
+
+
+WAIT_FOR_SHOWN = """
+    name: popup_or_email
+    trigger: {event: signed_up}
+    templates:
+      popup:
+        onsite: {text: "10% off today"}
+      mail:
+        email: {subject: "10% off today", text: "Your code: TEN"}
+    steps:
+      - {id: popup, kind: send, channel: onsite, template: popup, expires: 1d}
+      - id: seen
+        kind: wait_until
+        reaction: shown
+        message: popup
+        timeout: 1d
+        on_met: end
+        on_timeout: by_email
+      - {id: by_email, kind: send, channel: email, template: mail}
+"""
+
+
+def test_a_funnel_waits_for_shown_and_falls_back_when_it_never_is() -> None:
+    from chalicelib.core.engine import MessageStatusInput, TimerInput, decide
+
+    f = funnel(WAIT_FOR_SHOWN)
+    visitor = contact(reachable_channels={"onsite", "email"})
+    entered = start(f, visitor, EventInput("signed_up", {}, T0), T0, "e1")
+    assert entered.state.step == "seen"
+
+    shown = decide(f, entered.state, visitor, MessageStatusInput("popup", "shown", T0), T0)
+    assert shown.state.status == "completed"
+    assert shown.state.reactions["popup"].keys() >= {"shown", "opened", "delivered"}
+
+    # Never shown: it expires, and the wait times out to the email.
+    expired = decide(f, entered.state, visitor, MessageStatusInput("popup", "expired", T0), T0)
+    timer = TimerInput(expired.state.token)
+    late = decide(f, expired.state, visitor, timer, expired.state.wake_at)
+    (mail,) = [d for d in late.decisions if isinstance(d, SendMessage)]
+    assert mail.step_id == "by_email"
