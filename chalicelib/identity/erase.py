@@ -11,7 +11,6 @@ from collections.abc import Iterable
 from pynamodb.models import Model
 
 from chalicelib.identity import store
-from chalicelib.onsite import visitors
 from chalicelib.storage.models import Contact, DateMark, Enrollment, Event, Message
 
 
@@ -24,9 +23,7 @@ def erase(contact_id: str) -> dict[str, int]:
     except Contact.DoesNotExist:
         ids = [contact_id]  # nothing left but maybe stray items: sweep them anyway
     for each in ids:
-        identities = list(store.of_contact(each))
-        visitors.forget([i.identity for i in identities if i.kind == "anon"])
-        tally["identities"] += _delete(identities)
+        tally["identities"] += _delete(store.of_contact(each))
         tally["events"] += _delete(Event.query(each, consistent_read=True))
         tally["enrollments"] += _delete(Enrollment.query(each, consistent_read=True))
         tally["messages"] += _delete(Message.by_contact.query(each))

@@ -3,10 +3,11 @@
 The write key is public and an anonymous id travels (in events, in a Shopify cart attribute, in
 a forwarded Telegram deep link), so the id alone must not open anyone's on-site messages. The
 snippet also keeps a random device key of its own, sent only to the poll. The first poll that
-finds the anonymous id on a contact binds that device key to it (trust on first use, one
-conditional put); afterwards a poll with the id and any other key gets nothing. A stranger
-therefore reads nothing, whatever ids they know, and a visitor sees only their own contact's
-on-site messages: their content, never the contact's addresses or profile.
+finds the anonymous id on a contact binds (a hash of) that device key to the id's identity
+(trust on first use, one conditional update); afterwards a poll with the id and any other key
+gets nothing. A stranger therefore reads nothing, whatever ids they know, and a visitor sees
+only their own contact's on-site messages: their content, never the contact's addresses or
+profile. A merge moves the identity with its binding; erasure deletes both.
 """
 
 from __future__ import annotations
@@ -14,24 +15,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from pynamodb.exceptions import PutError
+from pynamodb.exceptions import UpdateError
 
 from chalicelib.identity.keys import InvalidIdentity, identity_key
-from chalicelib.storage.models import Identity, Receipt
+from chalicelib.storage.models import Identity
 
 DEVICE_KEY = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
-KEPT = timedelta(days=400)  # like the events the anonymous id belongs to
 
 
 class NotTheVisitor(Exception):
     """The device key does not match the one bound to this anonymous id."""
-
-
-def _receipt_key(identity: str) -> str:
-    """Per identity key ("anon:<id>"); hashed, so the receipts table holds no visitor ids."""
-    return "onsite-device:" + hashlib.sha256(identity.encode()).hexdigest()
 
 
 def _digest(device_key: str) -> str:
@@ -40,7 +35,8 @@ def _digest(device_key: str) -> str:
 
 def contact_of(anonymous_id: str, device_key: str, now: datetime) -> str | None:
     """The contact whose on-site messages this browser may see; None when the id belongs to
-    nobody yet. Raises NotTheVisitor when the id is bound to another device key."""
+    nobody yet. Raises NotTheVisitor when the id is bound to another device key. One GetItem;
+    the first poll of a browser also binds its key (one conditional UpdateItem)."""
     try:
         key = identity_key("anon", anonymous_id)
     except InvalidIdentity:
@@ -49,27 +45,17 @@ def contact_of(anonymous_id: str, device_key: str, now: datetime) -> str | None:
         identity = Identity.get(key)
     except Identity.DoesNotExist:
         return None
-    _check_device(key, device_key, now)
+    digest = _digest(device_key)
+    if identity.device is None:
+        try:
+            identity.update(
+                actions=[Identity.device.set(digest)],
+                condition=Identity.device.does_not_exist() & Identity.identity.exists(),
+            )
+        except UpdateError as error:
+            if error.cause_response_code != "ConditionalCheckFailedException":
+                raise
+            identity = Identity.get(key, consistent_read=True)  # another browser bound first
+    if not hmac.compare_digest(str(identity.device or ""), digest):
+        raise NotTheVisitor(key)
     return str(identity.contact_id)
-
-
-def _check_device(identity: str, device_key: str, now: datetime) -> None:
-    receipt_key, digest = _receipt_key(identity), _digest(device_key)
-    try:
-        Receipt(receipt_key, created_at=now, result={"device": digest}, expires_at=now + KEPT).save(
-            condition=Receipt.key.does_not_exist()
-        )
-        return  # the first poll of this browser: bound now
-    except PutError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
-            raise
-    bound = Receipt.get(receipt_key).result or {}
-    if not hmac.compare_digest(str(bound.get("device", "")), digest):
-        raise NotTheVisitor(identity)
-
-
-def forget(identities: list[str]) -> None:
-    """Erasure: the device bindings of a person's anonymous ids ("anon:<id>" keys)."""
-    with Receipt.batch_write() as batch:
-        for identity in identities:
-            batch.delete(Receipt(_receipt_key(identity)))

@@ -97,6 +97,7 @@ class Identity(Model):
     created_at = UTCDateTimeAttribute()
     unreachable = BooleanAttribute(default=False)  # a provider said this address is dead
     window_until = UTCDateTimeAttribute(null=True)  # Meta's 24-hour messaging window
+    device = UnicodeAttribute(null=True)  # anon: hash of the snippet's device key (onsite/)
     by_contact = ContactIdentities()
 
 

@@ -173,6 +173,12 @@ def test_story_3_an_email_not_opened_in_time_becomes_a_popup_on_the_next_visit(
         return contact if funnels == ["opened_or_popup"] else None
 
     wait_for(enrolled, timeout=45)
+    wait_for(
+        lambda: browser.execute_script(
+            "return !JSON.parse(localStorage.getItem('af_queue')).length"
+        )
+    )
+    browser.get("about:blank")  # Vera leaves the site (an open page would show the popup at once)
 
     # Email A goes out (at night, once quiet hours end), two days pass without an open: the
     # funnel switches channel. The local scheduler's wake-ups, fired with the clock moved on.
