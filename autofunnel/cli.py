@@ -16,6 +16,7 @@ def _register() -> None:
         admin_commands,
         dev_commands,
         funnel_commands,
+        ops_commands,
         preview_commands,
         stats_commands,
         telegram_commands,
@@ -23,6 +24,7 @@ def _register() -> None:
 
     modules = (
         dev_commands,
+        ops_commands,
         funnel_commands,
         admin_commands,
         preview_commands,

@@ -1,4 +1,4 @@
-"""Local development and deployment verbs."""
+"""Local development verbs (deploying: ops_commands.py)."""
 
 from __future__ import annotations
 
@@ -37,16 +37,4 @@ def infra_template(output: Path) -> None:
     click.echo(f"wrote {output}")
 
 
-@click.command("deploy")
-@click.option("--stage", required=True, help="Chalice stage: dev or prod")
-def deploy(stage: str) -> None:
-    """Deploy infra/template.yaml, then `chalice deploy` with its outputs and your secrets."""
-    from autofunnel import deploy as deployment
-
-    try:
-        deployment.deploy(stage)
-    except ValueError as error:
-        raise click.ClickException(str(error)) from error
-
-
-COMMANDS: list[click.Command] = [dev, infra_template, deploy]
+COMMANDS: list[click.Command] = [dev, infra_template]

@@ -119,7 +119,8 @@ def start(
     return emulator
 
 
-def _wait_until_ready(emulator: DynamoDBLocal, timeout: float = 60.0) -> None:
+def _wait_until_ready(emulator: DynamoDBLocal, timeout: float = 180.0) -> None:
+    # Generous: a busy machine (several test suites at once) starts the JVM slowly.
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if emulator.process.poll() is not None:

@@ -152,3 +152,25 @@ def _parse_write_keys(env: Mapping[str, str]) -> tuple[WriteKey, ...]:
 def current() -> Settings:
     """The settings of this process (one Lambda container), read once."""
     return Settings.from_env()
+
+
+EVENTS_STREAM_ARN = "AUTOFUNNEL_EVENTS_STREAM_ARN"
+
+
+def events_stream_arn(env: Mapping[str, str] | None = None) -> str:
+    """The event log's stream, the worker's event source (`@app.on_dynamodb_record`).
+
+    Chalice reads it when it imports app.py at deploy time, so `autofunnel deploy` sets it from
+    the infra stack's `EventsStreamArn` output in the environment of `chalice deploy` (and in
+    the functions' environment). Elsewhere (tests, `chalice local`, a bare `chalice package`) a
+    placeholder of the same shape keeps app.py importable; `autofunnel deploy` never uses it.
+    """
+    env = os.environ if env is None else env
+    arn = env.get(EVENTS_STREAM_ARN, "").strip()
+    if arn:
+        return arn
+    stage = env.get("AUTOFUNNEL_STAGE", "dev")
+    prefix = env.get("AUTOFUNNEL_TABLE_PREFIX") or f"autofunnel-{stage}"
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
+    # autofunnel/package.py recognises the suffix (its SAM template imports the real ARN).
+    return f"arn:aws:dynamodb:{region}:000000000000:table/{prefix}-events/stream/not-deployed"

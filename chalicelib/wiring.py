@@ -42,18 +42,12 @@ def clock() -> Clock:
     return clock_for(settings.time_scale, settings.clock_epoch, settings.clock_start)
 
 
-@lru_cache(maxsize=1)
 def dynamodb_connection() -> Connection:
-    """For transactions (TransactWrite needs a connection; the models keep their own)."""
-    from pynamodb.connection import Connection
+    """For transactions (TransactWrite needs a connection): the one the models share."""
+    from chalicelib.storage import binding
 
-    settings = storage()
-    local = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
-    return Connection(
-        region=settings.region,
-        host=settings.dynamodb_endpoint or None,
-        **(local if settings.dynamodb_endpoint else {}),
-    )
+    storage()
+    return binding.connection()
 
 
 @lru_cache(maxsize=1)
@@ -152,7 +146,7 @@ def _aws_client(service: str) -> Any:
 def reset() -> None:
     """Forget cached settings and adapters (tests that change the environment)."""
     current.cache_clear()
-    factories = (storage, clock, dynamodb_connection, funnel_store, scheduler, dispatcher)
+    factories = (storage, clock, funnel_store, scheduler, dispatcher)
     for factory in (*factories, observer, analytics_sink, runtime):
         if hasattr(factory, "cache_clear"):  # a test may have replaced one
             factory.cache_clear()

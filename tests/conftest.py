@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import botocore.client
+import botocore.session
+import pynamodb.connection.base
 import pytest
 from chalice.test import Client
 
@@ -65,6 +68,27 @@ def forbid_scan(monkeypatch: pytest.MonkeyPatch) -> None:
         start_process(self, *args, **kwargs)
 
     monkeypatch.setattr(subprocess.Popen, "__init__", note_process)
+
+
+class _SharedSession(botocore.session.Session):
+    """botocore sessions are not thread-safe: clients are created one at a time."""
+
+    _creating = threading.Lock()
+
+    def create_client(self, *args: Any, **kwargs: Any) -> Any:
+        with self._creating:
+            return super().create_client(*args, **kwargs)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_botocore_session() -> Iterator[None]:
+    """PynamoDB gives every model's connection a botocore session of its own, which loads the
+    DynamoDB service model again: about 150 ms of CPU per model, a second or two per test as
+    `settings` rebinds the models. One session per worker keeps the model loaded."""
+    shared = _SharedSession()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pynamodb.connection.base, "get_session", lambda: shared)
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any
-
-from liquid import BoundTemplate, Environment
-from liquid.exceptions import LiquidError
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.core import figures, onsite_html
 from chalicelib.core.funnel import Content, EmailPart, OnsitePart
+
+if TYPE_CHECKING:  # Liquid is imported on the first compile: most cold starts render nothing
+    from liquid import BoundTemplate, Environment
+    from liquid.exceptions import LiquidError
 
 ROOTS = frozenset({"contact", "event", "links", "unsubscribe_url", "funnel"})
 LINK_KEYS = frozenset({"unsubscribe", "preferences", "view_online", "site"})
@@ -65,9 +66,7 @@ SAMPLE_FIGURES = {
     "timezone": "Europe/Berlin",
 }
 
-_ENVS = {False: Environment(), True: Environment(autoescape=True)}
-
-__all__ = ["LiquidError", "compile_template", "render", "render_content", "render_value"]
+__all__ = ["compile_template", "render", "render_content", "render_value"]
 
 
 def is_template(text: str) -> bool:
@@ -77,7 +76,20 @@ def is_template(text: str) -> bool:
 @lru_cache(maxsize=4096)
 def compile_template(source: str, html: bool = False) -> BoundTemplate:
     """Compile once per process: Funnel.from_dict stays cheap, rendering stays fast."""
-    return _ENVS[html].from_string(source)
+    return _environment(html).from_string(source)
+
+
+@lru_cache(maxsize=2)
+def _environment(html: bool) -> Environment:
+    from liquid import Environment
+
+    return Environment(autoescape=html)
+
+
+def _liquid_error() -> type[LiquidError]:
+    from liquid.exceptions import LiquidError
+
+    return LiquidError
 
 
 def render(source: str, context: Mapping[str, Any], html: bool = False) -> str:
@@ -173,7 +185,7 @@ def check_template(
     contact.X / event.X are checked only when the funnel declares `sample` data for them."""
     try:
         template = compile_template(source)
-    except LiquidError as exc:
+    except _liquid_error() as exc:
         return [(_line_of(source, exc), _first_line(exc))]
     problems = []
     for root, uses in template.analyze().globals.items():
@@ -203,7 +215,7 @@ def try_render(source: str, context: Mapping[str, Any], html: bool = False) -> s
     """The error message if rendering with sample data fails, else None."""
     try:
         render(source, context, html)
-    except LiquidError as exc:
+    except _liquid_error() as exc:
         return _first_line(exc)
     except Exception as exc:  # a filter raising on odd sample data is still a template bug
         return f"{type(exc).__name__}: {exc}"

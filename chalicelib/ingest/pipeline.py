@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from chalicelib import wiring
+from chalicelib import observability, wiring
 from chalicelib.config import Settings
 from chalicelib.events import StoredEvent
 from chalicelib.identity.resolver import Resolver
@@ -59,6 +59,7 @@ def ingest(
     except BaseException:
         receipts.release(claimed)  # nothing half-stored is remembered: a retry stores it all
         raise
+    observability.events_in(len(outcome.stored), source)
     wiring.event_sink().handle(outcome.stored)
     return outcome
 

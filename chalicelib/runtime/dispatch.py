@@ -19,6 +19,7 @@ from typing import Any
 
 from pynamodb.exceptions import UpdateError
 
+from chalicelib import observability
 from chalicelib.channels.base import Channel
 from chalicelib.channels.delivery import DeliveryOutcome, deliver
 from chalicelib.channels.onsite import ONSITE
@@ -151,6 +152,14 @@ class Dispatcher:
         return fill_links(self._settings, message.message_id, message.contact_id, channel, parts)
 
     def _record(self, message: Message, outcome: DeliveryOutcome) -> None:
+        observability.message_outcome(
+            outcome.status,
+            message_id=message.message_id,
+            channel=outcome.channel,
+            funnel=message.funnel,
+            step=message.step_id,
+            error=outcome.error,
+        )
         if outcome.status in ("deferred", "retry"):
             # Not sent and not a failure: back to pending until `not_before`; the sweeper sends it.
             self._finish(

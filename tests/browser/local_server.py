@@ -55,7 +55,7 @@ def chalice_local(env_overrides: dict[str, str]) -> Iterator[str]:
 
 
 def _wait_until_up(
-    process: subprocess.Popen[bytes], url: str, log: object, timeout: float = 30
+    process: subprocess.Popen[bytes], url: str, log: object, timeout: float = 120
 ) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

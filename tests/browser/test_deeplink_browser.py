@@ -58,6 +58,8 @@ def post_start(api: str, token: str) -> Any:
 
 def test_the_snippet_links_the_visitor_to_their_telegram_chat(browser: Any, bot_app: str) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ready
+    from selenium.webdriver.support.ui import WebDriverWait
 
     browser.get(f"{bot_app}/demo")
     wait_for(lambda: browser.execute_script("return !!(window.autofunnel && autofunnel.loaded)"))
@@ -77,6 +79,13 @@ def test_the_snippet_links_the_visitor_to_their_telegram_chat(browser: Any, bot_
         == href
     )
 
+    # The page's own popup opens 1.5 s after loading, over the link: close it first.
+    WebDriverWait(browser, ANSWER_SECONDS).until(
+        ready.visibility_of_element_located((By.ID, "popup-close"))
+    ).click()
+    WebDriverWait(browser, ANSWER_SECONDS).until(
+        ready.invisibility_of_element_located((By.ID, "popup"))
+    )
     # The tap is tracked (a real tap would leave for t.me: this page stays, no network).
     browser.execute_script(
         "document.getElementById('telegram-guide')"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,8 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from autofunnel.deploy import prepare_build_copy, stage_environment
+from autofunnel.deploy import DeployError, stage_environment
 from autofunnel.infra import TEMPLATE_PATH, render_template
+from autofunnel.package import build_package, prepare_build
 from chalicelib.storage.models import ALL_MODELS, LOCAL_ONLY_MODELS
 from chalicelib.storage.schema import logical_name, table_properties
 
@@ -52,30 +52,25 @@ def test_infra_template_passes_cfn_lint() -> None:
 
 @pytest.mark.slow
 def test_chalice_package_output_passes_cfn_lint(tmp_path: Path) -> None:
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "ci",
-        "AWS_SECRET_ACCESS_KEY": "ci",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
+    """The package `autofunnel deploy` uploads, with its SAM template, for both stages."""
+    env = {"AWS_ACCESS_KEY_ID": "ci", "AWS_SECRET_ACCESS_KEY": "ci"}
+    templates = []
     for stage in ("dev", "prod"):
         out = tmp_path / stage
-        subprocess.run(
-            [BIN / "chalice", "package", "--stage", stage, str(out)],
-            cwd=PROJECT_DIR,
-            env=env,
-            check=True,
-            capture_output=True,
-        )
+        build_package(stage, out, import_env=env)
         sam = json.loads((out / "sam.json").read_text())
-        functions = [
-            r for r in sam["Resources"].values() if r["Type"] == "AWS::Serverless::Function"
-        ]
-        assert functions and all(f["Properties"]["Runtime"] == "python3.11" for f in functions)
-        result = subprocess.run(
-            [BIN / "cfn-lint", str(out / "sam.json")], capture_output=True, text=True
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
+        functions = {
+            name: r["Properties"]
+            for name, r in sam["Resources"].items()
+            if r["Type"] == "AWS::Serverless::Function"
+        }
+        assert functions and all(f["Runtime"] == "python3.11" for f in functions.values())
+        assert functions["APIHandler"]["Timeout"] == 29
+        assert all(f.get("ReservedConcurrentExecutions") for f in functions.values())
+        templates.append(str(out / "sam.json"))
+    # One cfn-lint for both stages: its start-up is most of its time.
+    result = subprocess.run([BIN / "cfn-lint", *templates], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_deploy_puts_outputs_and_secrets_in_a_build_copy_only(tmp_path: Path) -> None:
@@ -85,6 +80,9 @@ def test_deploy_puts_outputs_and_secrets_in_a_build_copy_only(tmp_path: Path) ->
             "AUTOFUNNEL_ADMIN_KEY": "admin",
             "AUTOFUNNEL_SIGNING_SECRET": "sign",
             "TWILIO_AUTH_TOKEN": "tok",
+            "AUTOFUNNEL_SITE_URL": "https://shop.example",
+            "AUTOFUNNEL_DYNAMODB_ENDPOINT": "http://127.0.0.1:8000",  # this laptop's, not AWS's
+            "AUTOFUNNEL_TIME_SCALE": "120",
             "HOME": "/root",
         },
     )
@@ -94,9 +92,10 @@ def test_deploy_puts_outputs_and_secrets_in_a_build_copy_only(tmp_path: Path) ->
         "AUTOFUNNEL_ADMIN_KEY": "admin",
         "AUTOFUNNEL_SIGNING_SECRET": "sign",
         "TWILIO_AUTH_TOKEN": "tok",
+        "AUTOFUNNEL_SITE_URL": "https://shop.example",
     }
     original = (PROJECT_DIR / ".chalice" / "config.json").read_text()
-    prepare_build_copy("prod", env, PROJECT_DIR, tmp_path / "build")
+    prepare_build("prod", env, tmp_path / "build", PROJECT_DIR)
     built = json.loads((tmp_path / "build" / ".chalice" / "config.json").read_text())
     assert built["stages"]["prod"]["environment_variables"]["TWILIO_AUTH_TOKEN"] == "tok"
     assert built["stages"]["prod"]["environment_variables"]["AUTOFUNNEL_SCHEDULER"] == "eventbridge"
@@ -104,5 +103,5 @@ def test_deploy_puts_outputs_and_secrets_in_a_build_copy_only(tmp_path: Path) ->
 
 
 def test_deploy_refuses_without_the_required_secrets() -> None:
-    with pytest.raises(ValueError, match="AUTOFUNNEL_ADMIN_KEY"):
+    with pytest.raises(DeployError, match="AUTOFUNNEL_ADMIN_KEY"):
         stage_environment({}, {"AUTOFUNNEL_SIGNING_SECRET": "x"})
