@@ -25,6 +25,7 @@ from chalicelib.storage.models import Message
 TEST_CONTACT = "test-sends"  # the messages' contact: never a real one
 SUBJECT_MARK = "[Test] "
 NO_TEST = ("onsite",)
+ANNOTATIONS = ("text_derived", "encoding", "characters", "segments", "warnings")  # preview's
 
 
 class BadAddress(ValueError):
@@ -73,10 +74,11 @@ def send_test(
     address = address_for(channel, to, settings.phone_region)
     preview = render(funnel, step_id, contact, event, engine_links(settings), only=channel)
     message_id = uuid.uuid4().hex
-    parts = fill_links(settings, message_id, TEST_CONTACT, channel, preview.channels[channel])
-    parts = {k: v for k, v in parts.items() if k not in ("text_derived", "encoding", "segments")}
-    parts.pop("characters", None)
-    parts.pop("warnings", None)
+    shown = preview.channels[channel]
+    sent = {k: v for k, v in shown.items() if k not in ANNOTATIONS}
+    if shown.get("text_derived"):
+        sent.pop("text")  # the real send has no text part: neither has its test
+    parts = fill_links(settings, message_id, TEST_CONTACT, channel, sent)
     if channel == "email":
         parts["subject"] = SUBJECT_MARK + str(parts.get("subject") or "")
     outgoing = prepare(
