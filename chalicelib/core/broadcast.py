@@ -9,6 +9,7 @@ opened, clicked, unsubscribed, attributed revenue), and nobody can enter it twic
 
     parse_broadcast(name, data) -> Broadcast          or InvalidBroadcast(problems)
     broadcast.funnel_definition() -> dict             the funnel it runs as
+    route(broadcast, contact) -> channel | why not    what a dry run counts for one contact
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from chalicelib.core.conditions import Channel
 from chalicelib.core.funnel import ID_PATTERN, Content, Funnel, Goal, Policy, QuietHours, Sample
-from chalicelib.core.state import utc
+from chalicelib.core.state import ContactView, utc
 
 PREFIX = "broadcast-"  # the funnel a broadcast runs as: `broadcast-{name}`
 SEND_STEP = "send"
@@ -160,3 +161,17 @@ def _field(loc: Any) -> str:
         if path.startswith(prefix):
             return ours + path[len(prefix) :]
     return path
+
+
+NO_CHANNEL = "unreachable"  # no channel of the broadcast reaches the contact
+OPTED_OUT = "opted_out"  # the contact switched the broadcast's topic off
+
+
+def route(broadcast: Broadcast, contact: ContactView) -> str:
+    """The channel the message would go out on for `contact` (the engine's choice), or why it
+    would not: a dry run adds these up per channel. A hand-over counts as the funnel's name."""
+    if broadcast.topic and contact.consents.get("topic:" + broadcast.topic) is False:
+        return OPTED_OUT
+    if broadcast.funnel is not None:
+        return f"funnel:{broadcast.funnel}"
+    return next((ch for ch in broadcast.channels if contact.can_reach(ch)), NO_CHANNEL)
