@@ -2,9 +2,9 @@
  *
  * autofunnel.identify([userId], [traits]) / track(event, [properties]) / page([name], [properties])
  * Calls made before this file loads wait in the stub array and are replayed in order.
- * Events queue in localStorage with a messageId each, go out in batches (fetch keepalive, or
- * sendBeacon when the page is hidden) and stay queued until the API accepts them: a retry never
- * duplicates, because the API stores each messageId once.
+ * Events queue in localStorage with a messageId each, go out in batches, one request at a time
+ * (fetch keepalive, or sendBeacon when the page is hidden) and stay queued until the API accepts
+ * them: a retry never duplicates, because the API stores each messageId once.
  * Automatic: page views (also single-page-app navigations), UTM campaign and referrer, clicks on
  * [data-af-event] elements, and emails/phones typed into forms (identify on leaving the field;
  * never password or payment fields; a form opts out with data-af-capture="off").
@@ -163,7 +163,10 @@
   }
 
   // Send the oldest queued calls; `beacon` when the page is going away (no answer to wait for).
+  // One request at a time: the API then sees a visitor's calls in order, and never two of their
+  // first requests racing to create (and then merge) the same contact.
   function flush(beacon) {
+    if (!beacon && Object.keys(inFlight).length) return;
     var batch = [];
     var ids = {};
     var size = 0;

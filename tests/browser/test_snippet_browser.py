@@ -44,7 +44,9 @@ def admin_get(api: str, path: str) -> Any:
         return json.loads(response.read())
 
 
-def wait_for(check: Any, timeout: float = ANSWER_SECONDS) -> Any:
+def wait_for(check: Any, timeout: float = 3 * ANSWER_SECONDS) -> Any:
+    """Polls `check` until it answers. Generous: the snippet sends one request at a time, and
+    on a busy machine each of a visit's requests takes seconds (funnels still run inline)."""
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
