@@ -12,7 +12,9 @@ from chalicelib.api import (
     admin_funnels,
     dashboard,
     deeplinks,
+    guard,
     health,
+    held,
     ingest,
     messenger_webhooks,
     onsite,
@@ -29,6 +31,7 @@ from chalicelib.api import (
 app = Chalice(app_name="autofunnel")
 if "AWS_LAMBDA_FUNCTION_NAME" in os.environ:  # JSON lines for CloudWatch; plain text locally
     observability.configure_logging()
+app.register_blueprint(guard.blueprint)
 app.register_blueprint(health.blueprint)
 app.register_blueprint(admin.blueprint)
 app.register_blueprint(admin_funnels.blueprint)
@@ -45,6 +48,7 @@ app.register_blueprint(deeplinks.blueprint)
 app.register_blueprint(onsite.blueprint)
 app.register_blueprint(preview.blueprint)
 app.register_blueprint(preferences.blueprint)
+app.register_blueprint(held.blueprint)
 
 
 @app.middleware("all")

@@ -32,7 +32,8 @@ from typing import Any
 
 from autofunnel import package, stack
 from autofunnel.stack import DeployError
-from chalicelib.config import EVENTS_STREAM_ARN, PROVIDER_PREFIXES
+from chalicelib.config import EVENTS_STREAM_ARN, PROVIDER_PREFIXES, Settings
+from chalicelib.secrets import SSM_PREFIX, weak_secrets
 
 Echo = Callable[[str], None]
 PROJECT_DIR = package.PROJECT_DIR
@@ -110,6 +111,12 @@ def stage_environment(outputs: Mapping[str, str], environ: Mapping[str, str]) ->
     missing = [name for name in REQUIRED if not env.get(name)]
     if missing:
         raise DeployError(f"set {', '.join(missing)} in your environment before deploying")
+    # The deployed API would refuse to serve with these (chalicelib/secrets.py): say so now.
+    # (An `ssm:` reference is checked when the Lambda reads it.)
+    direct = {name: value for name, value in env.items() if not value.startswith(SSM_PREFIX)}
+    weak = weak_secrets(Settings.from_env(direct))
+    if weak:
+        raise DeployError("refusing to deploy: " + "; ".join(weak))
     return env
 
 

@@ -59,6 +59,8 @@ def validate(paths: tuple[Path, ...]) -> None:
         problems.extend(story_problems(story, parsed))
     for problem in problems:
         click.echo(str(problem), err=True)
+    for warning in _link_warnings([p for p in paths if p not in stories]):
+        click.echo(f"warning: {warning}", err=True)
     if problems:
         click.echo(f"{len(problems)} problem(s)", err=True)
         sys.exit(1)
@@ -83,6 +85,31 @@ def story_problems(path: Path, story: Any) -> list[Any]:
         Problem(str(path), line, field, mismatch.replace("\n", " "))
         for mismatch in simulator.check(story, simulator.simulate(funnels, story))
     ]
+
+
+def _link_warnings(paths: list[Path]) -> list[Any]:
+    """Links that would go out untracked, judged by AUTOFUNNEL_SITE_URL and
+    AUTOFUNNEL_LINK_HOSTS when they are set (a laptop without them gets no warnings)."""
+    import os
+
+    from chalicelib.config import Settings
+    from chalicelib.core.funnel import parse_funnel
+    from chalicelib.core.problems import FunnelValidationError
+    from chalicelib.core.validate import link_warnings
+
+    hosts = Settings.from_env(os.environ).allowed_link_hosts
+    if not hosts:
+        return []
+    warnings = []
+    for path in paths:
+        for file in funnel_files(path):
+            text = file.read_text(encoding="utf-8")
+            try:
+                funnel = parse_funnel(text, str(file))
+            except FunnelValidationError:
+                continue  # reported as a problem already
+            warnings += link_warnings(funnel, text, str(file), hosts)
+    return warnings
 
 
 @click.command()

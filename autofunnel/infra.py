@@ -307,7 +307,7 @@ def _alarm_resources() -> dict[str, Any]:
             ComparisonOperator="GreaterThanThreshold",
         ),
         "DailySmsLimitAlarm": _alarm(
-            "The daily SMS limit was reached: further texts are held until tomorrow",
+            "The daily SMS limit was reached: further texts are held (GET /admin/held to release)",
             Namespace=METRICS_NAMESPACE,
             MetricName="DailyLimitReached",
             Dimensions=[

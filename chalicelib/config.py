@@ -6,13 +6,21 @@ can build settings for any stage without touching `os.environ`.
 
 from __future__ import annotations
 
+import hmac
 import json
+import logging
 import os
+import re
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from functools import lru_cache
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from chalicelib import secrets
 
 VERSION = "0.1.0"
+log = logging.getLogger(__name__)
 
 
 class SettingsError(ValueError):
@@ -51,12 +59,46 @@ class Settings:
     dedupe_window_days: int = 14  # how long a messageId is remembered (retries come within hours)
     phone_region: str = ""  # ISO country assumed for phone numbers written without "+" (e.g. "US")
     attribution_window_days: int = 5  # an order counts for the message touched this long before
+    # Countries (ISO codes) an SMS or WhatsApp may go to; None: the phone region's country.
+    sms_countries: frozenset[str] | None = None
+    daily_limits: Mapping[str, int] = field(default_factory=dict)  # channel -> sends per UTC day
+    frequency_cap: tuple[int, timedelta] | None = None  # (max, per): messages per contact
+    link_hosts: tuple[str, ...] = ()  # hosts besides the site's that tracked links may go to
+    link_ttl_days: int = 90  # click tokens stop redirecting this long after the send
+    problems: tuple[str, ...] = ()  # why this container must not serve (see `current`)
+
+    @property
+    def is_local(self) -> bool:
+        """On a laptop or in the tests: DynamoDB Local. On AWS there is no endpoint."""
+        return bool(self.dynamodb_endpoint)
+
+    @property
+    def allowed_sms_countries(self) -> frozenset[str]:
+        """Where SMS and WhatsApp may go: AUTOFUNNEL_SMS_COUNTRIES, else the phone region's
+        country, else nowhere ("*" in the variable: anywhere)."""
+        if self.sms_countries is not None:
+            return self.sms_countries
+        return frozenset({self.phone_region}) if self.phone_region else frozenset()
+
+    @property
+    def allowed_link_hosts(self) -> tuple[str, ...]:
+        """Hosts a click token may redirect to: the site's, plus AUTOFUNNEL_LINK_HOSTS."""
+        try:
+            site = urlsplit(self.site_url).hostname if self.site_url else None
+        except ValueError:
+            site = None
+        return tuple(dict.fromkeys(filter(None, (site, *self.link_hosts))))
 
     def table_name(self, logical_name: str) -> str:
         return f"{self.table_prefix}-{logical_name}"
 
     def write_key(self, key: str) -> WriteKey | None:
-        return next((candidate for candidate in self.write_keys if candidate.key == key), None)
+        """The configured key equal to `key`, compared in constant time with every key."""
+        found = None
+        for candidate in self.write_keys:
+            if hmac.compare_digest(candidate.key.encode(), key.encode()) and found is None:
+                found = candidate
+        return found
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -87,6 +129,11 @@ class Settings:
             dedupe_window_days=_positive_int(env, "AUTOFUNNEL_DEDUPE_WINDOW_DAYS", 14),
             phone_region=env.get("AUTOFUNNEL_PHONE_REGION", "").strip().upper(),
             attribution_window_days=_positive_int(env, "AUTOFUNNEL_ATTRIBUTION_DAYS", 5),
+            sms_countries=_countries(env),
+            daily_limits=_daily_limits(env.get("AUTOFUNNEL_DAILY_LIMITS", "")),
+            frequency_cap=_frequency_cap(env.get("AUTOFUNNEL_FREQUENCY_CAP", "")),
+            link_hosts=_hosts(env.get("AUTOFUNNEL_LINK_HOSTS", "")),
+            link_ttl_days=_positive_int(env, "AUTOFUNNEL_LINK_TTL_DAYS", 90),
         )
 
 
@@ -124,6 +171,69 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     return int(raw)
 
 
+ANY_COUNTRY = "*"
+_DURATION_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60}
+
+
+def _countries(env: Mapping[str, str]) -> frozenset[str] | None:
+    """ "DE, AT": ISO 3166 country codes; unset: None (the phone region's); empty: none."""
+    if "AUTOFUNNEL_SMS_COUNTRIES" not in env:
+        return None
+    raw = env["AUTOFUNNEL_SMS_COUNTRIES"]
+    codes = frozenset(raw.replace(",", " ").upper().split())
+    if not all(code == ANY_COUNTRY or re.fullmatch(r"[A-Z]{2}", code) for code in codes):
+        raise SettingsError(
+            f"AUTOFUNNEL_SMS_COUNTRIES must list two-letter country codes, not {raw!r}"
+        )
+    return codes
+
+
+def _daily_limits(raw: str) -> dict[str, int]:
+    """'{"sms": 500, "whatsapp": 200}': sends per channel and UTC day, across all containers."""
+    if not raw.strip():
+        return {}
+    try:
+        parsed = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise SettingsError(f"AUTOFUNNEL_DAILY_LIMITS is not valid JSON: {error}") from error
+    if not isinstance(parsed, dict) or not all(
+        isinstance(limit, int) and not isinstance(limit, bool) and limit >= 0
+        for limit in parsed.values()
+    ):
+        raise SettingsError('AUTOFUNNEL_DAILY_LIMITS maps channels to whole numbers: {"sms": 500}')
+    return {str(channel): int(limit) for channel, limit in parsed.items()}
+
+
+def _frequency_cap(raw: str) -> tuple[int, timedelta] | None:
+    """ "3 per 7d": at most 3 messages to one contact in any 7 days, across all funnels."""
+    if not raw.strip():
+        return None
+    match = re.fullmatch(r"\s*(\d+)\s*(?:per|/)\s*((?:\d+\s*[wdhm]\s*)+)", raw.lower())
+    if match is None or int(match.group(1)) < 1:
+        raise SettingsError(
+            f"AUTOFUNNEL_FREQUENCY_CAP is written like '3 per 7d' (w, d, h, m), not {raw!r}"
+        )
+    seconds = sum(
+        int(amount) * _DURATION_UNITS[unit]
+        for amount, unit in re.findall(r"(\d+)\s*([wdhm])", match.group(2))
+    )
+    if seconds <= 0:
+        raise SettingsError(f"AUTOFUNNEL_FREQUENCY_CAP needs a window longer than 0: {raw!r}")
+    return int(match.group(1)), timedelta(seconds=seconds)
+
+
+def _hosts(raw: str) -> tuple[str, ...]:
+    """ "shop.example, *.cdn.example": host names, comma or space separated (a URL's host is
+    taken if one is given)."""
+    hosts = []
+    for item in raw.replace(",", " ").split():
+        host = urlsplit(item).hostname if "://" in item else item
+        if not host or not re.fullmatch(r"(\*\.)?[a-z0-9.-]+", host.lower()):
+            raise SettingsError(f"AUTOFUNNEL_LINK_HOSTS: {item!r} is not a host name")
+        hosts.append(host.lower())
+    return tuple(hosts)
+
+
 def _parse_write_keys(env: Mapping[str, str]) -> tuple[WriteKey, ...]:
     """AUTOFUNNEL_WRITE_KEYS is JSON {"key": ["https://shop.example", ...]};
     AUTOFUNNEL_WRITE_KEY is a single key allowed from any origin (local development)."""
@@ -148,10 +258,46 @@ def _parse_write_keys(env: Mapping[str, str]) -> tuple[WriteKey, ...]:
     return tuple(keys)
 
 
-@lru_cache(maxsize=1)
-def current() -> Settings:
-    """The settings of this process (one Lambda container), read once."""
-    return Settings.from_env()
+class _Current:
+    """The settings of this process (one Lambda container), read once. SSM references are
+    resolved here; a failed read (or a malformed variable) becomes `Settings.problems`, so the
+    API answers 503 saying nothing, the log says why, and the read is tried again later."""
+
+    RETRY_AFTER = 60.0  # seconds before a failed read is tried again
+
+    def __init__(self) -> None:
+        self._settings: Settings | None = None
+        self._failed_at = 0.0
+
+    def __call__(self) -> Settings:
+        settings = self._settings
+        if settings is not None and not (
+            settings.problems and time.monotonic() - self._failed_at > self.RETRY_AFTER
+        ):
+            return settings
+        settings = self._read()
+        problems = settings.problems + tuple(secrets.weak_secrets(settings))
+        if problems:
+            settings = replace(settings, problems=problems)
+            self._failed_at = time.monotonic()
+            for problem in problems:
+                log.error("refusing to serve: %s", problem)
+        self._settings = settings
+        return settings
+
+    @staticmethod
+    def _read() -> Settings:
+        try:
+            return Settings.from_env(secrets.resolve(os.environ))
+        except (secrets.SecretsUnavailable, SettingsError) as error:
+            stage = os.environ.get("AUTOFUNNEL_STAGE", "dev")
+            return Settings(stage=stage, problems=(str(error),))
+
+    def cache_clear(self) -> None:
+        self._settings = None
+
+
+current = _Current()
 
 
 EVENTS_STREAM_ARN = "AUTOFUNNEL_EVENTS_STREAM_ARN"

@@ -175,6 +175,7 @@ _OUTCOME_METRICS = {
     "retry": "MessagesHeld",
     "failed": "MessagesFailed",
     "no_route": "MessagesSkipped",
+    "held": "MessagesHeld",  # over a daily limit (daily_limit_reached counts those too)
 }
 
 
@@ -213,7 +214,8 @@ def message_outcome(
 
 
 def daily_limit_reached(channel: str) -> None:
-    """A channel's daily limit held a message back (the DailySmsLimit alarm counts this)."""
+    """A channel's daily limit held a message back until an operator releases or discards it
+    (`/admin/held`); the DailySmsLimit alarm counts this."""
     metrics.count("DailyLimitReached", channel=channel)
     log.warning("daily limit reached", extra={"channel": channel})
 

@@ -109,9 +109,12 @@ def analytics_sink() -> EventSink:
 
 @lru_cache(maxsize=1)
 def runtime() -> Runtime:
+    from chalicelib.core.funnel import Cap
     from chalicelib.runtime.dispatch import engine_links
     from chalicelib.runtime.runner import Runtime
 
+    settings = storage()
+    cap = settings.frequency_cap
     return Runtime(
         funnel_store(),
         scheduler(),
@@ -119,7 +122,8 @@ def runtime() -> Runtime:
         dynamodb_connection(),
         clock(),
         observer(),
-        engine_links(storage()),
+        engine_links(settings),
+        workspace_cap=Cap(max=cap[0], per=cap[1]) if cap else None,
     )
 
 

@@ -127,6 +127,8 @@ def _test_environment(dynamodb: dynamodb_local.DynamoDBLocal) -> dict[str, str]:
         "AUTOFUNNEL_WRITE_KEY": WRITE_KEY,
         "AUTOFUNNEL_SIGNING_SECRET": "test-signing-secret",
         "AUTOFUNNEL_PUBLIC_URL": "https://af.example.test",
+        "AUTOFUNNEL_SITE_URL": "https://shop.example",  # tracked links may go there
+        "AUTOFUNNEL_SMS_COUNTRIES": "US,DE",  # texts may go there
     }
 
 

@@ -49,8 +49,26 @@ def publish_funnel(name: str):  # type: ignore[no-untyped-def]
         raise ApiError(
             400, f"the URL names {name!r} but the YAML names {published.name!r}", field="name"
         )
-    body = {"name": published.name, "version": published.version, "created": published.created}
+    body: dict[str, Any] = {
+        "name": published.name,
+        "version": published.version,
+        "created": published.created,
+    }
+    warnings = _link_warnings(source, f"{name}.yaml")
+    if warnings:
+        body["warnings"] = warnings
     return json_response(body, 201 if published.created else 200)
+
+
+def _link_warnings(source: str, filename: str) -> list[dict[str, Any]]:
+    """Links the funnel sends untracked (their host is not allowed) and webhook URLs AWS will
+    refuse: published anyway, but the author should know."""
+    from chalicelib.core.funnel import parse_funnel
+    from chalicelib.core.validate import link_warnings
+
+    funnel = parse_funnel(source, filename)  # valid: it was just published
+    hosts = wiring.storage().allowed_link_hosts
+    return [problem._asdict() for problem in link_warnings(funnel, source, filename, hosts)]
 
 
 @blueprint.route("/admin/funnels", methods=["GET"])

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from chalice.app import Response
+
+log = logging.getLogger(__name__)
+RETRY_AFTER_SECONDS = 5
 
 
 class ApiError(Exception):
@@ -45,3 +49,14 @@ def json_errors(view: Callable[..., Any]) -> Callable[..., Any]:
             return error.response()
 
     return wrapped
+
+
+def storage_unavailable(error: Exception) -> ApiError:
+    """A 503 the caller retries. The storage error itself (table names, ARNs, request ids) goes
+    to the log only: it tells a stranger how the deployment is laid out."""
+    log.error("storage unavailable: %s", error)
+    return ApiError(
+        503,
+        "storage is unavailable, retry later",
+        retry_after_seconds=RETRY_AFTER_SECONDS,
+    )

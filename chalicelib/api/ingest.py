@@ -15,9 +15,14 @@ from chalice.app import Blueprint, Response
 from pynamodb.exceptions import PynamoDBException
 
 from chalicelib import wiring
-from chalicelib.api.errors import ApiError, json_response
+from chalicelib.api.errors import (
+    RETRY_AFTER_SECONDS,
+    ApiError,
+    json_response,
+    storage_unavailable,
+)
 from chalicelib.config import WriteKey
-from chalicelib.ingest import cors
+from chalicelib.ingest import cors, limits
 from chalicelib.ingest.http import decode_body, write_key_of
 from chalicelib.ingest.pipeline import ingest
 from chalicelib.ingest.spec import MAX_BATCH_BYTES, MAX_CALL_BYTES, Call, CallError, parse_call
@@ -51,17 +56,16 @@ def _handle(call_type: str | None) -> Response:
         now = datetime.now(UTC)
         calls, errors = _parse(body, call_type, now)
         outcome = ingest(calls, write_key.key, settings, now)
+        errors += _refusals(outcome.refused, calls, single=call_type is not None)
     except ApiError as error:
         return error.response(cors.response_headers(write_key, origin))
     except (PynamoDBException, ConflictError) as error:
-        return json_response(
-            {"error": f"storage is unavailable, retry later: {error}"},
-            503,
-            {"Retry-After": "5", **cors.response_headers(write_key, origin)},
+        return storage_unavailable(error).response(
+            {"Retry-After": str(RETRY_AFTER_SECONDS), **cors.response_headers(write_key, origin)}
         )
     result: dict[str, Any] = {
         "success": True,
-        "stored": len(calls) - outcome.duplicates,
+        "stored": len(calls) - outcome.duplicates - len(outcome.refused),
         "duplicates": outcome.duplicates,
     }
     if errors:
@@ -76,10 +80,20 @@ def _parse(
         try:
             return [parse_call(body, now, call_type)], []
         except CallError as error:
-            raise ApiError(400, error.message, field=error.field) from error
+            limit = {"limit": error.limit.name} if error.limit else {}
+            status = error.limit.status if error.limit else 400
+            raise ApiError(status, error.message, field=error.field, **limit) from error
     raw_calls = body.get("batch")
     if not isinstance(raw_calls, list):
         raise ApiError(400, "batch must be an array of calls", field="batch")
+    if len(raw_calls) > limits.MAX_BATCH_CALLS:
+        raise ApiError(
+            limits.BATCH_CALLS.status,
+            f"the batch has {len(raw_calls)} calls; the limit is {limits.MAX_BATCH_CALLS}",
+            field="batch",
+            limit=limits.BATCH_CALLS.name,
+            max=limits.MAX_BATCH_CALLS,
+        )
     defaults = {name: body[name] for name in ("sentAt", "context") if name in body}
     calls, errors = [], []
     for index, raw in enumerate(raw_calls):
@@ -87,10 +101,34 @@ def _parse(
             calls.append(parse_call(raw, now, batch_defaults=defaults))
         except CallError as error:
             field = f"batch[{index}]" + (f".{error.field}" if error.field else "")
-            errors.append({"index": index, "field": field, "error": error.message})
+            entry = {"index": index, "field": field, "error": error.message}
+            errors.append(entry | ({"limit": error.limit.name} if error.limit else {}))
     if errors and not calls:
         raise ApiError(400, "no valid call in the batch", field="batch", errors=errors)
     return calls, errors
+
+
+def _refusals(
+    refused: list[tuple[Call, limits.Limit]], calls: list[Call], single: bool
+) -> list[dict[str, Any]]:
+    """Calls a full contact could not take (nothing of them stored): a single call answers the
+    limit's 4xx; a batch lists them among its errors and keeps the rest."""
+    if not refused:
+        return []
+    if single:
+        limit = refused[0][1]
+        message = limits.refusal_message(limit)
+        raise ApiError(limit.status, message, field="traits", limit=limit.name)
+    index_of = {id(call): index for index, call in enumerate(calls)}
+    return [
+        {
+            "index": index_of[id(call)],
+            "field": f"batch[{index_of[id(call)]}].traits",
+            "error": limits.refusal_message(limit),
+            "limit": limit.name,
+        }
+        for call, limit in refused
+    ]
 
 
 def _route(path: str, call_type: str | None) -> None:

@@ -17,8 +17,10 @@ from chalice.app import Blueprint, Response
 from pynamodb.exceptions import PynamoDBException
 
 from chalicelib import wiring
-from chalicelib.api.errors import ApiError, json_errors, json_response
+from chalicelib.api.errors import ApiError, json_errors, json_response, storage_unavailable
 from chalicelib.api.shop_webhooks import json_body, raw_body, verified
+from chalicelib.api.shop_webhooks import parsed as parse_as
+from chalicelib.ingest.spec import CallError
 from chalicelib.storage.errors import ConflictError
 from chalicelib.webhooks import chats, credentials, meta, telegram
 from chalicelib.webhooks.signatures import verify_hex_hmac, verify_secret
@@ -32,8 +34,10 @@ BOT_NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 def _apply(updates: list[chats.ChatUpdate], namespace: str, source: str) -> chats.Applied:
     try:
         return chats.apply(updates, namespace, wiring.storage(), datetime.now(UTC), source)
+    except CallError as error:  # a value DynamoDB cannot store
+        raise ApiError(400, error.message, field=error.field) from error
     except (PynamoDBException, ConflictError) as error:
-        raise ApiError(503, f"storage is unavailable, retry later: {error}") from error
+        raise storage_unavailable(error) from error
 
 
 @blueprint.route("/webhooks/telegram/{bot}", methods=["POST"], content_types=JSON)
@@ -48,7 +52,8 @@ def telegram_webhook(bot: str) -> Response:
     body = json_body(raw_body(request))
     if not isinstance(body, dict):
         raise ApiError(400, "expected a JSON Update object")
-    parsed = telegram.parse(body, bot, settings.signing_secret, datetime.now(UTC))
+    now = datetime.now(UTC)
+    parsed = parse_as("Telegram", telegram.parse, body, bot, settings.signing_secret, now)
     if parsed.update is None:
         log.info("telegram webhook (%s): %s is not mapped; ignored", bot, parsed.why)
         return json_response(parsed.answer or {"ignored": parsed.why})
@@ -95,7 +100,7 @@ def meta_webhook() -> Response:
     body = json_body(raw)
     if not isinstance(body, dict):
         raise ApiError(400, "expected a JSON object")
-    parsed = meta.parse(body, settings.signing_secret, datetime.now(UTC))
+    parsed = parse_as("Meta", meta.parse, body, settings.signing_secret, datetime.now(UTC))
     for reason in parsed.ignored:
         log.info("meta webhook: %s is not mapped; ignored", reason)
     if not parsed.updates:

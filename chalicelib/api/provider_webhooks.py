@@ -6,13 +6,13 @@ configured (fail closed; the provider retries later) and 403 on a bad signature.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from chalice.app import Blueprint, Request, Response
 
 from chalicelib import wiring
 from chalicelib.api.errors import ApiError, json_errors, json_response
+from chalicelib.ingest import limits
 from chalicelib.tracking import sendgrid_events, twilio_events
 from chalicelib.tracking.provider_auth import (
     BadSignature,
@@ -58,7 +58,7 @@ def sendgrid_webhook() -> Response:
         request.headers,
     )
     try:
-        events = json.loads(raw)
+        events = limits.loads(raw)
     except ValueError as error:
         raise ApiError(400, "body is not JSON") from error
     if not isinstance(events, list):

@@ -11,16 +11,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from chalice.app import Blueprint, Request, Response
 from pynamodb.exceptions import PynamoDBException
 
 from chalicelib import wiring
-from chalicelib.api.errors import ApiError, json_errors, json_response
+from chalicelib.api.errors import ApiError, json_errors, json_response, storage_unavailable
+from chalicelib.ingest.spec import CallError
 from chalicelib.storage.errors import ConflictError
 from chalicelib.webhooks import credentials, fields, orders, shopify, woocommerce
-from chalicelib.webhooks.inbound import Inbound, store
+from chalicelib.webhooks.inbound import Inbound, check, store
 from chalicelib.webhooks.signatures import (
     BadSignature,
     WebhookNotConfigured,
@@ -50,6 +51,22 @@ def raw_body(request: Request) -> bytes:
     return raw.encode() if isinstance(raw, str) else (raw or b"")
 
 
+Parsed = TypeVar("Parsed")
+
+
+def parsed(source: str, parse: Callable[..., Parsed], *args: Any) -> Parsed:
+    """The parser's result; a payload whose fields have unexpected types (a list where the
+    format has an object...) is a 400 naming the source, never a crash. Parsers are pure, so
+    nothing is stored yet when one fails."""
+    try:
+        return parse(*args)
+    except (TypeError, AttributeError, ValueError, KeyError, IndexError, OverflowError) as error:
+        log.warning("%s webhook: unexpected payload: %r", source, error)
+        raise ApiError(
+            400, f"the payload does not have the shape of a {source} webhook: {error}"
+        ) from error
+
+
 def json_body(raw: bytes) -> Any:
     try:
         return fields.loads(raw)
@@ -62,11 +79,14 @@ def save(events: list[Inbound], namespace: str, source: str) -> Response:
     settings = wiring.storage()
     now = datetime.now(UTC)
     try:
+        check(events)  # before any write
         events = orders.with_buyers(events, namespace)
         outcome = store(events, namespace, settings, now, source)
         orders.remember(events, namespace, now, timedelta(days=settings.event_retention_days))
+    except CallError as error:  # a value DynamoDB cannot store: the sender must fix it
+        raise ApiError(400, error.message, field=error.field) from error
     except (PynamoDBException, ConflictError) as error:
-        raise ApiError(503, f"storage is unavailable, retry later: {error}") from error
+        raise storage_unavailable(error) from error
     stored = [event.name for event in outcome.stored if event.source == source]
     return json_response({"stored": stored, "duplicates": outcome.duplicates})
 
@@ -89,7 +109,7 @@ def shopify_webhook() -> Response:
     if not isinstance(body, dict):
         raise ApiError(400, "expected a JSON object")
     webhook_id = request.headers.get("x-shopify-webhook-id") or ""
-    events = shopify.parse(topic, body, webhook_id, datetime.now(UTC))
+    events = parsed("Shopify", shopify.parse, topic, body, webhook_id, datetime.now(UTC))
     if events is None:
         return ignored(shopify.SOURCE, topic)
     shop = request.headers.get("x-shopify-shop-domain") or "shop"
@@ -117,7 +137,7 @@ def woocommerce_webhook() -> Response:
     if not isinstance(body, dict):
         raise ApiError(400, "expected a JSON object")
     delivery = request.headers.get("x-wc-webhook-delivery-id") or ""
-    events = woocommerce.parse(topic, body, delivery, datetime.now(UTC))
+    events = parsed("WooCommerce", woocommerce.parse, topic, body, delivery, datetime.now(UTC))
     if events is None:
         return ignored(woocommerce.SOURCE, topic)
     site = request.headers.get("x-wc-webhook-source") or "site"
@@ -135,7 +155,7 @@ def generic_shop_webhook(source: str) -> Response:
     from chalicelib.webhooks import generic_shop  # pydantic: only this route pays its import
 
     try:
-        events = generic_shop.parse(json_body(raw), datetime.now(UTC))
+        events = parsed("shop", generic_shop.parse, json_body(raw), datetime.now(UTC))
     except generic_shop.FormatError as error:
         raise ApiError(400, str(error)) from error
     return save(events, f"shop:{source}", f"shop:{source}")

@@ -1,21 +1,29 @@
 """Links people follow from our messages: click redirects and unsubscribes.
 
 GET /r/{token}: record the click, 302 to the signed target (a bad token is a 404, never an open
-redirect). GET /u/{token}: a confirmation page (link scanners prefetch GETs, so GET changes
-nothing). POST /u/{token}: RFC 8058 one-click unsubscribe, also what the page's button posts.
+redirect; an expired token, or a target whose host is no longer allowed, answers a page).
+GET /u/{token}: a confirmation page (link scanners prefetch GETs, so GET changes nothing).
+POST /u/{token}: RFC 8058 one-click unsubscribe, also what the page's button posts.
 """
 
 from __future__ import annotations
 
 import html
 import logging
+import time
 
 from chalice.app import Blueprint, Response
 
 from chalicelib import wiring
 from chalicelib.api.pages import not_found, page
 from chalicelib.tracking import consent, message_status
-from chalicelib.tracking.tokens import TokenError, read_click_token, read_unsubscribe_token
+from chalicelib.tracking.links import host_allowed
+from chalicelib.tracking.tokens import (
+    TokenError,
+    TokenExpired,
+    read_click_token,
+    read_unsubscribe_token,
+)
 
 blueprint = Blueprint(__name__)
 log = logging.getLogger(__name__)
@@ -33,9 +41,15 @@ FORM_TYPES = [
 def click(token: str) -> Response:
     settings = wiring.storage()
     try:
-        target = read_click_token(settings.signing_secret, token)
+        target = read_click_token(settings.signing_secret, token, time.time())
+    except TokenExpired:
+        return _expired(settings.site_url)
     except TokenError:
         return not_found()
+    if not host_allowed(target.url, settings.allowed_link_hosts):
+        # Signed before the allow-list changed (or the list was emptied): no redirect.
+        log.warning("click on %s: host of %r is not allowed", target.message_id, target.url)
+        return page(404, "Link not available", "<p>This link does not lead anywhere now.</p>")
     try:
         message = message_status.find(target.message_id)
         if message is not None:
@@ -52,6 +66,15 @@ def click(token: str) -> Response:
             "Referrer-Policy": "no-referrer",
         },
     )
+
+
+def _expired(site_url: str) -> Response:
+    visit = (
+        f'<p><a href="{html.escape(site_url, quote=True)}">Visit our shop</a> instead.</p>'
+        if site_url.startswith(("https://", "http://"))
+        else ""
+    )
+    return page(410, "This link has expired", f"<p>Links in our messages expire.</p>{visit}")
 
 
 @blueprint.route("/u/{token}", methods=["GET"])

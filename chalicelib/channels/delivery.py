@@ -1,16 +1,17 @@
-"""Carrying out one send decision: pick the channel, respect quiet hours, track links, send with
-rate limiting and retries, and mark dead addresses. The runtime calls `deliver` and records the
-outcome on its Message record (channel, address, provider_id, status)."""
+"""Carrying out one send decision: pick the channel, respect quiet hours, the SMS countries and
+the daily limits, track links, send with rate limiting and retries, and mark dead addresses.
+The runtime calls `deliver` and records the outcome on its Message record (channel, address,
+provider_id, status)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib.channels import reachability
+from chalicelib.channels import countries, reachability
 from chalicelib.channels.base import (
     Channel,
     ChannelUnavailable,
@@ -19,6 +20,7 @@ from chalicelib.channels.base import (
     SendResult,
     TemporaryFailure,
 )
+from chalicelib.channels.daily_limits import DailyBudget
 from chalicelib.channels.onsite import ONSITE
 from chalicelib.channels.quiet_hours import next_allowed_time
 from chalicelib.channels.ratelimit import RateLimiter, limits_from
@@ -27,7 +29,7 @@ from chalicelib.channels.routing import choose_route
 from chalicelib.channels.segments import sms_segments
 from chalicelib.config import Settings
 from chalicelib.tracking import identities
-from chalicelib.tracking.links import rewrite_links
+from chalicelib.tracking.links import rewrite_links, sanitize_html
 from chalicelib.tracking.urls import twilio_status_callback_url, unsubscribe_url
 
 PHONE_CHANNELS = ("sms", "whatsapp")
@@ -38,7 +40,8 @@ PERSON_CHANNELS = ("email", "sms", "whatsapp", "telegram", "messenger", "instagr
 class DeliveryOutcome:
     # sent: on `channel`; deferred: quiet hours, try at `not_before`; retry: the provider failed
     # temporarily, try at `not_before`; failed: every usable channel failed for good;
-    # no_route: no channel is usable (no address, opted out, unreachable).
+    # no_route: no channel is usable (no address, opted out, unreachable, country not allowed);
+    # held: the channel's daily limit is used up (an operator releases or discards it).
     status: str
     channel: str | None = None
     address: str | None = None
@@ -77,6 +80,8 @@ def deliver(
     contact: reachability.Reachability | None = None,
     limiter: RateLimiter | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    budget: DailyBudget | None = None,
+    released: bool = False,
 ) -> DeliveryOutcome:
     """Send one message on the first usable channel of `channels_in_order`.
 
@@ -96,6 +101,11 @@ def deliver(
             addresses["webhook"] = str(rendered["webhook"]["url"])
     excluded: set[str] = set()
     skipped: list[tuple[str, str]] = []
+    for name in PHONE_CHANNELS:  # SMS pumping: premium-rate numbers abroad never get a text
+        refused = countries.refusal(addresses.get(name), settings.allowed_sms_countries)
+        if name in channels_in_order and refused:
+            excluded.add(name)
+            skipped.append((name, refused))
     last_error: str | None = None
     while True:
         remaining = [name for name in channels_in_order if name not in excluded]
@@ -129,9 +139,18 @@ def deliver(
             funnel=funnel,
             step_id=step_id,
             window_until=contact.window_until.get(name),
+            now=now,
         )
+        if budget is not None and not budget.take(name, now, force=released):
+            return DeliveryOutcome(
+                "held",
+                name,
+                address,
+                error=f"the daily {name} limit is used up",
+                skipped=tuple(skipped),
+            )
         try:
-            result = send(channels[name], outgoing, limiter=limiter, sleep=sleep)
+            result = _counted_send(channels[name], outgoing, limiter, sleep, budget, now)
         except ChannelUnavailable as failure:
             excluded.add(name)
             skipped.append((name, str(failure)))
@@ -164,6 +183,23 @@ def deliver(
         )
 
 
+def _counted_send(
+    sender: Channel,
+    outgoing: OutgoingMessage,
+    limiter: RateLimiter,
+    sleep: Callable[[float], None],
+    budget: DailyBudget | None,
+    now: datetime,
+) -> SendResult:
+    """`send`, giving the daily budget its unit back when nothing went out."""
+    try:
+        return send(sender, outgoing, limiter=limiter, sleep=sleep)
+    except (TemporaryFailure, PermanentFailure):  # ChannelUnavailable is a PermanentFailure
+        if budget is not None:
+            budget.give_back(outgoing.channel, now)
+        raise
+
+
 def prepare(
     settings: Settings,
     *,
@@ -175,9 +211,11 @@ def prepare(
     funnel: str | None = None,
     step_id: str | None = None,
     window_until: datetime | None = None,
+    now: datetime | None = None,
 ) -> OutgoingMessage:
-    """The message as it leaves: links rewritten through /r/, an unsubscribe URL for email
-    (List-Unsubscribe + the visible link), Twilio's status callback for SMS and WhatsApp."""
+    """The message as it leaves: HTML sanitized, links to allowed hosts rewritten through /r/
+    (tokens valid for the link TTL), an unsubscribe URL for email (List-Unsubscribe + the
+    visible link), Twilio's status callback for SMS and WhatsApp."""
     signed = bool(settings.signing_secret and settings.public_url)
     unsubscribe = (
         unsubscribe_url(settings, message_id, contact_id, channel)
@@ -185,13 +223,18 @@ def prepare(
         else None
     )
     if signed and channel != ONSITE:  # the snippet reports on-site clicks itself
+        sent_at = now or datetime.now(UTC)
         content = rewrite_links(
             content,
             public_url=settings.public_url,
             secret=settings.signing_secret,
             message_id=message_id,
+            expires_at=int((sent_at + timedelta(days=settings.link_ttl_days)).timestamp()),
+            allowed_hosts=settings.allowed_link_hosts,
             keep=[unsubscribe] if unsubscribe else (),
         )
+    elif isinstance(content.get("html"), str):
+        content = {**content, "html": sanitize_html(content["html"])}
     callback = (
         twilio_status_callback_url(settings, message_id)
         if channel in PHONE_CHANNELS and settings.public_url

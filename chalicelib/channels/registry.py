@@ -62,7 +62,7 @@ def build_channels(settings: Settings) -> dict[str, Channel]:
         channels["instagram"] = MetaMessenger("instagram", instagram_token, graph, version)
 
     if settings.signing_secret:
-        channels["webhook"] = WebhookChannel(settings.signing_secret)
+        channels["webhook"] = WebhookChannel(settings.signing_secret, local=settings.is_local)
     return channels
 
 

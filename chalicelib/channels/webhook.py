@@ -3,6 +3,8 @@
 `X-Autofunnel-Signature: t=<unix time>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>`, where the
 secret is derived per funnel from AUTOFUNNEL_SIGNING_SECRET (see `funnel_secret`), so a
 receiver of one funnel cannot forge another's calls. Receivers should reject old timestamps.
+The URL must be https and resolve to public addresses only (`targets`): a refused URL fails
+the message for good, with the reason.
 """
 
 from __future__ import annotations
@@ -10,11 +12,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import socket
+import ssl
 import time
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib.channels import http
+from chalicelib.channels import http, targets
 from chalicelib.channels.base import OutgoingMessage, SendResult
 from chalicelib.channels.retry import classify_http
 
@@ -50,13 +54,24 @@ class WebhookChannel:
     name = "webhook"
 
     def __init__(
-        self, signing_secret: str, timeout: float = 10.0, clock: Callable[[], float] = time.time
+        self,
+        signing_secret: str,
+        timeout: float = 10.0,
+        clock: Callable[[], float] = time.time,
+        *,
+        local: bool = False,
+        resolve: targets.Resolve = socket.getaddrinfo,
+        context: ssl.SSLContext | None = None,
     ) -> None:
         self.signing_secret = signing_secret
         self.timeout = timeout
         self.clock = clock
+        self.local = local  # a local stack may call http and private addresses
+        self.resolve = resolve
+        self.context = context
 
     def send(self, message: OutgoingMessage) -> SendResult:
+        address = targets.check(message.address, self.local, self.resolve)
         body = render_body(message.content)
         secret = funnel_secret(self.signing_secret, message.funnel or "")
         headers = {
@@ -66,7 +81,14 @@ class WebhookChannel:
             "X-Autofunnel-Message-Id": message.message_id,
             "Idempotency-Key": message.message_id,  # receivers dedupe our retries on it
         }
-        response = http.post(message.address, body, headers, timeout=self.timeout)
+        response = http.post(
+            message.address,
+            body,
+            headers,
+            timeout=self.timeout,
+            connect_to=address,
+            context=self.context,
+        )
         if not 200 <= response.status < 300:
             raise classify_http(
                 response.status, response.headers, response.body.decode("utf-8", "replace")

@@ -12,7 +12,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from chalicelib.core.durations import format_duration
-from chalicelib.core.funnel import Cap, Policy, QuietHours
+from chalicelib.core.funnel import Cap, Funnel, Policy, QuietHours, SendStep
 from chalicelib.core.state import utc
 
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -95,12 +95,33 @@ def effective(step_policy: Policy | None, funnel_policy: Policy) -> Policy:
     )
 
 
+def workspace_caps(step_policy: Policy | None, workspace_cap: Cap | None) -> tuple[Cap, ...]:
+    """The deployment-wide cap applies to a send step unless the step says `cap: false`."""
+    if workspace_cap is None or (step_policy is not None and step_policy.cap is False):
+        return ()
+    return (workspace_cap,)
+
+
+def cap_window(funnel: Funnel, workspace_cap: Cap | None = None) -> timedelta:
+    """How far back a contact's sends must be known to apply every cap this funnel's sends
+    obey (zero when none: then nothing needs reading)."""
+    caps = [funnel.policy.cap, workspace_cap]
+    caps += [step.policy.cap for step in funnel.steps if isinstance(step, SendStep) and step.policy]
+    return max((cap.per for cap in caps if cap), default=timedelta(0))
+
+
 def next_allowed(
-    now: datetime, policy: Policy, tz: tzinfo, sends: Sequence[datetime]
+    now: datetime,
+    policy: Policy,
+    tz: tzinfo,
+    sends: Sequence[datetime],
+    also: Sequence[Cap] = (),
 ) -> tuple[datetime, str]:
     """(`now`, "") if a send is allowed now, else (the next whole minute that passes quiet
-    hours and the cap, why). Caps only get freer as time passes, so alternating converges."""
+    hours and every cap: the policy's and `also`, why). Caps only get freer as time passes,
+    so alternating converges."""
     t, why = now, []
+    caps = [*([policy.cap] if policy.cap else []), *also]
     for _ in range(50):
         moved = False
         if policy.quiet_hours:
@@ -108,11 +129,11 @@ def next_allowed(
             if end is not None:
                 t, moved = end, True
                 why.append("quiet hours")
-        if policy.cap:
-            free = cap_free_at(t, sends, policy.cap)
+        for cap in caps:
+            free = cap_free_at(t, sends, cap)
             if free is not None:
                 t, moved = _ceil_minute(free), True
-                why.append(f"cap {policy.cap.max} per {format_duration(policy.cap.per)}")
+                why.append(f"cap {cap.max} per {format_duration(cap.per)}")
         if not moved:
             break
     return t, " + ".join(dict.fromkeys(why))

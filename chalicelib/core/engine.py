@@ -1,7 +1,8 @@
 """The pure funnel engine: (funnel, state, contact, input, now) -> Outcome(state, decisions).
 
-    start(funnel, contact, trigger: EventInput | None, now, enrollment_id, *, links=None)
-    decide(funnel, state, contact, input, now, *, links=None)
+    start(funnel, contact, trigger: EventInput | None, now, enrollment_id, *, links=None,
+          workspace_cap=None)
+    decide(funnel, state, contact, input, now, *, links=None, workspace_cap=None)
         -> Outcome(state: EnrollmentState, decisions: list[Decision], trace: list[Trace])
 
 No I/O, no clock, no randomness: the same arguments always give the same Outcome, and the
@@ -22,7 +23,9 @@ Rules the runtime can rely on:
   steps stays active (step None) until the window closes, so late conversions still count.
 - Sends in quiet hours (contact tz, else the policy's) or over the per-contact cap (counting
   contact.recent_sends and sends decided in the same call) are deferred to the next allowed
-  minute with a wake-up; the enrollment stays on the step.
+  minute with a wake-up; the enrollment stays on the step. `workspace_cap` (the deployment's
+  cap across all funnels) applies to every send step besides the funnel's, unless the step
+  says `cap: false`. contact.recent_sends must reach back `clock.cap_window(...)`.
 - status "unsubscribed" ends the enrollment as exited; reactions imply the weaker ones
   (decisions.IMPLIED: clicked -> opened -> delivered; an on-site message shown -> opened).
 - The runtime must pass the funnel version the enrollment started on (state.version);
@@ -64,6 +67,7 @@ from chalicelib.core.funnel import (
     MESSAGE_RECEIVED,
     ONSITE_EXPIRY,
     BranchStep,
+    Cap,
     ExitStep,
     Funnel,
     GotoStep,
@@ -132,6 +136,7 @@ def start(
     enrollment_id: str,
     *,
     links: Mapping[str, str] | None = None,
+    workspace_cap: Cap | None = None,
 ) -> Outcome:
     now = utc(now)
     state = EnrollmentState(
@@ -143,7 +148,7 @@ def start(
         trigger_event=trigger.name if trigger else None,
         trigger=dict(trigger.properties) if trigger else {},
     )
-    run = _Run(funnel, state, contact, now, links, trigger)
+    run = _Run(funnel, state, contact, now, links, trigger, workspace_cap)
     run.note(None, "enter", trigger.name if trigger else "enrolled")
     if not run.exit_conditions():
         run.go(funnel.first_step)
@@ -158,6 +163,7 @@ def decide(
     now: datetime,
     *,
     links: Mapping[str, str] | None = None,
+    workspace_cap: Cap | None = None,
 ) -> Outcome:
     if state.funnel != funnel.name or state.version != funnel.version:
         raise ValueError(
@@ -175,6 +181,7 @@ def decide(
         utc(now),
         links,
         input if isinstance(input, EventInput) else None,
+        workspace_cap,
     )
     if isinstance(input, TimerInput):
         run.on_timer()
@@ -204,9 +211,11 @@ class _Run:
         now: datetime,
         links: Mapping[str, str] | None,
         event: EventInput | None,
+        workspace_cap: Cap | None = None,
     ):
         self.funnel, self.state, self.contact, self.now = funnel, state, contact, now
         self.links = links
+        self.workspace_cap = workspace_cap
         self.decisions: list[Decision] = []
         self.trace: list[Trace] = []
         self.sent_now: list[datetime] = []
@@ -423,7 +432,8 @@ class _Run:
             return self.next_of(step)
         policy = clock.effective(step.policy, self.funnel.policy)
         sends = (*self.contact.recent_sends, *self.sent_now)
-        allowed, why = clock.next_allowed(self.now, policy, self.tz(step.policy), sends)
+        also = clock.workspace_caps(step.policy, self.workspace_cap)
+        allowed, why = clock.next_allowed(self.now, policy, self.tz(step.policy), sends, also)
         if allowed > self.now:
             self.note(step.id, "defer", f"{why} until {allowed.isoformat()}")
             self.schedule(allowed, "defer")
@@ -539,7 +549,7 @@ class _Run:
         key = f"{self.state.enrollment_id}:{step.id}:{self.state.visits.get(step.id, 1)}"
         self.decisions.append(
             CallWebhook(
-                key, templates.render(step.url, ctx), templates.render_value(step.body, ctx)
+                key, templates.render_url(step.url, ctx), templates.render_value(step.body, ctx)
             )
         )
         self.note(step.id, "webhook", step.url)

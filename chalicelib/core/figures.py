@@ -55,6 +55,7 @@ ORDER_EVENTS = frozenset({"order_completed"})
 REFUND_EVENTS = frozenset({"order_refunded"})
 CANCEL_EVENTS = frozenset({"order_cancelled"})
 REVENUE_FIELDS = ("total", "revenue", "value")
+MAX_ORDER_TOTAL = Decimal("1e12")  # beyond any shop's order
 _NEAR = 0.88  # how alike a name must be to a figure's to be taken for a typo of it
 
 
@@ -64,18 +65,21 @@ def normalised_name(name: str) -> str:
 
 
 def order_value(properties: Mapping[str, Any], fields: tuple[str, ...] = REVENUE_FIELDS) -> Decimal:
-    """An order's (or refund's) amount: the first numeric field of `fields`, exactly."""
+    """An order's (or refund's) amount: the first numeric field of `fields`, exactly; an
+    amount no shop's order reaches is a typo or an attack, not revenue."""
     for name in fields:
         value = properties.get(name)
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return Decimal(str(value))
-        if isinstance(value, str):
+            number = Decimal(str(value))
+        elif isinstance(value, str):
             try:
                 number = Decimal(value)
-            except InvalidOperation:
+            except (InvalidOperation, ArithmeticError):
                 continue
-            if number.is_finite():
-                return number
+        else:
+            continue
+        if number.is_finite() and abs(number) < MAX_ORDER_TOTAL:
+            return number
     return Decimal(0)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from chalicelib.core import figures, onsite_html
 from chalicelib.core.funnel import Content, EmailPart, OnsitePart
@@ -66,7 +67,7 @@ SAMPLE_FIGURES = {
     "timezone": "Europe/Berlin",
 }
 
-__all__ = ["compile_template", "render", "render_content", "render_value"]
+__all__ = ["compile_template", "render", "render_content", "render_url", "render_value"]
 
 
 def is_template(text: str) -> bool:
@@ -96,6 +97,30 @@ def render(source: str, context: Mapping[str, Any], html: bool = False) -> str:
     if not is_template(source):
         return source
     return compile_template(source, html).render(**context)
+
+
+def render_url(source: str, context: Mapping[str, Any]) -> str:
+    """A webhook step's URL: contact and event values are percent-encoded as they go in, so
+    data (a name with "/", "?" or "@") can fill a path segment or a query value but never
+    change the URL's host, path or parameters."""
+    if not is_template(source):
+        return source
+    encoded = {
+        **context,
+        "contact": _percent_encoded(context.get("contact", {})),
+        "event": _percent_encoded(context.get("event", {})),
+    }
+    return render(source, encoded)
+
+
+def _percent_encoded(value: Any) -> Any:
+    if isinstance(value, str):
+        return quote(value, safe="")
+    if isinstance(value, Mapping):
+        return {key: _percent_encoded(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_percent_encoded(item) for item in value]
+    return value
 
 
 def render_value(value: Any, context: Mapping[str, Any]) -> Any:

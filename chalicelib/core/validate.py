@@ -7,14 +7,15 @@ Every problem names file, line and field: lines come from PyYAML node marks.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
 from chalicelib.core import conditions as c
-from chalicelib.core import figures, flow, templates
+from chalicelib.core import figures, flow, hosts, templates
 from chalicelib.core.funnel import (
     END,
     STEP_KINDS,
@@ -273,6 +274,31 @@ def _templates(funnel: Funnel) -> Iterator[Finding]:
             err = templates.try_render(source, ctx, html)
             if err is not None:
                 yield loc, f"does not render with sample data: {err}", 1
+
+
+_LITERAL_URL = re.compile(r"""https?://[^\s"'<>`{}]+""", re.IGNORECASE)
+
+
+def link_warnings(
+    funnel: Funnel, text: str, filename: str, allowed_hosts: Sequence[str]
+) -> list[Problem]:
+    """Warnings, not errors: literal links in content whose host is not one tracked links may
+    go to (they go out untracked), and webhook URLs a deployment on AWS refuses (plain http)."""
+    root = load_yaml(text, filename)[1]
+    found: list[Finding] = []
+    for loc, source, _html in _template_sources(funnel):
+        is_webhook = len(loc) == 3 and loc[0] == "steps" and loc[2] == "url"
+        if is_webhook:
+            if source.lower().startswith("http://"):
+                found.append((loc, "webhook URLs must be https on AWS (http only locally)", None))
+            continue
+        for match in _LITERAL_URL.finditer(source):
+            url = match.group(0).rstrip(".,;:!?)]")
+            if not hosts.host_allowed(url, allowed_hosts):
+                line = source.count("\n", 0, match.start()) + 1
+                message = f"{url} is not on the link allow-list: it goes out untracked"
+                found.append((loc, message, line))
+    return [_to_problem(finding, root, filename) for finding in found]
 
 
 def cross_check(funnels: list[tuple[str, str, Funnel]]) -> list[Problem]:

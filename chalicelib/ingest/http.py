@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import zlib
 from collections.abc import Mapping
 from typing import Any
 
 from chalicelib.api.errors import ApiError
 from chalicelib.config import Settings, WriteKey
+from chalicelib.ingest import limits
 
 GZIP_MAGIC = b"\x1f\x8b"
+
+
+# A batch body holds calls (two levels) whose traits nest up to MAX_NESTING levels.
+MAX_BODY_NESTING = limits.MAX_NESTING + 3
 
 
 def decode_body(raw: bytes, headers: Mapping[str, str], limit: int) -> dict[str, Any]:
@@ -25,12 +29,15 @@ def decode_body(raw: bytes, headers: Mapping[str, str], limit: int) -> dict[str,
         raise ApiError(
             413,
             f"the request body is {len(raw)} bytes; the limit here is {limit // 1024} KB",
+            limit="batch_bytes" if limit == limits.MAX_BATCH_BYTES else "call_bytes",
             limit_bytes=limit,
         )
     if not raw.strip():
         raise ApiError(400, "the request body is empty: send a JSON object", field="body")
     try:
-        body = json.loads(raw, parse_constant=_reject_constant)
+        body = limits.loads(raw, MAX_BODY_NESTING)
+    except limits.LimitExceeded as error:
+        raise limit_error(error) from error
     except (UnicodeDecodeError, ValueError) as error:
         raise ApiError(400, f"the body is not valid JSON: {error}", field="body") from error
     if not isinstance(body, dict):
@@ -48,8 +55,15 @@ def _gunzip(raw: bytes, limit: int) -> bytes:
     return data
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
+def limit_error(error: limits.LimitExceeded) -> ApiError:
+    """A breached limit as HTTP: its status, and `limit` naming it."""
+    return ApiError(
+        error.limit.status,
+        error.message,
+        field=error.field,
+        limit=error.limit.name,
+        max=error.limit.value,
+    )
 
 
 def write_key_of(

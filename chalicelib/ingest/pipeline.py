@@ -3,6 +3,10 @@
 Per request: one conditional put per call (the messageId receipt), one BatchGetItem for the
 identities, a put per identity never seen before, one UpdateItem per contact, and the events in
 BatchWriteItem requests of 25. Merges (rare) cost more and are recorded as `contact_merged`.
+
+A contact at its trait cap (`limits`) refuses the identifies that would add traits past it;
+they are reported in `Outcome.refused` and nothing of them is stored, while the request's other
+calls are.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from chalicelib.events import StoredEvent
 from chalicelib.identity.resolver import Resolver
 from chalicelib.ingest import profile_store, receipts
 from chalicelib.ingest.identities import identities_of
-from chalicelib.ingest.profile import ProfileDelta
+from chalicelib.ingest.limits import Limit
 from chalicelib.ingest.spec import Call
 from chalicelib.storage.contacts import event_item, save_events
 
@@ -28,6 +32,7 @@ class Outcome:
     stored: list[StoredEvent] = field(default_factory=list)
     duplicates: int = 0
     merges: int = 0
+    refused: list[tuple[Call, Limit]] = field(default_factory=list)  # over a contact's cap
 
 
 def ingest(
@@ -59,6 +64,10 @@ def ingest(
     except BaseException:
         receipts.release(claimed)  # nothing half-stored is remembered: a retry stores it all
         raise
+    if outcome.refused:  # not stored: the same call may come back once the profile has room
+        receipts.release(
+            receipts.receipt_key(write_key, call.message_id) for call, _ in outcome.refused
+        )
     observability.events_in(len(outcome.stored), source)
     wiring.event_sink().handle(outcome.stored)
     return outcome
@@ -76,13 +85,17 @@ def _store(
 
     # One profile update per contact (after this request's merges), following any tombstone.
     final = [resolver.current(owner) for owner in owners]
-    deltas: dict[str, ProfileDelta] = defaultdict(ProfileDelta)
+    calls_of: dict[str, list[Call]] = defaultdict(list)
     for contact_id, call in zip(final, calls, strict=True):
-        deltas[contact_id].add(call)
-    landed = {
-        contact_id: profile_store.apply(contact_id, delta, contact_id in resolver.created)
-        for contact_id, delta in deltas.items()
-    }
+        calls_of[contact_id].append(call)
+    landed: dict[str, str] = {}
+    for contact_id, contact_calls in calls_of.items():
+        created = contact_id in resolver.created
+        landed[contact_id], refused = profile_store.apply_fitting(
+            contact_id, contact_calls, created
+        )
+        outcome.refused += refused
+    refused_ids = {id(call) for call, _ in outcome.refused}
 
     stored = [
         StoredEvent(
@@ -96,6 +109,7 @@ def _store(
             source=source,
         )
         for contact_id, call in zip(final, calls, strict=True)
+        if id(call) not in refused_ids
     ]
     save_events(event_item(event, now, retention) for event in stored)
     outcome.merges = len(resolver.merges)

@@ -1,25 +1,74 @@
 """Apply a ProfileDelta with one UpdateItem (ADD counters, SET if_not_exists for firsts), never
 read-modify-write. Every update also ADDs 1 to `version`, so a concurrent versioned save of the
-contact (the runtime's) fails and re-reads instead of overwriting these counters."""
+contact (the runtime's) fails and re-reads instead of overwriting these counters.
+
+The trait cap (`limits.MAX_TRAITS_PER_CONTACT`) rides on the same UpdateItem as a condition on
+the size of the attributes map; only a contact near its cap pays a read to tell which traits
+are new. A delta that would break the cap, or DynamoDB's 400 KB item, raises ProfileFull
+before anything is written, so the caller can drop the excess and apply the rest."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from typing import Any
 
 from pynamodb.exceptions import UpdateError
+from pynamodb.expressions.condition import size
 
+from chalicelib.ingest.limits import MAX_TRAITS_PER_CONTACT, Limit, fit_traits, profile_traits
 from chalicelib.ingest.profile import ProfileDelta
 from chalicelib.storage.errors import ConflictError, conflicts_as_domain_errors
 from chalicelib.storage.models import Contact
 
+log = logging.getLogger(__name__)
 _MAX_HOPS = 5
 _PATHS_PER_UPDATE = 100  # trait/consent paths per UpdateItem: far below the 4 KB expression cap
+
+
+class ProfileFull(Exception):
+    """The delta's traits do not fit the contact: nothing was written. `existing`: the trait
+    names already held (None when the item is out of bytes); `created`: the contact is still
+    to be created."""
+
+    def __init__(self, contact_id: str, existing: frozenset[str] | None, created: bool) -> None:
+        super().__init__(contact_id)
+        self.contact_id = contact_id
+        self.existing = existing
+        self.created = created
 
 
 class TombstoneHit(Exception):
     def __init__(self, survivor: str) -> None:
         super().__init__(survivor)
         self.survivor = survivor
+
+
+def apply_fitting(
+    contact_id: str, calls: Sequence[Any], created: bool
+) -> tuple[str, list[tuple[Any, Limit]]]:
+    """Apply one contact's calls (Segment calls or log entries: `.type`, `.traits`, time
+    order) in one update; at the trait cap, drop the identifies that do not fit and apply the
+    rest, so a full contact keeps taking events. Returns (the contact id updated, the refused
+    calls with the limit each broke). The ingest pipeline answers the refused with a 4xx; a
+    worker that can no longer answer should record them and carry on."""
+    refused: list[tuple[Any, Limit]] = []
+    kept = list(calls)
+    for _ in range(3):  # another writer may fill the profile between our read and our write
+        try:
+            return apply(contact_id, _delta(kept), created), refused
+        except ProfileFull as full:
+            contact_id, created = full.contact_id, full.created
+            kept, dropped = fit_traits(kept, full.existing)
+            refused += dropped
+    raise ConflictError(f"contact {contact_id}: its profile kept changing")
+
+
+def _delta(calls: Sequence[Any]) -> ProfileDelta:
+    delta = ProfileDelta()
+    for call in calls:
+        delta.add(call)
+    return delta
 
 
 def apply(contact_id: str, delta: ProfileDelta, created: bool) -> str:
@@ -34,6 +83,17 @@ def apply(contact_id: str, delta: ProfileDelta, created: bool) -> str:
 
 
 def _apply_once(contact_id: str, delta: ProfileDelta, created: bool) -> None:
+    if created and len(profile_traits(delta.traits)) > MAX_TRAITS_PER_CONTACT:
+        raise ProfileFull(contact_id, frozenset(), created=True)
+    try:
+        _write(contact_id, delta, created)
+    except UpdateError as error:
+        if not _too_big(error):
+            raise
+        raise ProfileFull(contact_id, None, created=False) from error
+
+
+def _write(contact_id: str, delta: ProfileDelta, created: bool) -> None:
     if created:
         # A brand-new contact: its maps are written whole, in the same single request.
         maps = [
@@ -57,12 +117,22 @@ def _apply_once(contact_id: str, delta: ProfileDelta, created: bool) -> None:
         Contact.first_seen.does_not_exist() | (Contact.first_seen <= delta.first_seen)
     )
     head = paths[:_PATHS_PER_UPDATE]
+    room = _room_for(delta)
     try:
-        _update_with_maps(contact_id, _scalars(delta, True, False) + head, not_merged & in_order)
+        _update_with_maps(
+            contact_id, _scalars(delta, True, False) + head, not_merged & in_order & room
+        )
     except ConflictError:
         _apply_out_of_order(contact_id, delta, head)
     for start in range(_PATHS_PER_UPDATE, len(paths), _PATHS_PER_UPDATE):
-        _update_with_maps(contact_id, paths[start : start + _PATHS_PER_UPDATE], not_merged)
+        try:
+            _update_with_maps(contact_id, paths[start : start + _PATHS_PER_UPDATE], not_merged)
+        except UpdateError as error:
+            if not _too_big(error):
+                raise
+            # The first update (counters) is in: raising would make the caller count it twice.
+            log.warning("contact %s is out of bytes: %d traits dropped", contact_id, len(paths))
+            return
 
 
 def _apply_out_of_order(contact_id: str, delta: ProfileDelta, head: list[Any]) -> None:
@@ -72,6 +142,10 @@ def _apply_out_of_order(contact_id: str, delta: ProfileDelta, head: list[Any]) -
         contact = Contact.get(contact_id, consistent_read=True)
         if contact.merged_into:
             raise TombstoneHit(contact.merged_into)
+        held = frozenset(contact.attributes.as_dict() if contact.attributes else ())
+        new = profile_traits(delta.traits) - held
+        if new and len(held) + len(new) > MAX_TRAITS_PER_CONTACT:
+            raise ProfileFull(contact_id, held, created=False)
         latest = contact.last_seen is None or contact.last_seen <= delta.last_seen
         earliest = contact.first_seen is None or delta.first_seen < contact.first_seen
         try:
@@ -84,6 +158,20 @@ def _apply_out_of_order(contact_id: str, delta: ProfileDelta, head: list[Any]) -
         except ConflictError:
             continue
     raise ConflictError(f"contact {contact_id}: too much contention")
+
+
+def _room_for(delta: ProfileDelta) -> Any:
+    """True when the traits fit even if all are new; otherwise the condition fails and the
+    out-of-order path reads the contact to count the new ones."""
+    spare = MAX_TRAITS_PER_CONTACT - len(profile_traits(delta.traits))
+    return Contact.attributes.does_not_exist() | (size(Contact.attributes) <= spare)
+
+
+def _too_big(error: UpdateError) -> bool:
+    """DynamoDB refuses an update that would take the item past 400 KB."""
+    return error.cause_response_code == "ValidationException" and "maximum allowed size" in (
+        error.cause_response_message or ""
+    )
 
 
 def _scalars(delta: ProfileDelta, latest: bool, earliest: bool) -> list[Any]:

@@ -6,7 +6,6 @@ call and still store the good ones.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import uuid
@@ -15,9 +14,19 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from chalicelib.ingest import limits
+from chalicelib.ingest.limits import MAX_BATCH_BYTES, MAX_CALL_BYTES, Limit, LimitExceeded
+
+__all__ = [
+    "MAX_BATCH_BYTES",
+    "MAX_CALL_BYTES",
+    "Call",
+    "CallError",
+    "check_storable",
+    "parse_call",
+]
+
 CALL_TYPES = ("identify", "track", "page", "screen", "group", "alias")
-MAX_CALL_BYTES = 32 * 1024  # Segment: 32 KB per call
-MAX_BATCH_BYTES = 500 * 1024  # Segment: 500 KB per batch request
 MAX_EVENT_NAME = 200
 MAX_ID_LENGTH = 512
 # The events funnels match on for calls that carry no event name of their own.
@@ -31,10 +40,11 @@ EVENT_NAMES = {
 
 
 class CallError(ValueError):
-    def __init__(self, field: str | None, message: str) -> None:
+    def __init__(self, field: str | None, message: str, limit: Limit | None = None) -> None:
         super().__init__(message)
         self.field = field
         self.message = message
+        self.limit = limit  # set when the call breaks one of `limits`
 
 
 @dataclass(frozen=True)
@@ -64,8 +74,14 @@ def parse_call(
     """Validate one call; `call_type` comes from the path (/v1/track) or the call's own `type`."""
     if not isinstance(raw, dict):
         raise CallError(None, f"a call must be a JSON object, not {_json_type(raw)}")
-    if len(json.dumps(raw, default=str)) > MAX_CALL_BYTES:
-        raise CallError(None, f"the call is larger than {MAX_CALL_BYTES // 1024} KB")
+    try:
+        size = limits.json_bytes(raw)
+    except RecursionError as error:  # only a call built in code can be this deep
+        raise CallError(None, "the call nests far too deep", limits.NESTING) from error
+    if size > MAX_CALL_BYTES:
+        raise CallError(
+            None, f"the call is larger than {MAX_CALL_BYTES // 1024} KB", limits.CALL_BYTES
+        )
     defaults = batch_defaults or {}
     kind = call_type or raw.get("type")
     if kind not in CALL_TYPES:
@@ -113,7 +129,12 @@ def parse_call(
     message_id = _optional_id(raw, "messageId") or f"af-{uuid.uuid4()}"
     timestamp = _timestamp(raw, defaults, received_at)
     for path, value in (("traits", traits), ("properties", properties), ("context", context)):
-        _check_storable(value, path)
+        check_storable(value, path)
+    if kind == "identify":
+        try:
+            limits.check_traits(traits)
+        except LimitExceeded as error:
+            raise CallError(error.field, error.message, error.limit) from error
     return Call(
         type=kind,
         message_id=message_id,
@@ -165,18 +186,33 @@ def _page_properties(
     return merged
 
 
+# Far enough for any import or simulation, near enough that funnel waits never overflow.
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
+
+
 def _timestamp(raw: dict[str, Any], defaults: dict[str, Any], received_at: datetime) -> datetime:
     """Segment's rule: an explicit `timestamp` is kept; a device's `originalTimestamp` is
-    corrected for clock skew as receivedAt - (sentAt - originalTimestamp)."""
+    corrected for clock skew as receivedAt - (sentAt - originalTimestamp). The result must lie
+    between 1970 and 2200: funnels schedule from it."""
+    name = "timestamp"
     if raw.get("timestamp") is not None:
-        return parse_time(raw["timestamp"], "timestamp")
-    if raw.get("originalTimestamp") is not None:
-        original = parse_time(raw["originalTimestamp"], "originalTimestamp")
+        at = parse_time(raw["timestamp"], "timestamp")
+    elif raw.get("originalTimestamp") is not None:
+        name = "originalTimestamp"
+        at = parse_time(raw["originalTimestamp"], name)
         sent = raw.get("sentAt", defaults.get("sentAt"))
-        if sent is None:
-            return original
-        return received_at - (parse_time(sent, "sentAt") - original)
-    return received_at
+        if sent is not None:
+            try:
+                at = received_at - (parse_time(sent, "sentAt") - at)
+            except OverflowError as error:
+                raise CallError(
+                    "sentAt", "sentAt and originalTimestamp are too far apart"
+                ) from error
+    else:
+        return received_at
+    if not EARLIEST <= at < LATEST:
+        raise CallError(name, f"{name} must lie between 1970 and 2200, not {at.isoformat()}")
+    return at
 
 
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}")
@@ -191,24 +227,58 @@ def parse_time(value: Any, name: str) -> datetime:
         raise CallError(name, f"{name} is not a valid ISO 8601 date-time: {value!r}") from error
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError as error:  # 0001-01-01T00:00+01:00 has no UTC time
+        raise CallError(name, f"{name} is out of range: {value!r}") from error
 
 
-def _check_storable(value: Any, path: str) -> None:
-    """DynamoDB numbers: finite, at most 38 significant digits, magnitude 1e-130..1e126."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _check_storable(item, f"{path}.{key}")
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _check_storable(item, f"{path}[{index}]")
-    elif isinstance(value, float | int) and not isinstance(value, bool):
+def check_storable(value: dict[str, Any], path: str) -> None:
+    """CallError unless DynamoDB can store `value`: at most MAX_NESTING levels (counting
+    `value` itself), no empty field names, numbers finite with at most 38 significant digits
+    and a magnitude from 1e-130 to 1e126. One walk; the path is only spelled out on an error."""
+    _walk(value, [path], 1)
+
+
+def _walk(value: Any, parts: list[str], level: int) -> None:
+    if isinstance(value, dict | list):
+        if level > limits.MAX_NESTING:
+            where = parts[0]
+            raise CallError(
+                where,
+                f"{where} nests deeper than {limits.MAX_NESTING} levels (DynamoDB stores 32)",
+                limits.NESTING,
+            )
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            if key == "":
+                raise CallError(
+                    _spelled(parts), f"{_spelled(parts)} has a field with an empty name"
+                )
+            parts.append(f"[{key}]" if isinstance(key, int) else f".{key}")
+            _walk(item, parts, level + 1)
+            parts.pop()
+    elif (
+        isinstance(value, float | int) and not isinstance(value, bool) and not _plain_number(value)
+    ):
+        where = _spelled(parts)
         if isinstance(value, float) and not math.isfinite(value):
-            raise CallError(path, f"{path} is not a finite number")
+            raise CallError(where, f"{where} is not a finite number")
         number = Decimal(str(value))
         digits = len(number.as_tuple().digits)
         if number != 0 and (digits > 38 or not 1e-130 <= abs(number) < Decimal("1e126")):
-            raise CallError(path, f"{path} is out of the storable number range")
+            raise CallError(where, f"{where} is out of the storable number range")
+
+
+def _plain_number(value: float) -> bool:
+    """The common case, storable without a Decimal: a small int, or a float in range."""
+    if isinstance(value, int):
+        return abs(value) < 10**38
+    return value == 0 or 1e-130 <= abs(value) < 1e126
+
+
+def _spelled(parts: list[str]) -> str:
+    return "".join(parts)
 
 
 def _json_type(value: Any) -> str:

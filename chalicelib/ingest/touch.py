@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from chalicelib.ingest.spec import Call
 
@@ -25,8 +25,8 @@ def touch_of(call: Call) -> tuple[dict[str, Any], bool] | None:
     url = str(call.properties.get("url") or "")
     referrer = str(call.properties.get("referrer") or "")
     campaign = _campaign(call.context.get("campaign"), url)
-    page_host = urlsplit(url).hostname or ""
-    referring_host = urlsplit(referrer).hostname or ""
+    page_host = _split(url).hostname or ""
+    referring_host = _split(referrer).hostname or ""
     external = bool(referring_host) and referring_host != page_host
     touch: dict[str, Any] = {
         "source": campaign.get("source") or (referring_host if external else "direct"),
@@ -47,5 +47,13 @@ def _campaign(raw: Any, url: str) -> dict[str, str]:
     if campaign:
         return {k: v for k, v in campaign.items() if k in CAMPAIGN_FIELDS}
     # Server-side clients rarely fill context.campaign: read the utm_* of the page URL.
-    query = parse_qs(urlsplit(url).query)
+    query = parse_qs(_split(url).query)
     return {name: query[param][0] for name, param in CAMPAIGN_FIELDS.items() if query.get(param)}
+
+
+def _split(url: str) -> SplitResult:
+    """The URL's parts; a malformed URL ("http://[") has none (it is still stored as sent)."""
+    try:
+        return urlsplit(url)
+    except ValueError:
+        return SplitResult("", "", "", "", "")

@@ -7,7 +7,7 @@ layer's reachability, so the engine and delivery agree on who can be reached whe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,7 +18,6 @@ from chalicelib.core.state import ContactView, PastEvent
 from chalicelib.storage.models import Contact, Event, Identity, Message
 
 HISTORY_EVENTS = 200  # newest events branch conditions may look at
-CAP_WINDOW = timedelta(days=7)  # sends counted for per-contact caps
 ALWAYS_REACHABLE = ("webhook", "outbox")  # need no address of the contact's
 
 
@@ -27,9 +26,33 @@ class ContactSnapshot:
     view: ContactView
     merged_into: str | None = None
     reach: reachability.Reachability | None = None  # handed to delivery: no second read
+    cap_window: timedelta = timedelta(0)  # how far back view.recent_sends reaches
 
 
-def load_snapshot(contact_id: str, now: datetime) -> ContactSnapshot:
+def recent_sends(contact_id: str, now: datetime, window: timedelta) -> tuple[datetime, ...]:
+    """When messages went to the contact within `window` (for frequency caps), from any
+    funnel. Keys only (no status): a failed send still counts, erring on the side of sending
+    less. No window (no cap applies): no read at all."""
+    if window <= timedelta(0):
+        return ()
+    return tuple(
+        key.created_at
+        for key in Message.by_contact.query(contact_id, Message.created_at >= now - window)
+    )
+
+
+def with_window(snapshot: ContactSnapshot, now: datetime, window: timedelta) -> ContactSnapshot:
+    """The snapshot with sends reaching back at least `window` (re-read only if needed)."""
+    if window <= snapshot.cap_window:
+        return snapshot
+    sends = recent_sends(snapshot.view.contact_id, now, window)
+    view = replace(snapshot.view, recent_sends=sends)
+    return replace(snapshot, view=view, cap_window=window)
+
+
+def load_snapshot(
+    contact_id: str, now: datetime, cap_window: timedelta = timedelta(0)
+) -> ContactSnapshot:
     try:
         contact: Contact | None = Contact.get(contact_id)
     except Contact.DoesNotExist:
@@ -42,12 +65,7 @@ def load_snapshot(contact_id: str, now: datetime) -> ContactSnapshot:
         for event in Event.query(contact_id, scan_index_forward=False, limit=HISTORY_EVENTS)
     ]
     events.reverse()
-    # Keys only (no status): a failed send still counts against the cap, erring on the side of
-    # sending less.
-    sends = tuple(
-        key.created_at
-        for key in Message.by_contact.query(contact_id, Message.created_at >= now - CAP_WINDOW)
-    )
+    sends = recent_sends(contact_id, now, cap_window)
     attributes = _plain(contact.attributes) if contact else {}
     reachable = set(reach.addresses) - reach.unreachable
     view = ContactView(
@@ -63,7 +81,7 @@ def load_snapshot(contact_id: str, now: datetime) -> ContactSnapshot:
         recent_sends=sends,
         figures=figures_of(contact, reach) if contact else {},
     )
-    return ContactSnapshot(view, contact.merged_into if contact else None, reach)
+    return ContactSnapshot(view, contact.merged_into if contact else None, reach, cap_window)
 
 
 def figures_of(contact: Contact, reach: reachability.Reachability) -> dict[str, Any]:

@@ -7,7 +7,9 @@ dispatchers never send it twice. A dispatcher that dies after the claim leaves i
 `recover` retries it once, then marks it failed — visibly, never silently.
 
 Delivery itself (routing, send-time quiet hours, tracked links, unsubscribe headers, rate limits,
-provider retries, dead addresses) is the channel layer's `deliver`.
+provider retries, dead addresses) is the channel layer's `deliver`. A send over its channel's
+daily limit is recorded "held" in the `held` dispatch shard, where `runtime.held` lists,
+releases and discards it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pynamodb.exceptions import UpdateError
 
 from chalicelib import observability
 from chalicelib.channels.base import Channel
+from chalicelib.channels.daily_limits import DailyBudget
 from chalicelib.channels.delivery import DeliveryOutcome, deliver
 from chalicelib.channels.onsite import ONSITE
 from chalicelib.channels.reachability import Reachability
@@ -35,6 +38,9 @@ log = logging.getLogger(__name__)
 
 SHARDS = 4
 PENDING, SENDING, SENT, FAILED, SKIPPED = "pending", "sending", "sent", "failed", "skipped"
+HELD = "held"
+HELD_SHARD = "held"  # the by_dispatch partition of held messages (recovery reads only d0-d3)
+RELEASED = "released"  # content flag: an operator let a held message past today's limit
 MAX_ATTEMPTS = 2  # the first try and one retry after an interruption
 STUCK_AFTER = timedelta(minutes=2)
 # Templates render `{{ unsubscribe_url }}` (and the preferences and view-online links) before
@@ -100,11 +106,13 @@ class Dispatcher:
         settings: Settings,
         clock: Clock,
         deliver: Deliver = deliver,
+        budget: DailyBudget | None = None,
     ) -> None:
         self._channels = channels
         self._settings = settings
         self._clock = clock
         self._deliver = deliver
+        self.budget = budget or DailyBudget(settings.daily_limits)
 
     def dispatch(self, message: Message, reach: Reachability | None = None) -> str:
         """Deliver one pending message; returns its status afterwards. `reach`: the contact's
@@ -127,6 +135,8 @@ class Dispatcher:
             funnel=message.funnel,
             step_id=message.step_id,
             contact=reach,
+            budget=self.budget,
+            released=bool(content.get(RELEASED)),
         )
         self._record(message, outcome)
         return str(message.status)
@@ -169,6 +179,15 @@ class Dispatcher:
                 keep_shard=True,
                 attempts_back=True,
                 not_before=outcome.not_before,
+            )
+            return
+        if outcome.status == "held":
+            self._finish(
+                message,
+                HELD,
+                error=outcome.error,
+                shard=HELD_SHARD,
+                held_on=(outcome.channel or "", outcome.address or ""),
             )
             return
         if outcome.status == "no_route":
@@ -224,6 +243,8 @@ class Dispatcher:
         attempts_back: bool = False,
         not_before: datetime | None = None,
         sent: Mapping[str, Any] | None = None,
+        shard: str | None = None,
+        held_on: tuple[str, str] | None = None,
         inbox: bool = False,
     ) -> None:
         now = self._clock()
@@ -249,12 +270,16 @@ class Dispatcher:
                 actions += onsite_inbox.enter(message, sent["content"], now)
             if error:
                 actions.append(Message.error.set(error))
+            if held_on is not None:  # the channel it waits for, shown in the held list
+                actions += [Message.channel.set(held_on[0]), Message.address.set(held_on[1])]
             if attempts_back:
                 actions.append(Message.attempts.add(-1))
             actions.append(
                 Message.not_before.set(not_before) if not_before else Message.not_before.remove()
             )
-            if not keep_shard:
+            if shard is not None:
+                actions.append(Message.dispatch_shard.set(shard))
+            elif not keep_shard:
                 actions.append(Message.dispatch_shard.remove())
             try:
                 message.update(actions=actions)

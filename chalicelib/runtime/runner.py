@@ -23,6 +23,7 @@ from pynamodb.connection import Connection
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.core import engine
+from chalicelib.core.clock import cap_window
 from chalicelib.core.decisions import (
     CallWebhook,
     CancelWakeup,
@@ -35,13 +36,13 @@ from chalicelib.core.decisions import (
     TimerInput,
     UpdateProfile,
 )
-from chalicelib.core.funnel import FUNNEL_ENTERED, Funnel
+from chalicelib.core.funnel import FUNNEL_ENTERED, Cap, Funnel
 from chalicelib.core.index import matches_date_trigger, matches_trigger, may_enter
-from chalicelib.core.state import ACTIVE, EnrollmentState
+from chalicelib.core.state import ACTIVE, ContactView, EnrollmentState
 from chalicelib.events import StoredEvent
 from chalicelib.runtime import date_triggers
 from chalicelib.runtime.clock import Clock
-from chalicelib.runtime.contacts import ContactSnapshot, load_snapshot
+from chalicelib.runtime.contacts import ContactSnapshot, load_snapshot, with_window
 from chalicelib.runtime.dispatch import (
     PENDING,
     SKIPPED,
@@ -82,6 +83,11 @@ class _Contact:
             self._snapshot = load_snapshot(self.contact_id, self.now)
         return self._snapshot
 
+    def view_for(self, funnel: Funnel, workspace_cap: Cap | None) -> ContactView:
+        """The view with the contact's sends as far back as this funnel's caps look."""
+        self._snapshot = with_window(self.snapshot, self.now, cap_window(funnel, workspace_cap))
+        return self._snapshot.view
+
     def forget(self) -> None:
         self._snapshot = None
 
@@ -96,6 +102,7 @@ class Runtime:
         clock: Clock,
         observer: RuntimeObserver | None = None,
         links: Mapping[str, str] | None = None,
+        workspace_cap: Cap | None = None,
     ) -> None:
         self.funnels = funnels
         self.scheduler = scheduler
@@ -104,6 +111,7 @@ class Runtime:
         self.clock = clock
         self.observer: RuntimeObserver = observer or NoObserver()
         self.links = dict(links or {})  # `links.*` for templates: see dispatch.engine_links
+        self.workspace_cap = workspace_cap  # AUTOFUNNEL_FREQUENCY_CAP, across all funnels
 
     # --- inputs ---------------------------------------------------------------------------
 
@@ -242,7 +250,13 @@ class Runtime:
         key = f"{funnel.name}#{sequence:05d}"
         enrollment_id = f"{contact.contact_id}:{funnel.name}:{sequence}"
         outcome = engine.start(
-            funnel, contact.snapshot.view, trigger, contact.now, enrollment_id, links=self.links
+            funnel,
+            contact.view_for(funnel, self.workspace_cap),
+            trigger,
+            contact.now,
+            enrollment_id,
+            links=self.links,
+            workspace_cap=self.workspace_cap,
         )
         row = Enrollment(
             contact.contact_id,
@@ -279,7 +293,13 @@ class Runtime:
             if held:
                 return
             outcome = engine.decide(
-                funnel, state, contact.snapshot.view, input, contact.now, links=self.links
+                funnel,
+                state,
+                contact.view_for(funnel, self.workspace_cap),
+                input,
+                contact.now,
+                links=self.links,
+                workspace_cap=self.workspace_cap,
             )
             if outcome.state == state and not outcome.decisions:
                 return

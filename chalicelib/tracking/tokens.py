@@ -3,6 +3,8 @@ messenger deep links (`t.me/<bot>?start=…`).
 
 A token is `base64url(json payload) "." base64url(HMAC-SHA256(secret, kind + payload)[:16])`.
 The kind is inside the MAC so a click token can never be replayed as an unsubscribe token.
+Click tokens carry their expiry (AUTOFUNNEL_LINK_TTL_DAYS after the send): an old message
+forwarded around, or a token fished out of one, stops redirecting.
 """
 
 from __future__ import annotations
@@ -23,10 +25,15 @@ class TokenError(ValueError):
     """The token is malformed, forged, or signed with another secret."""
 
 
+class TokenExpired(TokenError):
+    """A genuine token past its expiry."""
+
+
 @dataclass(frozen=True)
 class ClickToken:
     message_id: str
     url: str
+    expires_at: int  # unix seconds
 
 
 @dataclass(frozen=True)
@@ -78,15 +85,18 @@ def _verify(secret: str, kind: str, token: str, arity: int) -> list[str]:
     return fields
 
 
-def click_token(secret: str, message_id: str, url: str) -> str:
-    return _sign(secret, "click", [message_id, url])
+def click_token(secret: str, message_id: str, url: str, expires_at: int) -> str:
+    return _sign(secret, "click", [message_id, url, str(expires_at)])
 
 
-def read_click_token(secret: str, token: str) -> ClickToken:
-    message_id, url = _verify(secret, "click", token, 2)
-    if not url.startswith(("http://", "https://")):
+def read_click_token(secret: str, token: str, now: float) -> ClickToken:
+    """The verified target; TokenExpired once `now` (unix seconds) is past its expiry."""
+    message_id, url, expires = _verify(secret, "click", token, 3)
+    if not url.startswith(("http://", "https://")) or not expires.isdigit():
         raise TokenError("not an http(s) target")
-    return ClickToken(message_id, url)
+    if int(expires) < now:
+        raise TokenExpired("expired")
+    return ClickToken(message_id, url, int(expires))
 
 
 def unsubscribe_token(secret: str, message_id: str, contact_id: str, channel: str) -> str:

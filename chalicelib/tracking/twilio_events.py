@@ -6,15 +6,12 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from xml.sax.saxutils import escape
 
+from chalicelib.channels.keywords import HELP, START, STOP, keyword
 from chalicelib.channels.retry import TWILIO_UNREACHABLE
 from chalicelib.events import StoredEvent
 from chalicelib.storage.models import Message
 from chalicelib.tracking import consent, identities, message_status, receipts
 
-# Twilio's default keywords: https://help.twilio.com/articles/223134027
-STOP = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
-START = {"START", "YES", "UNSTOP"}
-HELP = {"HELP", "INFO"}
 DEFAULT_HELP = "Reply STOP to unsubscribe or START to resubscribe. Msg & data rates may apply."
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
@@ -24,10 +21,6 @@ def twiml_message(text: str) -> str:
         '<?xml version="1.0" encoding="UTF-8"?>'
         f"<Response><Message>{escape(text)}</Message></Response>"
     )
-
-
-def keyword(body: str) -> str:
-    return body.strip().strip(".!").strip().upper()
 
 
 def process_status(params: Mapping[str, str], message_id: str | None = None) -> bool:

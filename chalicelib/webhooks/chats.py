@@ -15,7 +15,7 @@ from chalicelib.identity import store as identity_store
 from chalicelib.tracking import consent, message_status
 from chalicelib.tracking.tokens import DeepLink
 from chalicelib.webhooks import deeplinks, windows
-from chalicelib.webhooks.inbound import Inbound, store
+from chalicelib.webhooks.inbound import Inbound, check, store
 
 META_WINDOW = timedelta(hours=24)
 
@@ -43,6 +43,7 @@ class Applied:
 def apply(
     updates: Sequence[ChatUpdate], namespace: str, settings: Settings, now: datetime, source: str
 ) -> Applied:
+    check([event for update in updates for event in update.events])  # before any write
     updates = [_linked(update, now) for update in updates]
     outcome = store(
         [event for update in updates for event in update.events], namespace, settings, now, source

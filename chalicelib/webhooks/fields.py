@@ -11,6 +11,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from chalicelib.identity.keys import InvalidIdentity, normalise_email, normalise_phone
+from chalicelib.ingest import limits
 
 
 def text(value: Any) -> str | None:
@@ -21,6 +22,9 @@ def text(value: Any) -> str | None:
     return result or None
 
 
+MAX_AMOUNT = Decimal("1e12")  # beyond any order: a broken payload, not money
+
+
 def money(value: Any) -> float | None:
     if isinstance(value, bool) or value in (None, ""):
         return None
@@ -28,7 +32,9 @@ def money(value: Any) -> float | None:
         number = Decimal(str(value))
     except InvalidOperation:
         return None
-    return float(round(number, 2)) if number.is_finite() else None
+    if not number.is_finite() or abs(number) >= MAX_AMOUNT:
+        return None
+    return float(round(number, 2))
 
 
 def count(value: Any) -> int:
@@ -59,24 +65,30 @@ def phone(value: Any, region: str = "") -> str | None:
     return None
 
 
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
+
+
 def timestamp(value: Any, default: datetime) -> datetime:
-    """ISO 8601 (a value without offset is UTC, as WooCommerce's *_gmt fields are)."""
+    """ISO 8601 (a value without offset is UTC, as WooCommerce's *_gmt fields are); `default`
+    for anything else, or a time outside 1970-2200."""
     raw = text(value)
     if raw is None:
         return default
     try:
         parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
+        parsed = (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):
         return default
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    return parsed if EARLIEST <= parsed < LATEST else default
 
 
 def epoch(value: Any, default: datetime, millis: bool = False) -> datetime:
     try:
         seconds = float(value) / (1000 if millis else 1)
-        return datetime.fromtimestamp(seconds, UTC)
+        parsed = datetime.fromtimestamp(seconds, UTC)
     except (TypeError, ValueError, OverflowError, OSError):
         return default
+    return parsed if EARLIEST <= parsed < LATEST else default
 
 
 def digest(body: Any) -> str:
@@ -85,9 +97,6 @@ def digest(body: Any) -> str:
 
 
 def loads(raw: bytes) -> Any:
-    """JSON without NaN/Infinity (DynamoDB cannot store them)."""
-
-    def reject(name: str) -> Any:
-        raise ValueError(f"{name} is not a JSON number")
-
-    return json.loads(raw, parse_constant=reject)
+    """JSON without NaN/Infinity (DynamoDB cannot store them), nested at most as deep as
+    DynamoDB stores (ValueError otherwise)."""
+    return limits.loads(raw)

@@ -12,7 +12,7 @@ from typing import Any
 
 from chalicelib.config import Settings
 from chalicelib.ingest.pipeline import Outcome, ingest
-from chalicelib.ingest.spec import Call
+from chalicelib.ingest.spec import MAX_ID_LENGTH, Call, check_storable
 
 IDENTIFY = "identify"
 
@@ -30,7 +30,16 @@ class Inbound:
     traits: dict[str, Any] = field(default_factory=dict)  # IDENTIFY only
 
 
+def check(events: Sequence[Inbound]) -> None:
+    """CallError for an event DynamoDB could not store (too deep, a number out of range):
+    checked before anything of the delivery is written."""
+    for event in events:
+        check_storable(event.properties, "properties")
+        check_storable(event.traits, "traits")
+
+
 def to_call(event: Inbound) -> Call:
+    anonymous_id = _visitor(event.anonymous_id)
     contact = {name: value for name, value in (("email", event.email), ("phone", event.phone))}
     contact = {name: value for name, value in contact.items() if value}
     if event.name == IDENTIFY:
@@ -40,7 +49,7 @@ def to_call(event: Inbound) -> Call:
             message_id=event.event_id,
             name=IDENTIFY,
             timestamp=event.at,
-            anonymous_id=event.anonymous_id,
+            anonymous_id=anonymous_id,
             traits=traits,
             properties=dict(traits),
             context={"traits": contact} if contact else {},
@@ -51,7 +60,7 @@ def to_call(event: Inbound) -> Call:
         message_id=event.event_id,
         name=event.name,
         timestamp=event.at,
-        anonymous_id=event.anonymous_id,
+        anonymous_id=anonymous_id,
         properties=event.properties,
         context={"traits": contact} if contact else {},  # identifies; not stored as traits
         identities=event.identities,
@@ -63,3 +72,9 @@ def store(
 ) -> Outcome:
     """Store new events once each (`namespace` scopes their ids, e.g. "shopify:shop-domain")."""
     return ingest([to_call(event) for event in events], namespace, settings, now, source)
+
+
+def _visitor(anonymous_id: str | None) -> str | None:
+    """The site visitor's id as the snippet makes them; anything else identifies nobody."""
+    text = (anonymous_id or "").strip()
+    return text if 0 < len(text) <= MAX_ID_LENGTH else None

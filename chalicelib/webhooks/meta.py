@@ -5,6 +5,9 @@
 - an m.me link's `ref` (a referral, or the referral of the Get Started postback) that is a
   valid deep-link token links the chat to the site visitor: messenger_started + channel_linked.
 - every inbound message opens Meta's 24-hour window on the sender's identity.
+- a text that is an opt-out word (STOP, UNSUBSCRIBE, ...) revokes that channel's consent and
+  is not a message for the funnels; an opt-in word (START, YES, UNSTOP) grants it again and is
+  still passed on as a message (YES may answer a bot's question too).
 Echoes of our own messages, delivery/read receipts and statuses are not mapped (logged).
 """
 
@@ -14,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from chalicelib.channels.keywords import consent_change
 from chalicelib.webhooks import deeplinks, fields
 from chalicelib.webhooks.chats import ChatUpdate
 from chalicelib.webhooks.inbound import Inbound
@@ -36,21 +40,25 @@ class Parsed:
 
 def parse(body: dict[str, Any], secret: str, received: datetime) -> Parsed:
     parsed = Parsed()
-    kind = body.get("object")
-    entries = [entry for entry in body.get("entry") or [] if isinstance(entry, dict)]
+    kind = body.get("object") if isinstance(body.get("object"), str) else None
+    entries = [entry for entry in _list(body.get("entry")) if isinstance(entry, dict)]
     if kind in CHANNEL_OF_OBJECT:
         for entry in entries:
-            for item in entry.get("messaging") or []:
+            for item in _list(entry.get("messaging")):
                 if isinstance(item, dict):
                     _messaging(CHANNEL_OF_OBJECT[kind], item, secret, received, parsed)
     elif kind == WHATSAPP_OBJECT:
         for entry in entries:
-            for change in entry.get("changes") or []:
-                if isinstance(change, dict):
-                    _whatsapp(change.get("value") or {}, received, parsed)
+            for change in _list(entry.get("changes")):
+                if isinstance(change, dict) and isinstance(change.get("value"), dict):
+                    _whatsapp(change["value"], received, parsed)
     else:
         parsed.ignored.append(f"object {kind!r}")
     return parsed
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _messaging(
@@ -82,13 +90,15 @@ def _messaging(
             ),
         ]
     reply: str | None = None
+    consent: bool | None = None
     if message:
         quick = (message.get("quick_reply") or {}).get("payload")
         text = str(message.get("text") or "")
+        consent = None if quick else consent_change(text)
         if quick:
             props = {"channel": channel, "button": str(quick), "text": text}
             events.append(Inbound(base, BUTTON_CLICKED, at, props, identities=(identity,)))
-        elif text:
+        elif text and consent is not False:
             props = {"channel": channel, "text": text[:4096]}
             events.append(Inbound(base, MESSAGE_RECEIVED, at, props, identities=(identity,)))
             reply = text
@@ -99,7 +109,7 @@ def _messaging(
             "text": str(postback.get("title") or ""),
         }
         events.append(Inbound(base, BUTTON_CLICKED, at, props, identities=(identity,)))
-    if not events:
+    if not events and consent is None:
         kinds = sorted(k for k in item if k not in ("sender", "recipient", "timestamp"))
         parsed.ignored.append(f"{channel} {', '.join(kinds) or 'empty'} event")
         return
@@ -110,6 +120,7 @@ def _messaging(
             sender,
             f"{channel}:{base}",
             events,
+            consent=consent,
             reply=reply,
             window_from=at,
             link=link,
@@ -138,9 +149,20 @@ def _whatsapp_message(message: dict[str, Any], received: datetime) -> ChatUpdate
     at = fields.epoch(message.get("timestamp"), received)
     kind = message.get("type")
     reply: str | None = None
+    consent: bool | None = None
     props: dict[str, Any] = {"channel": "whatsapp"}
     if kind == "text":
         reply = str((message.get("text") or {}).get("body") or "")
+        consent = consent_change(reply)
+        if consent is False:  # STOP: an opt-out, not an answer for the funnels
+            return ChatUpdate(
+                "whatsapp",
+                identity,
+                phone,
+                f"whatsapp:{message_id}",
+                consent=False,
+                window_from=at,
+            )
         name, props["text"] = MESSAGE_RECEIVED, reply[:4096]
     elif kind in ("interactive", "button"):
         name = BUTTON_CLICKED
@@ -153,7 +175,14 @@ def _whatsapp_message(message: dict[str, Any], received: datetime) -> ChatUpdate
     # The WhatsApp number is the person's phone: SMS and WhatsApp reach one contact.
     event = Inbound(message_id, name, at, props, phone=phone, identities=(identity,))
     return ChatUpdate(
-        "whatsapp", identity, phone, f"whatsapp:{message_id}", [event], reply=reply, window_from=at
+        "whatsapp",
+        identity,
+        phone,
+        f"whatsapp:{message_id}",
+        [event],
+        consent=consent,
+        reply=reply,
+        window_from=at,
     )
 
 

@@ -93,7 +93,7 @@ def test_deploy_redeploy_destroy_on_moto(tmp_path: Path) -> None:
             assert variables["AUTOFUNNEL_PUBLIC_URL"] == public_url, name
             assert variables["AUTOFUNNEL_TABLE_PREFIX"] == f"autofunnel-{STAGE}"
             assert variables["AUTOFUNNEL_EVENTS_STREAM_ARN"] == outputs["EventsStreamArn"]
-            assert variables["AUTOFUNNEL_SIGNING_SECRET"] == "rehearsal-signing-secret"
+            assert variables["AUTOFUNNEL_SIGNING_SECRET"] == "rehearsal-signing-secret-of-32-chars"
             assert variables["TWILIO_AUTH_TOKEN"] == "rehearsal-twilio-token"
             assert "AUTOFUNNEL_ALARM_EMAIL" not in variables
             assert function["Runtime"] == "python3.11"

@@ -73,12 +73,16 @@ def test_chalice_package_output_passes_cfn_lint(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+ADMIN = "a" * 32
+SIGN = "ssm:/autofunnel/prod/signing-secret"
+
+
 def test_deploy_puts_outputs_and_secrets_in_a_build_copy_only(tmp_path: Path) -> None:
     env = stage_environment(
         {"TablePrefix": "autofunnel-prod", "SchedulerRoleArn": "arn:aws:iam::1:role/r"},
         {
-            "AUTOFUNNEL_ADMIN_KEY": "admin",
-            "AUTOFUNNEL_SIGNING_SECRET": "sign",
+            "AUTOFUNNEL_ADMIN_KEY": ADMIN,
+            "AUTOFUNNEL_SIGNING_SECRET": SIGN,
             "TWILIO_AUTH_TOKEN": "tok",
             "AUTOFUNNEL_SITE_URL": "https://shop.example",
             "AUTOFUNNEL_DYNAMODB_ENDPOINT": "http://127.0.0.1:8000",  # this laptop's, not AWS's
@@ -89,8 +93,8 @@ def test_deploy_puts_outputs_and_secrets_in_a_build_copy_only(tmp_path: Path) ->
     assert env == {
         "AUTOFUNNEL_TABLE_PREFIX": "autofunnel-prod",
         "AUTOFUNNEL_SCHEDULER_ROLE_ARN": "arn:aws:iam::1:role/r",
-        "AUTOFUNNEL_ADMIN_KEY": "admin",
-        "AUTOFUNNEL_SIGNING_SECRET": "sign",
+        "AUTOFUNNEL_ADMIN_KEY": ADMIN,
+        "AUTOFUNNEL_SIGNING_SECRET": SIGN,
         "TWILIO_AUTH_TOKEN": "tok",
         "AUTOFUNNEL_SITE_URL": "https://shop.example",
     }
@@ -105,3 +109,11 @@ def test_deploy_puts_outputs_and_secrets_in_a_build_copy_only(tmp_path: Path) ->
 def test_deploy_refuses_without_the_required_secrets() -> None:
     with pytest.raises(DeployError, match="AUTOFUNNEL_ADMIN_KEY"):
         stage_environment({}, {"AUTOFUNNEL_SIGNING_SECRET": "x"})
+
+
+@pytest.mark.parametrize(
+    ("admin", "why"), [("dev-admin-key", "development default"), ("short", "shorter than 32")]
+)
+def test_deploy_refuses_a_development_default_or_a_short_key(admin: str, why: str) -> None:
+    with pytest.raises(DeployError, match=f"AUTOFUNNEL_ADMIN_KEY is .*{why}"):
+        stage_environment({}, {"AUTOFUNNEL_ADMIN_KEY": admin, "AUTOFUNNEL_SIGNING_SECRET": SIGN})

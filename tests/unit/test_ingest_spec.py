@@ -70,6 +70,26 @@ def test_a_missing_message_id_gets_one_and_numeric_ids_become_strings() -> None:
             },
             "sentAt",
         ),
+        # Found by the fuzz: each of these used to crash or fail in storage (500 / 503).
+        (
+            {"type": "track", "event": "e", "userId": "u", "timestamp": "0001-01-01T00:00+01:00"},
+            "timestamp",
+        ),
+        (
+            {"type": "track", "event": "e", "userId": "u", "timestamp": "9999-12-31T23:00-01:00"},
+            "timestamp",
+        ),
+        (
+            {
+                "type": "track",
+                "event": "e",
+                "userId": "u",
+                "originalTimestamp": "0001-01-01T00:00:00Z",
+                "sentAt": "9999-12-31T00:00:00Z",
+            },
+            "sentAt",
+        ),
+        ({"type": "identify", "userId": "u", "traits": {"": None}}, "traits"),
     ],
 )
 def test_errors_name_the_field(raw: dict, field: str) -> None:

@@ -46,10 +46,16 @@
 
   // --- the admin API ---------------------------------------------------------------------
   class SignedOut extends Error {}
-  async function api(path) {
+  async function api(path, payload) {
     const key = sessionStorage.getItem(KEY);
     if (!key) throw new SignedOut("no key");
-    const response = await fetch(path, { headers: { Authorization: "Bearer " + key } });
+    const request = { headers: { Authorization: "Bearer " + key } };
+    if (payload !== undefined) {
+      request.method = "POST";
+      request.headers["Content-Type"] = "application/json";
+      request.body = JSON.stringify(payload);
+    }
+    const response = await fetch(path, request);
     if (response.status === 401) {
       sessionStorage.removeItem(KEY);
       throw new SignedOut((await response.json()).error || "wrong admin key");
@@ -57,23 +63,6 @@
     const body = await response.json();
     if (!response.ok) throw new Error(body.error || "HTTP " + response.status);
     return body;
-  }
-
-  async function apiPost(path, body) {
-    const key = sessionStorage.getItem(KEY);
-    if (!key) throw new SignedOut("no key");
-    const response = await fetch(path, {
-      method: "POST",
-      headers: { Authorization: "Bearer " + key, "Content-Type": "application/json" },
-      body: JSON.stringify(body),
-    });
-    if (response.status === 401) {
-      sessionStorage.removeItem(KEY);
-      throw new SignedOut((await response.json()).error || "wrong admin key");
-    }
-    const answer = await response.json();
-    if (!response.ok) throw new Error(answer.error || "HTTP " + response.status);
-    return answer;
   }
 
   // --- views -----------------------------------------------------------------------------
@@ -226,7 +215,7 @@
       if (step) body.step = step;
       let answer;
       try {
-        answer = await apiPost("admin/preview", body);
+        answer = await api("admin/preview", body);
       } catch (error) {
         if (error instanceof SignedOut) throw error;
         status.textContent = error.message;
@@ -272,6 +261,40 @@
     }
     if (parts.capture) section.append(row("Form", parts.capture.field + " → " + parts.capture.button));
     return section;
+  }
+
+  async function limitsView(view) {
+    const body = await api("admin/held");
+    view.append(el("h2", null, "Sending limits"));
+    view.append(el("p", { class: "muted" },
+      "SMS and WhatsApp go to: " + (body.sms_countries.length ? body.sms_countries.join(", ") : "no country (set AUTOFUNNEL_SMS_COUNTRIES)") +
+      " · frequency cap per contact: " + (body.frequency_cap || "none")));
+    const channels = [...new Set([...Object.keys(body.limits), ...Object.keys(body.held_count)])].sort();
+    if (!channels.length) view.append(el("p", { class: "muted" }, "No daily limits are set (AUTOFUNNEL_DAILY_LIMITS)."));
+    async function act(action, channel) {
+      const verb = action === "release" ? "Send" : "Discard";
+      if (!window.confirm(verb + " every held " + channel + " message?")) return;
+      await api("admin/held/" + action, { channel });
+      render();
+    }
+    view.append(table([
+      { label: "channel", text: true, value: (c) => c },
+      { label: "daily limit", value: (c) => (c in body.limits ? num(body.limits[c]) : "none") },
+      { label: "used today", value: (c) => num(body.used_today[c] || 0) },
+      { label: "held", value: (c) => num(body.held_count[c] || 0) },
+      { label: "", text: true, value: (c) => (body.held_count[c] ? [
+        el("button", { type: "button", "data-action": "release", onclick: () => act("release", c) }, "Send held"), " ",
+        el("button", { type: "button", "data-action": "discard", onclick: () => act("discard", c) }, "Discard held")] : "") },
+    ], channels, { id: "limits" }));
+    if (body.held.length) {
+      view.append(el("h3", null, "Held messages, oldest first"));
+      view.append(table([
+        { label: "held since", text: true, value: (m) => when(m.held_at) },
+        { label: "channel", text: true, value: (m) => m.channel },
+        { label: "funnel / step", text: true, value: (m) => (m.funnel || "–") + " / " + (m.step || "–") },
+        { label: "contact", text: true, value: (m) => el("a", { href: "#/contact/" + encodeURIComponent(m.contact_id) }, m.contact_id) },
+      ], body.held, { id: "held" }));
+    }
   }
 
   async function trendsView(view) {
@@ -420,7 +443,7 @@
   // --- routing and sign-in ---------------------------------------------------------------
   const ROUTES = {
     funnels: funnelsView, funnel: funnelView, messages: messagesView, preview: previewView,
-    trends: trendsView,
+    limits: limitsView, trends: trendsView,
     cohorts: cohortsView, rfm: rfmView, segments: segmentsView, contacts: contactsView,
     contact: contactsView,
   };

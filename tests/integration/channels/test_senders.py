@@ -305,7 +305,7 @@ class TestMessenger:
 class TestWebhook:
     def test_posts_signed_json(self, stub: ProviderStub) -> None:
         stub.reply(Reply(204))
-        channel = WebhookChannel("signing-secret", clock=lambda: 1767225600)
+        channel = WebhookChannel("signing-secret", clock=lambda: 1767225600, local=True)
         outgoing = OutgoingMessage(
             "msg-9",
             "webhook",
@@ -327,7 +327,7 @@ class TestWebhook:
 
     def test_receiver_errors_are_classified(self, stub: ProviderStub) -> None:
         stub.reply(Reply(503, {}, {"Retry-After": "2"}), Reply(410, {}))
-        channel = WebhookChannel("s")
+        channel = WebhookChannel("s", local=True)
         outgoing = OutgoingMessage("m", "webhook", f"{stub.url}/hook", {"json": {}}, "c")
         with pytest.raises(TemporaryFailure) as busy:
             channel.send(outgoing)

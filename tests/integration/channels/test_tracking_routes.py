@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from chalice.test import Client
 
 from chalicelib import wiring
@@ -14,6 +16,9 @@ from chalicelib.tracking.links import tracked_url
 from chalicelib.tracking.urls import unsubscribe_url
 from tests.integration.channels.conftest import make_contact, make_message
 
+LATER = int(time.time()) + 86400
+EARLIER = int(time.time()) - 1
+
 
 def path_of(url: str, settings: Settings) -> str:
     return url.removeprefix(settings.public_url)
@@ -25,7 +30,7 @@ def test_click_redirects_and_counts_every_click_but_reports_the_first(
     make_contact("c1", email="ann@example.com")
     make_message("msg-1", "c1", "email", "ann@example.com")
     target = "https://shop.example/cart?utm_source=email&x=1"
-    url = tracked_url(settings.public_url, settings.signing_secret, "msg-1", target)
+    url = tracked_url(settings.public_url, settings.signing_secret, "msg-1", target, LATER)
     for _ in range(3):
         response = api.http.get(path_of(url, settings))
         assert response.status_code == 302
@@ -37,12 +42,41 @@ def test_click_redirects_and_counts_every_click_but_reports_the_first(
 
 
 def test_a_bad_click_token_is_a_404_page_never_a_redirect(api: Client, settings: Settings) -> None:
-    url = tracked_url(settings.public_url, "someone-elses-secret", "msg-1", "https://evil.example")
+    url = tracked_url(
+        settings.public_url, "someone-elses-secret", "msg-1", "https://shop.example", LATER
+    )
     for path in (path_of(url, settings), "/r/not-a-token", "/r/a.b"):
         response = api.http.get(path)
         assert response.status_code == 404
         assert "Location" not in response.headers
         assert response.headers["Content-Type"].startswith("text/html")
+
+
+def test_an_expired_link_answers_a_clear_page_not_a_redirect(
+    api: Client, settings: Settings
+) -> None:
+    make_contact("c1", email="ann@example.com")
+    make_message("msg-1", "c1", "email", "ann@example.com")
+    url = tracked_url(
+        settings.public_url, settings.signing_secret, "msg-1", "https://shop.example/a", EARLIER
+    )
+    response = api.http.get(path_of(url, settings))
+    assert response.status_code == 410 and "Location" not in response.headers
+    assert b"This link has expired" in response.body
+    assert b'href="https://shop.example"' in response.body  # the way on: the shop itself
+    assert Message.get("msg-1").status == "sent"  # not a click
+
+
+def test_a_genuine_token_to_a_host_off_the_allow_list_is_not_redirected(
+    api: Client, settings: Settings
+) -> None:
+    """Signed before the allow-list lost the host: the signature alone is no longer enough."""
+    make_message("msg-1", "c1", "email", "ann@example.com")
+    url = tracked_url(
+        settings.public_url, settings.signing_secret, "msg-1", "https://evil.example/x", LATER
+    )
+    response = api.http.get(path_of(url, settings))
+    assert response.status_code == 404 and "Location" not in response.headers
 
 
 def test_unsubscribe_page_asks_then_one_click_post_opts_out(
@@ -105,7 +139,7 @@ def test_feedback_reaches_the_funnel_runtime(api: Client, settings: Settings, re
     make_contact("c1", email="ann@example.com")
     make_message("msg-1", "c1", "email", "ann@example.com")
     click = tracked_url(
-        settings.public_url, settings.signing_secret, "msg-1", "https://shop.example/"
+        settings.public_url, settings.signing_secret, "msg-1", "https://shop.example/", LATER
     )
     assert api.http.get(path_of(click, settings)).status_code == 302
     unsubscribe = path_of(unsubscribe_url(settings, "msg-1", "c1", "email"), settings)

@@ -97,3 +97,14 @@ def test_enroll_by_api_and_outbox(api: Client, admin_headers: dict[str, str]) ->
     assert (message["step_id"], message["channel"], message["status"]) == ("hello", "email", "sent")
     assert message["address"] == "zoe@example.com"
     assert message["content"]["subject"] == "Still thinking it over?"
+
+
+def test_publishing_warns_about_links_that_would_go_out_untracked(
+    api: Client, admin_headers: dict[str, str]
+) -> None:
+    guide = (FUNNELS / "telegram_guide.yaml").read_text()
+    response = put(api, "telegram_guide", guide, admin_headers)
+    assert response.status_code == 201, response.body
+    warnings = response.json_body["warnings"]
+    assert warnings and all("t.me" in w["message"] for w in warnings)
+    assert all(w["file"] == "telegram_guide.yaml" and w["line"] > 1 for w in warnings)

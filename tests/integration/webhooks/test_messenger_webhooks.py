@@ -361,3 +361,44 @@ def test_the_deep_link_endpoint_needs_the_write_key_and_a_configured_bot(
         body=body_of({"anonymousId": "a-1", "writeKey": WRITE_KEY}),
     )
     assert closed.status_code == 503
+
+
+def meta_text(kind: str, text: str, message_id: str) -> dict[str, Any]:
+    """A Messenger or WhatsApp Cloud text message from our fixtures, with its text replaced."""
+    if kind == "messenger":
+        payload = fixture("meta/messenger_message.json")
+        message = payload["entry"][0]["messaging"][0]["message"]
+        message.update(text=text, mid=message_id)
+    else:
+        payload = fixture("meta/whatsapp_text.json")
+        message = payload["entry"][0]["changes"][0]["value"]["messages"][0]
+        message.update(text={"body": text}, id=message_id)
+    return payload
+
+
+@pytest.mark.parametrize(
+    ("kind", "lookup"),
+    [("messenger", {"messenger": PSID}), ("whatsapp", {"whatsapp": "+16505551234"})],
+)
+def test_stop_in_a_chat_revokes_that_channel_and_start_opts_back_in(
+    api: Client, admin_headers: dict[str, str], kind: str, lookup: dict[str, str]
+) -> None:
+    post_meta(api, meta_text(kind, "Hi there", "m-1"))
+    assert post_meta(api, meta_text(kind, " Stop. ", "m-2")).status_code == 200
+    post_meta(api, meta_text(kind, " Stop. ", "m-2"))  # a redelivery changes nothing
+    contact = find_contact(api, admin_headers, **lookup)
+    assert contact is not None
+    assert contact["consents"][kind]["granted"] is False
+    assert "sms" not in contact["consents"]  # only the channel the person wrote on
+    texts = [
+        e["properties"].get("text") for e in contact["timeline"] if e["name"] == "message_received"
+    ]
+    assert texts == ["Hi there"]  # STOP is an opt-out, not an answer for the funnels
+    unsubscribed = [e for e in contact["timeline"] if e["name"] == "unsubscribed"]
+    assert [e["properties"]["channel"] for e in unsubscribed] == [kind]
+
+    post_meta(api, meta_text(kind, "START", "m-3"))
+    contact = find_contact(api, admin_headers, **lookup)
+    assert contact is not None
+    assert contact["consents"][kind]["granted"] is True
+    assert "subscribed" in names(contact)

@@ -4,17 +4,29 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.tracking.links import rewrite_links
+from chalicelib.tracking.links import host_allowed, rewrite_links, sanitize_html
 from chalicelib.tracking.tokens import (
     TokenError,
-    click_token,
-    read_click_token,
+    TokenExpired,
     read_unsubscribe_token,
     unsubscribe_token,
 )
+from chalicelib.tracking.tokens import click_token as signed_click
+from chalicelib.tracking.tokens import read_click_token as read_signed_click
 
 SECRET = "s3cret"
 PUBLIC = "https://af.example.test"
+NOW = 1_800_000_000
+EXPIRES = NOW + 90 * 86400
+HOSTS = ("shop.example",)
+
+
+def click_token(secret: str, message_id: str, url: str) -> str:
+    return signed_click(secret, message_id, url, EXPIRES)
+
+
+def read_click_token(secret: str, token: str):  # type: ignore[no-untyped-def]
+    return read_signed_click(secret, token, NOW)
 
 
 def test_click_token_round_trips_and_is_url_safe() -> None:
@@ -22,6 +34,13 @@ def test_click_token_round_trips_and_is_url_safe() -> None:
     assert all(c.isalnum() or c in "-_." for c in token)
     assert read_click_token(SECRET, token).url == "https://shop.example/p?a=1&b=ü"
     assert read_click_token(SECRET, token).message_id == "msg-1"
+
+
+def test_a_click_token_expires() -> None:
+    token = click_token(SECRET, "msg-1", "https://shop.example/")
+    assert read_signed_click(SECRET, token, EXPIRES).expires_at == EXPIRES
+    with pytest.raises(TokenExpired):
+        read_signed_click(SECRET, token, EXPIRES + 1)
 
 
 @pytest.mark.parametrize(
@@ -74,7 +93,13 @@ def test_rewrites_html_hrefs_plain_urls_and_buttons_but_not_unsubscribe_or_media
         "media_urls": ["https://cdn.example/img.png"],
     }
     out = rewrite_links(
-        content, public_url=PUBLIC, secret=SECRET, message_id="m1", keep=[unsubscribe]
+        content,
+        public_url=PUBLIC,
+        secret=SECRET,
+        message_id="m1",
+        expires_at=EXPIRES,
+        allowed_hosts=HOSTS,
+        keep=[unsubscribe],
     )
 
     def target(tracked: str) -> str:
@@ -96,5 +121,75 @@ def test_rewrites_html_hrefs_plain_urls_and_buttons_but_not_unsubscribe_or_media
     assert out["media_urls"] == content["media_urls"]
     assert out["subject"] == content["subject"]
     # Idempotent: links already on our domain are not wrapped twice.
-    again = rewrite_links(out, public_url=PUBLIC, secret=SECRET, message_id="m1")
+    again = rewrite_links(
+        out, public_url=PUBLIC, secret=SECRET, message_id="m1", expires_at=EXPIRES
+    )
     assert again == out
+
+
+def test_only_links_to_allowed_hosts_are_tracked() -> None:
+    content = {
+        "html": '<a href="https://evil.example/phish">Your cart</a>'
+        '<a href="https://www.shop.example/x">W</a><a href="https://shop.example/ok">OK</a>',
+        "text": "https://shop.example@evil.example/ and https://cdn.shop.example/a",
+    }
+    out = rewrite_links(
+        content,
+        public_url=PUBLIC,
+        secret=SECRET,
+        message_id="m1",
+        expires_at=EXPIRES,
+        allowed_hosts=("shop.example", "*.cdn.shop.example"),
+    )
+    assert 'href="https://evil.example/phish"' in out["html"]  # untracked: no shop redirect
+    assert 'href="https://www.shop.example/x"' in out["html"]  # exact hosts only
+    assert out["html"].count(f"{PUBLIC}/r/") == 1
+    assert out["text"].startswith("https://shop.example@evil.example/ and ")  # userinfo trick
+    assert out["text"].endswith("https://cdn.shop.example/a")  # "*." is for subdomains only
+    # Nothing allowed (no site URL, no AUTOFUNNEL_LINK_HOSTS): nothing is tracked.
+    bare = rewrite_links(content, public_url=PUBLIC, secret=SECRET, message_id="m1", expires_at=1)
+    assert f"{PUBLIC}/r/" not in str(bare)
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("https://shop.example/a", True),
+        ("http://SHOP.example./a", True),
+        ("https://a.b.cdn.example/x", True),
+        ("https://cdn.example/x", False),
+        ("https://shop.example.evil.test/", False),
+        ("javascript://shop.example/%0aalert(1)", False),
+        ("https://[broken", False),
+        ("https:///nohost", False),
+    ],
+)
+def test_host_allowed(url: str, allowed: bool) -> None:
+    assert host_allowed(url, ("shop.example", "*.cdn.example")) is allowed
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        '<a href="javascript:alert(1)">x</a>',
+        "<a href='JAVASCRIPT:alert(1)'>x</a>",
+        '<a href="jav&#x61;script:alert(1)">x</a>',
+        '<a href=" java\tscript:alert(1)">x</a>',
+        "<a href=javascript:alert(1)>x</a>",
+        '<a/href="javascript:alert(1)">x</a>',
+        '<img src="data:text/html;base64,PHNjcmlwdD4=">',
+        '<form action="vbscript:msgbox(1)"></form>',
+    ],
+)
+def test_code_running_schemes_are_removed_from_html(markup: str) -> None:
+    clean = sanitize_html(markup)
+    assert "script:" not in clean.lower().replace("&#x61;", "a") and "data:" not in clean
+    assert clean.startswith(("<a", "<img", "<form"))  # the element stays
+
+
+def test_ordinary_links_survive_sanitizing() -> None:
+    markup = (
+        '<a href="https://shop.example/">s</a><a href="mailto:hi@shop.example">m</a>'
+        '<a href="tel:+4930123">t</a><a href="#top">top</a><a href="/relative">r</a>'
+    )
+    assert sanitize_html(markup) == markup

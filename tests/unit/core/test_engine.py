@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from chalicelib.core.clock import cap_window
 from chalicelib.core.engine import (
     CallWebhook,
     CancelWakeup,
@@ -25,7 +26,7 @@ from chalicelib.core.engine import (
     split_bucket,
     start,
 )
-from chalicelib.core.funnel import Funnel
+from chalicelib.core.funnel import Cap, Funnel
 from chalicelib.core.state import EnrollmentState
 
 from .conftest import T0, at, contact, funnel, load
@@ -211,6 +212,37 @@ def test_step_policy_can_switch_the_cap_off() -> None:
     assert [d.step_id for d in of(out.decisions, SendMessage)] == ["b", "c"]
 
 
+UNCAPPED = """
+    name: uncapped
+    trigger: {event: go}
+    steps:
+      - {id: a, kind: send, channel: email, content: {email: {subject: A, text: a}}}
+      - id: receipt
+        kind: send
+        channel: email
+        content: {email: {subject: R, text: r}}
+        policy: {cap: false}
+"""
+
+
+def test_the_workspace_cap_holds_across_funnels_unless_a_step_opts_out() -> None:
+    """Two sends by other funnels in the last 30 days: a workspace cap of 2 per 30d defers this
+    funnel's first send (which has no cap of its own) until the older one is 30 days old."""
+    f = funnel(UNCAPPED)
+    workspace = Cap(max=2, per=timedelta(days=30))
+    busy = replace(ANNA, recent_sends=(T0 - timedelta(days=20), T0 - timedelta(days=1)))
+    out = start(f, busy, EventInput("go", {}, T0), T0, "ws", workspace_cap=workspace)
+    assert of(out.decisions, SendMessage) == []
+    assert of(out.decisions, ScheduleWakeup)[0].at == T0 + timedelta(days=10)
+    assert cap_window(f, workspace) == timedelta(days=30)
+    assert cap_window(f) == timedelta(0)  # no cap anywhere: no sends need reading
+    assert cap_window(funnel(CAPPED)) == timedelta(hours=1)
+    later = fire(f, out.state, busy, workspace_cap=workspace)
+    assert [d.step_id for d in of(later.decisions, SendMessage)] == ["a", "receipt"]
+    # Without the workspace cap the same contact gets the message at once.
+    assert of(start(f, busy, EventInput("go", {}, T0), T0, "free").decisions, SendMessage)
+
+
 def test_version_mismatch_is_refused() -> None:
     f, out = cart_started()
     newer = Funnel.from_dict({**f.to_dict(), "version": 2})
@@ -290,6 +322,24 @@ def test_update_is_visible_to_later_steps_in_the_same_call() -> None:
     ]
     assert of(out.decisions, EnrollInFunnel) == [EnrollInFunnel("other")]
     assert out.decisions[-1] == Exit("completed", "moved to funnel other")
+
+
+def test_data_in_a_webhook_url_is_percent_encoded_and_cannot_move_the_host() -> None:
+    f = funnel("""
+        name: hook
+        trigger: {event: go}
+        steps:
+          - id: hook
+            kind: webhook
+            url: "https://crm.example/l/{{ event.name }}?ref={{ contact.id }}&s={{ links.site }}"
+    """)
+    hostile = EventInput("go", {"name": "x@evil.example/../admin?a=1#"}, T0)
+    out = start(f, ANNA, hostile, T0, "u1", links={"site": "https://shop.example"})
+    [call] = of(out.decisions, CallWebhook)
+    assert call.url == (
+        "https://crm.example/l/x%40evil.example%2F..%2Fadmin%3Fa%3D1%23?ref=c1"
+        "&s=https://shop.example"  # our own links are not data: kept as they are
+    )
 
 
 def test_wait_until_met_by_reaction_that_came_before_it_started() -> None:

@@ -61,4 +61,4 @@ def test_a_click_token_is_not_a_deep_link() -> None:
     from chalicelib.tracking.tokens import click_token
 
     with pytest.raises(TokenError):
-        read_deeplink_token(SECRET, click_token(SECRET, "m", "https://x.example"), NOW)
+        read_deeplink_token(SECRET, click_token(SECRET, "m", "https://x.example", NOW + 60), NOW)
