@@ -9,15 +9,17 @@ opened, clicked, unsubscribed, attributed revenue), and nobody can enter it twic
 
     parse_broadcast(name, data) -> Broadcast          or InvalidBroadcast(problems)
     broadcast.funnel_definition() -> dict             the funnel it runs as
+    broadcast.pace_per_second() -> {channel: rate}    how fast each channel's sends may go
     route(broadcast, contact) -> channel | why not    what a dry run counts for one contact
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from chalicelib.core.conditions import Channel
 from chalicelib.core.funnel import ID_PATTERN, Content, Funnel, Goal, Policy, QuietHours, Sample
@@ -27,7 +29,27 @@ PREFIX = "broadcast-"  # the funnel a broadcast runs as: `broadcast-{name}`
 SEND_STEP = "send"
 HAND_OVER_STEP = "hand_over"
 DEFAULT_QUIET_HOURS = QuietHours(start="21:00", end="08:00")  # in the contact's own time zone
-DEFAULT_GOAL = Goal(event="order_completed", value="total", within="5d")
+_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|sec|second|m|min|minute|h|hour)\s*$")
+_PER = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600}
+
+
+def parse_rate(value: Any) -> float:
+    """'50/s', '600/min', '2000/h' (or a plain number per second) -> messages per second."""
+    if isinstance(value, bool):
+        raise ValueError(f"not a rate: {value!r}")
+    if isinstance(value, int | float):
+        rate = float(value)
+    else:
+        found = _RATE.match(str(value))
+        if not found:
+            raise ValueError(f"bad rate {value!r}: write it like '50/s', '600/min' or '2000/h'")
+        rate = float(found.group(1)) / _PER[found.group(2)]
+    if rate <= 0:
+        raise ValueError(f"a rate must be above zero, got {value!r}")
+    return rate
+
+
+Rate = Annotated[float, BeforeValidator(parse_rate)]
 
 
 class InvalidBroadcast(ValueError):
@@ -51,6 +73,7 @@ class Broadcast(BaseModel):
     channels: list[Channel] = Field(default_factory=list)
     content: Content | None = None
     funnel: str | None = Field(None, pattern=ID_PATTERN)
+    pace: dict[Channel, Rate] = Field(default_factory=dict)  # messages per second
     policy: Policy | None = None
     goal: Goal | None = None
     sample: Sample | None = None
@@ -71,6 +94,10 @@ class Broadcast(BaseModel):
         if self.at is not None:
             object.__setattr__(self, "at", utc(self.at))
         return self
+
+    def pace_per_second(self) -> dict[str, float]:
+        """The broadcast's own ceiling per channel (on top of the providers' rate limits)."""
+        return {str(channel): rate for channel, rate in self.pace.items()}
 
     @property
     def funnel_name(self) -> str:
@@ -96,10 +123,13 @@ class Broadcast(BaseModel):
             "tags": ["broadcast"],
             "trigger": {"api": True},
             "reentry": {"policy": "once"},
-            "goal": (self.goal or DEFAULT_GOAL).model_dump(mode="json", exclude_none=True),
             "policy": policy.model_dump(mode="json", exclude_none=True),
             "steps": [step],
         }
+        # Revenue is attributed to the message by its opens and clicks, goal or not. A goal
+        # adds conversions, and keeps each enrollment (and a wake-up) until its window closes.
+        if self.goal is not None:
+            definition["goal"] = self.goal.model_dump(mode="json", exclude_none=True)
         if self.topic:
             definition["topic"] = self.topic
         if self.content is not None:

@@ -37,7 +37,22 @@ def test_a_broadcast_runs_as_a_one_step_funnel_entered_once() -> None:
     assert funnel.trigger.api and funnel.reentry.policy == "once"
     assert [s.id for s in funnel.steps] == ["send"]
     assert funnel.policy.quiet_hours is not None  # on by default
-    assert funnel.goal is not None and funnel.goal.event == "order_completed"
+    # No goal unless given: revenue is attributed to the message by its opens and clicks, and
+    # nobody's enrollment (nor a wake-up) lingers for a conversion window.
+    assert funnel.goal is None
+    goal = {"event": "order_completed", "value": "total", "within": "3d"}
+    with_goal = Funnel.from_dict(
+        parse_broadcast("spring", {**SALE, "goal": goal}).funnel_definition()
+    )
+    assert with_goal.goal is not None and with_goal.goal.within is not None
+
+
+def test_pace_per_channel() -> None:
+    paced = parse_broadcast("spring", {**SALE, "pace": {"email": "600/min", "sms": 1}})
+    assert paced.pace_per_second() == {"email": 10.0, "sms": 1.0}
+    assert parse_broadcast("spring", {**SALE, "pace": {"sms": "3600/h"}}).pace_per_second() == {
+        "sms": 1.0
+    }
 
 
 def test_problems_are_named_in_the_broadcasts_own_fields() -> None:
@@ -55,6 +70,10 @@ def test_problems_are_named_in_the_broadcasts_own_fields() -> None:
     )
     assert problems({"segment": "vips"})[0][1].startswith("give `content`")
     assert problems({**SALE, "segment": "not a name"})[0][0] == "segment"
+    assert problems({**SALE, "pace": {"email": "fast"}}) == [
+        ("pace.email", "bad rate 'fast': write it like '50/s', '600/min' or '2000/h'")
+    ]
+    assert problems({**SALE, "pace": {"email": "0/s"}})[0][0] == "pace.email"
 
 
 def test_the_send_honours_consent_topics_and_the_contacts_own_night() -> None:
