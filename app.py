@@ -10,6 +10,7 @@ from chalicelib import jobs, observability, wiring
 from chalicelib.api import (
     admin,
     admin_funnels,
+    admin_jobs,
     dashboard,
     deeplinks,
     guard,
@@ -27,6 +28,7 @@ from chalicelib.api import (
     stats,
     tracking,
 )
+from chalicelib.paging.runner import Budget
 
 app = Chalice(app_name="autofunnel")
 if "AWS_LAMBDA_FUNCTION_NAME" in os.environ:  # JSON lines for CloudWatch; plain text locally
@@ -35,6 +37,7 @@ app.register_blueprint(guard.blueprint)
 app.register_blueprint(health.blueprint)
 app.register_blueprint(admin.blueprint)
 app.register_blueprint(admin_funnels.blueprint)
+app.register_blueprint(admin_jobs.blueprint)
 app.register_blueprint(tracking.blueprint)
 app.register_blueprint(provider_webhooks.blueprint)
 app.register_blueprint(ingest.blueprint)
@@ -71,22 +74,33 @@ def step_runner(event: dict[str, Any], context: Any) -> dict[str, str]:
     return {"status": "done"}
 
 
-# Periodic jobs (chalicelib/jobs.py; `make run` runs the same ones locally).
-@app.schedule(Rate(jobs.DATE_TRIGGERS.minutes, unit=Rate.MINUTES), name="date_triggers")
+# Periodic jobs (chalicelib/jobs.py; `make run` runs the same ones locally): each schedule starts
+# its period's paged job and does what its invocation's time allows; `job_runner` continues
+# every unfinished job (the rest of a long one, one started by an admin route) every minute.
+def _every(kind: str) -> Rate:
+    return Rate(next(p.minutes for p in jobs.PERIODIC if p.kind == kind), unit=Rate.MINUTES)
+
+
+@app.schedule(_every(jobs.DATE_TRIGGERS), name="date_triggers")
 def date_triggers(event: Any) -> dict[str, Any]:
-    return jobs.date_triggers()
+    return jobs.run_periodic(jobs.DATE_TRIGGERS, Budget.for_lambda(event.context))
 
 
-@app.schedule(Rate(jobs.SWEEPER.minutes, unit=Rate.MINUTES), name="sweeper")
+@app.schedule(_every(jobs.SWEEPER), name="sweeper")
 def sweeper(event: Any) -> dict[str, Any]:
-    return jobs.sweep()
+    return jobs.run_periodic(jobs.SWEEPER, Budget.for_lambda(event.context))
 
 
-@app.schedule(Rate(jobs.RFM_SCORING.minutes, unit=Rate.MINUTES), name="rfm_scoring")
+@app.schedule(_every(jobs.RFM), name="rfm_scoring")
 def rfm_scoring(event: Any) -> dict[str, Any]:
-    return jobs.rfm_scoring()
+    return jobs.run_periodic(jobs.RFM, Budget.for_lambda(event.context))
 
 
-@app.schedule(Rate(jobs.SEGMENT_RECHECKS.minutes, unit=Rate.MINUTES), name="segment_rechecks")
+@app.schedule(_every(jobs.SEGMENT_RECHECKS), name="segment_rechecks")
 def segment_rechecks(event: Any) -> dict[str, Any]:
-    return jobs.segment_rechecks()
+    return jobs.run_periodic(jobs.SEGMENT_RECHECKS, Budget.for_lambda(event.context))
+
+
+@app.schedule(Rate(jobs.TICK_MINUTES, unit=Rate.MINUTES), name="job_runner")
+def job_runner(event: Any) -> dict[str, Any]:
+    return jobs.continue_open(Budget.for_lambda(event.context))

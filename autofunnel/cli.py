@@ -16,6 +16,7 @@ def _register() -> None:
         admin_commands,
         dev_commands,
         funnel_commands,
+        job_commands,
         ops_commands,
         preview_commands,
         stats_commands,
@@ -29,6 +30,7 @@ def _register() -> None:
         admin_commands,
         preview_commands,
         stats_commands,
+        job_commands,
         telegram_commands,
     )
     for command in [command for module in modules for command in module.COMMANDS]:

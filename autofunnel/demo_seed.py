@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from autofunnel.timetravel import Stack
-from chalicelib import wiring
-from chalicelib.analytics import keys, rfm, segment_store, segments
+from chalicelib import jobs, wiring
+from chalicelib.analytics import keys, segment_store
 from chalicelib.core.segments import parse_segment
 from chalicelib.storage import messages as message_store
 from chalicelib.storage.models import Counter, Identity
@@ -206,11 +206,11 @@ def seed(end: datetime) -> str:
             shop.buy(0.1, timedelta(days=3))
             stack.advance(timedelta(hours=16))
         stack.advance(end - shop.now)
-        scored = rfm.run(end)
-        segments.recheck_due(end)
-    return (
-        f"{shop.visitors} visitors, {shop.orders} cart orders, {scored.buyers} buyers scored by RFM"
-    )
+        jobs.start(jobs.RFM)
+        jobs.start(jobs.SEGMENT_RECHECKS)
+        ran = {job["kind"]: job for job in jobs.drain()}
+    buyers = ran[jobs.RFM]["counts"]["buyers"]
+    return f"{shop.visitors} visitors, {shop.orders} cart orders, {buyers} buyers scored by RFM"
 
 
 def _returning_customers(shop: Shop) -> None:

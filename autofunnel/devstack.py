@@ -19,6 +19,7 @@ from autofunnel import demo_seed, dynamodb_local
 from autofunnel.funnel_commands import funnel_files
 from chalicelib import jobs, wiring
 from chalicelib.core.problems import FunnelValidationError
+from chalicelib.paging.runner import Budget
 from chalicelib.runtime.local_scheduler import LocalScheduler
 from chalicelib.storage.tables import create_tables
 
@@ -29,6 +30,7 @@ DEV_ADMIN_KEY = "dev-admin-key"
 DEV_WRITE_KEY = "dev-write-key"
 DEMO_TIMEZONE = "Europe/Berlin"  # the example funnels' zone: the shop's, for a local demo
 DAYTIME = (time(9, 0), time(20, 0))  # a sped-up demo starting outside this jumps to 09:00
+JOB_BUDGET_SECONDS = 2.0  # per job and tick of the local loop (a Lambda gets up to 15 minutes)
 
 
 @dataclass(frozen=True)
@@ -171,8 +173,9 @@ def publish_funnels(directory: Path) -> None:
 
 class LocalSchedulerLoop(threading.Thread):
     """The local stand-in for EventBridge Scheduler and the scheduled Lambdas: fires due
-    wake-ups every second and runs each periodic job (chalicelib/jobs.py) at its rate, measured
-    in funnel time (so `--time-scale` speeds the jobs up too)."""
+    wake-ups every second, starts each periodic job (chalicelib/jobs.py) at its rate, measured
+    in funnel time (so `--time-scale` speeds the jobs up too), and continues unfinished paged
+    jobs a page budget at a time, so wake-ups never wait long behind a big job."""
 
     def __init__(self) -> None:
         super().__init__(name="local-scheduler", daemon=True)
@@ -187,15 +190,19 @@ class LocalSchedulerLoop(threading.Thread):
                 scheduler.run_due(runtime.handle_wakeup, now)
             except Exception:  # keep the loop alive; the next tick retries
                 log.exception("local scheduler: wake-ups failed")
-            for job in jobs.ALL:
-                previous = last_run.get(job.name)
-                if previous is not None and now - previous < timedelta(minutes=job.minutes):
+            for periodic in jobs.PERIODIC:
+                previous = last_run.get(periodic.kind)
+                if previous is not None and now - previous < timedelta(minutes=periodic.minutes):
                     continue
-                last_run[job.name] = now
+                last_run[periodic.kind] = now
                 try:
-                    job.run()
+                    jobs.run_periodic(periodic.kind, Budget(JOB_BUDGET_SECONDS))
                 except Exception:
-                    log.exception("local scheduler: job %s failed", job.name)
+                    log.exception("local scheduler: job %s failed", periodic.kind)
+            try:  # what the `job_runner` tick does on AWS: unfinished and API-started jobs
+                jobs.continue_open(Budget(JOB_BUDGET_SECONDS))
+            except Exception:
+                log.exception("local scheduler: continuing jobs failed")
 
     def stop(self) -> None:
         self._stopping.set()

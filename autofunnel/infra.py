@@ -37,6 +37,7 @@ FUNCTIONS = (
     "date_triggers",
     "rfm_scoring",
     "segment_rechecks",
+    "job_runner",
 )
 WORKER_FUNCTION = "worker"
 METRICS_NAMESPACE = "Autofunnel"  # chalicelib/observability.py emits its metrics here

@@ -91,6 +91,39 @@ class Stack:
             self.scheduler.run_due(self.runtime.handle_wakeup, self.clock())
         self.clock.now = until
 
+    def run_job(self, kind: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Run a paged job (chalicelib/jobs.py) with this stack's runtime and clock to its end,
+        invocation after invocation; returns the job as the admin API shows it. The jobs' wall
+        clock is this stack's clock too, so a killed invocation's lease runs out as time is
+        moved on (an open job of the kind, e.g. a killed one, is continued, not restarted)."""
+        from chalicelib import jobs
+        from chalicelib.paging.runner import Budget
+        from chalicelib.paging.service import PagedJobs
+        from chalicelib.paging.store import OPEN, JobStore
+        from chalicelib.paging.view import describe
+
+        retention = timedelta(days=wiring.storage().event_retention_days)
+        paged = PagedJobs(
+            jobs.kinds(
+                lambda: self.runtime,
+                self.clock,
+                wiring.dynamodb_connection,
+                retention,
+                wiring.event_sink,
+            ),
+            JobStore(lambda: self.clock().timestamp()),
+        )
+        job, _ = paged.start(kind, self.clock(), params)
+        pages: float = -1
+        while job.status in OPEN:
+            if job.error:
+                raise RuntimeError(f"job {job.job_id} failed: {job.error}")
+            if job.pages == pages:
+                raise RuntimeError(f"job {job.job_id} is held by another runner: move time on")
+            pages = job.pages
+            job = paged.run(job.job_id, Budget(60)) or job
+        return describe(job)
+
     def outbox(self, contact_id: str) -> list[tuple[str, str, str]]:
         """(decided at, step, channel) of each message that went out to the contact."""
         return [

@@ -1,57 +1,180 @@
-"""The periodic jobs, one definition for both places they run: `@app.schedule` Lambdas on AWS
-and the local scheduler loop of `make run`."""
+"""The jobs, one definition for every place they run: `@app.schedule` Lambdas and the one-minute
+`job_runner` tick on AWS, the local loop of `make run`, the admin routes and the CLI.
+
+Every job that touches many contacts is a paged job (chalicelib/paging): each invocation does
+pages within its time budget and checkpoints; a job left unfinished is continued by the next
+`job_runner` tick (locally: the next second). This module is an entry point: it alone wires
+the job kinds to the adapters of the composition root.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from chalicelib import wiring
+from chalicelib.paging.kinds import JobKind
+from chalicelib.paging.runner import Budget
+from chalicelib.paging.service import PagedJobs
+from chalicelib.paging.view import describe
+
+if TYPE_CHECKING:
+    from pynamodb.connection import Connection
+
+    from chalicelib.events import EventSink
+    from chalicelib.runtime.runner import Runtime
+
+SWEEPER, DATE_TRIGGERS, RFM = "sweeper", "date_triggers", "rfm"
+SEGMENT_BACKFILL, SEGMENT_RECHECKS = "segment_backfill", "segment_rechecks"
+TICK_MINUTES = 1  # the `job_runner` tick that continues unfinished jobs
 
 
 @dataclass(frozen=True)
-class Job:
-    name: str
+class Periodic:
+    kind: str
     minutes: int
-    run: Callable[[], dict[str, Any]]
 
 
-def sweep() -> dict[str, Any]:
-    """Repairs what a crash left undone (overdue wake-ups, interrupted sends) and drops on-site
-    messages nobody saw in time."""
-    from chalicelib.onsite import inbox
-    from chalicelib.tracking import message_status
-
-    done = wiring.runtime().sweep()
-    done["expired_onsite"] = inbox.expire_due(wiring.clock()(), message_status.record)
-    return done
+PERIODIC = (
+    Periodic(SWEEPER, 5),
+    Periodic(DATE_TRIGGERS, 60),
+    Periodic(RFM, 24 * 60),
+    Periodic(SEGMENT_RECHECKS, 15),
+)
 
 
-def date_triggers() -> dict[str, Any]:
-    """Birthdays, renewals and other date-triggered funnels."""
-    return {"entered": wiring.runtime().run_date_triggers()}
+class Kinds(Mapping[str, JobKind]):
+    """Job kinds built on first use: a route reading a job's status builds none, a job's
+    invocation only its own (the runtime's kinds import the whole funnel runtime)."""
+
+    def __init__(self, factories: Mapping[str, Callable[[], JobKind]]) -> None:
+        self._factories = dict(factories)
+        self._built: dict[str, JobKind] = {}
+
+    def __getitem__(self, name: str) -> JobKind:
+        if name not in self._built:
+            self._built[name] = self._factories[name]()
+        return self._built[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._factories
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._factories)
+
+    def __len__(self) -> int:
+        return len(self._factories)
 
 
-def rfm_scoring() -> dict[str, Any]:
-    """Re-scores every buyer against today's RFM quintiles (segments, LTV, funnel triggers)."""
-    from chalicelib.analytics import rfm
+def kinds(
+    runtime: Callable[[], Runtime],
+    clock: Callable[[], datetime],
+    connection: Callable[[], Connection],
+    retention: timedelta,
+    handoff: Callable[[], EventSink | None],
+) -> Kinds:
+    """Every kind of paged job, given its collaborators (factories, called when a kind is
+    first built). Tests and benchmarks pass their own."""
 
-    wiring.storage()
-    result = rfm.run(wiring.clock()())
-    return {"buyers": result.buyers, "changed": result.changed}
+    def sweeper() -> JobKind:
+        from chalicelib.onsite import inbox
+        from chalicelib.runtime.periodic_jobs import Sweeper
+        from chalicelib.tracking import message_status
+
+        found = runtime()
+
+        def expire(message_id: str, now: datetime) -> bool:
+            return inbox.expire(message_id, now, message_status.record)
+
+        return Sweeper(found.wake_overdue, found.dispatcher, expire)
+
+    def date_triggers() -> JobKind:
+        from chalicelib.runtime.periodic_jobs import DateTriggers
+
+        return DateTriggers(runtime())
+
+    def rfm() -> JobKind:
+        from chalicelib.analytics.rfm import RfmScoring
+
+        return RfmScoring(retention, handoff())
+
+    def backfill() -> JobKind:
+        from chalicelib.analytics.segments import SegmentBackfill
+
+        return SegmentBackfill(clock, connection(), retention, handoff())
+
+    def rechecks() -> JobKind:
+        from chalicelib.analytics.segments import SegmentRechecks
+
+        return SegmentRechecks(clock, connection(), retention, handoff())
+
+    return Kinds(
+        {
+            SWEEPER: sweeper,
+            DATE_TRIGGERS: date_triggers,
+            RFM: rfm,
+            SEGMENT_BACKFILL: backfill,
+            SEGMENT_RECHECKS: rechecks,
+        }
+    )
 
 
-def segment_rechecks() -> dict[str, Any]:
-    """Saved segments whose `within` windows closed: membership re-checked for those contacts."""
-    from chalicelib.analytics import segments as saved_segments
+def paged_jobs() -> PagedJobs:
+    settings = wiring.storage()
+    return PagedJobs(
+        kinds(
+            wiring.runtime,
+            lambda: wiring.clock()(),
+            wiring.dynamodb_connection,
+            timedelta(days=settings.event_retention_days),
+            wiring.event_sink,
+        )
+    )
 
-    wiring.storage()
-    return {"rechecked": saved_segments.recheck_due(wiring.clock()())}
+
+def run_periodic(kind: str, budget: Budget) -> dict[str, Any]:
+    """A schedule fired: start this period's job of `kind` and do what the budget allows."""
+    every = next(p.minutes for p in PERIODIC if p.kind == kind)
+    jobs = paged_jobs()
+    job = jobs.start_periodic(kind, wiring.clock()(), timedelta(minutes=every))
+    after = jobs.run(job.job_id, budget)
+    return summary(describe(after or job))
 
 
-SWEEPER = Job("sweeper", 5, sweep)
-DATE_TRIGGERS = Job("date_triggers", 60, date_triggers)
-RFM_SCORING = Job("rfm_scoring", 24 * 60, rfm_scoring)
-SEGMENT_RECHECKS = Job("segment_rechecks", 15, segment_rechecks)
-ALL = (SWEEPER, DATE_TRIGGERS, RFM_SCORING, SEGMENT_RECHECKS)
+def continue_open(budget: Budget) -> dict[str, Any]:
+    """The tick: continue every unfinished job while the budget lasts."""
+    return {"jobs": [summary(describe(job)) for job in paged_jobs().continue_open(budget)]}
+
+
+def start(
+    kind: str, params: dict[str, Any] | None = None, *, supersede: bool = False
+) -> tuple[dict[str, Any], bool]:
+    """Queue a job for the next tick (routes answer 202 with it); (job, created)."""
+    job, created = paged_jobs().start(kind, wiring.clock()(), params, supersede=supersede)
+    return describe(job), created
+
+
+def drain(budget_seconds: float = 60.0) -> list[dict[str, Any]]:
+    """Run every open job to its end here and now, invocation after invocation (the demo seed,
+    tests, an operator's `autofunnel jobs drain`); stops early when no job can progress (a
+    failing job waiting for its retry, a lease held elsewhere). Returns the jobs it ran."""
+    paged = paged_jobs()
+    seen: dict[str, dict[str, Any]] = {}
+    while True:
+        ran = paged.continue_open(Budget(budget_seconds))
+        progressed = False
+        for job in ran:
+            view = describe(job)
+            before = seen.get(view["id"])
+            progressed |= before is None or before["pages"] != view["pages"]
+            seen[view["id"]] = view
+        if not progressed or not paged.store.active():
+            return list(seen.values())
+
+
+def summary(view: dict[str, Any]) -> dict[str, Any]:
+    """What a Lambda returns (and logs): the job, its status, progress and counts."""
+    keys = ("id", "kind", "status", "progress", "counts", "error")
+    return {key: view[key] for key in keys}

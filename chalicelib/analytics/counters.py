@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import Decimal
 
+from pynamodb.transactions import TransactWrite
+
 from chalicelib.analytics.tally import Tally
 from chalicelib.storage.models import Counter
 
@@ -13,6 +15,14 @@ def write(tally: Tally) -> None:
     """One UpdateItem ADD per counter: atomic, so concurrent writers never lose an increment."""
     for scope, metric, amount in tally.items():
         Counter(scope=scope, metric=metric).update(actions=[Counter.value.add(_number(amount))])
+
+
+def write_in(transaction: TransactWrite, tally: Tally) -> None:
+    """The same ADDs as `write`, inside a transaction (with the change they count)."""
+    for scope, metric, amount in tally.items():
+        transaction.update(
+            Counter(scope=scope, metric=metric), [Counter.value.add(_number(amount))]
+        )
 
 
 def put(scope: str, values: dict[str, float]) -> None:

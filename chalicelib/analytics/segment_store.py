@@ -44,10 +44,12 @@ def rows() -> list[SavedSegment]:
     return list(SavedSegment.query("segment", consistent_read=True))
 
 
-def definitions() -> list[SegmentDefinition]:
+def definitions(fresh: bool = False) -> list[SegmentDefinition]:
+    """The saved segments, at most TTL_SECONDS old unless `fresh` (a backfill started in
+    another container right after a save must see the new definition)."""
     global _cache
     table = str(SavedSegment.Meta.table_name)
-    if _cache is None or _cache[0] != table or time.monotonic() - _cache[1] > TTL_SECONDS:
+    if fresh or _cache is None or _cache[0] != table or time.monotonic() - _cache[1] > TTL_SECONDS:
         found = [
             parse_segment(row.name, {"condition": row.condition, "description": row.description})
             for row in rows()

@@ -1,17 +1,25 @@
 """Saved segments, evaluated incrementally: a contact's membership is re-checked when one of its
 events may change it (only segments that listen to that event), when time alone may change it
-(a `within` window closing: a due recheck on the sparse `by_recheck` index), and for everyone
-once when a segment is saved (the backfill, one Query per shard of `by_shard`).
+(a `within` window closing: the `segment_rechecks` job pages through the sparse `by_recheck`
+index), and for everyone once when a segment is saved (the `segment_backfill` job pages through
+the shards of `by_shard`).
 
 Changes are written on the contact's stats and as the contact attribute `segments` (funnels
 branch on it), counted (`members` gauge, entered/left per day) and emitted as
-`segment_entered` / `segment_left` events that funnels may trigger on.
+`segment_entered` / `segment_left` events that funnels may trigger on. In the jobs, a change is
+one transaction: the stats with a mark naming the job and what changed, the counters and the
+events; a page handled again after a crash finds the mark and counts the contact from it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterable, Sequence, Set
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pynamodb.connection import Connection
+from pynamodb.transactions import TransactWrite
 
 from chalicelib.analytics import (
     contact_attributes,
@@ -21,15 +29,23 @@ from chalicelib.analytics import (
     keys,
     segment_store,
 )
+from chalicelib.analytics.contact_stats import CONTACT_SHARDS
 from chalicelib.analytics.tally import Tally
+from chalicelib.core import conditions as c
 from chalicelib.core.funnel import SEGMENT_ENTERED
 from chalicelib.core.segments import SEGMENT_LEFT, SegmentDefinition, is_member, listens_to
 from chalicelib.core.segments import next_change as segment_next_change
-from chalicelib.events import StoredEvent
-from chalicelib.runtime.contacts import load_snapshot
-from chalicelib.storage.models import ContactStats
+from chalicelib.core.state import ContactView
+from chalicelib.events import EventSink, StoredEvent
+from chalicelib.paging.kinds import Pass, Work
+from chalicelib.paging.sources import IndexQuery, shards
+from chalicelib.runtime.contacts import load_snapshot, load_snapshots
+from chalicelib.storage.contacts import event_item
+from chalicelib.storage.errors import ConflictError, conflicts_as_domain_errors
+from chalicelib.storage.models import ContactStats, Event
 
 RECHECK_SHARDS = 4
+BACKFILL, RECHECKS = "segment_backfill", "segment_rechecks"
 
 
 def on_events(contact_id: str, events: Sequence[StoredEvent], now: datetime) -> None:
@@ -48,6 +64,32 @@ def _listens(definition: SegmentDefinition, names: set[str], own: bool) -> bool:
     return bool(listening & names)
 
 
+@dataclass(frozen=True)
+class Decision:
+    stored: frozenset[str]  # as stored, names of deleted segments included
+    after: frozenset[str]
+    entered: frozenset[str]
+    left: frozenset[str]
+    recheck: datetime | None
+
+
+def decide(
+    stats: ContactStats,
+    view: ContactView,
+    definitions: Sequence[SegmentDefinition],
+    now: datetime,
+) -> Decision:
+    """Which saved segments the contact is in now, and when time alone may change that."""
+    stored = frozenset(stats.segments or ())
+    before = stored & {d.name for d in definitions}
+    after = frozenset(d.name for d in definitions if is_member(d, view, now))
+    recheck = min(
+        (t for d in definitions if (t := segment_next_change(d, view, now)) is not None),
+        default=None,
+    )
+    return Decision(stored, after, after - before, before - after, recheck)
+
+
 def evaluate(
     contact_id: str, now: datetime, definitions: Iterable[SegmentDefinition] | None = None
 ) -> tuple[set[str], set[str]]:
@@ -57,15 +99,9 @@ def evaluate(
     if stats.merged_into:
         return set(), set()
     view = load_snapshot(contact_id, now).view
-    known = {d.name for d in definitions}
-    before = set(stats.segments or ()) & known
-    after = {d.name for d in definitions if is_member(d, view, now)}
-    entered, left = after - before, before - after
-    recheck = min(
-        (t for d in definitions if (t := segment_next_change(d, view, now)) is not None),
-        default=None,
-    )
-    _store(stats, after, recheck)  # names of deleted segments drop out here
+    decision = decide(stats, view, definitions, now)
+    after, entered, left = set(decision.after), set(decision.entered), set(decision.left)
+    _store(stats, after, decision.recheck)  # names of deleted segments drop out here
     if entered or left:
         contact_attributes.set_attributes(contact_id, {"segments": sorted(after)})
         counters.write(_counted(entered, left, now))
@@ -76,22 +112,26 @@ def evaluate(
     return entered, left
 
 
-def _store(stats: ContactStats, members: set[str], recheck: datetime | None) -> None:
-    actions = [
-        ContactStats.segments.set(members) if members else ContactStats.segments.remove(),
+def _store(stats: ContactStats, members: Set[str], recheck: datetime | None) -> None:
+    stats.update(actions=_membership(stats.contact_id, members, recheck))
+
+
+def _membership(contact_id: str, members: Set[str], recheck: datetime | None) -> list[Any]:
+    actions: list[Any] = [
+        ContactStats.segments.set(set(members)) if members else ContactStats.segments.remove(),
     ]
     if recheck is None:
         actions += [ContactStats.recheck_at.remove(), ContactStats.recheck_shard.remove()]
     else:
-        shard = contact_stats.shard(stats.contact_id, "r", RECHECK_SHARDS)
+        shard = contact_stats.shard(contact_id, "r", RECHECK_SHARDS)
         actions += [
             ContactStats.recheck_at.set(recheck),
             ContactStats.recheck_shard.set(shard),
         ]
-    stats.update(actions=actions)
+    return actions
 
 
-def _counted(entered: set[str], left: set[str], now: datetime) -> Tally:
+def _counted(entered: Set[str], left: Set[str], now: datetime) -> Tally:
     tally = Tally()
     day = keys.segment_day_scope(now)
     for name in entered:
@@ -103,25 +143,137 @@ def _counted(entered: set[str], left: set[str], now: datetime) -> Tally:
     return tally
 
 
-def recheck_due(now: datetime) -> int:
-    """The scheduled job: contacts whose membership a closing `within` window may change."""
-    done = 0
-    for shard in range(RECHECK_SHARDS):
-        for row in ContactStats.by_recheck.query(f"r{shard}", ContactStats.recheck_at <= now):
-            evaluate(row.contact_id, now)
-            done += 1
-    return done
+class SegmentJob:
+    """Evaluates every saved segment for each contact of a page (the backfill and the rechecks
+    differ only in which contacts they read)."""
+
+    name = ""
+    counts = ("evaluated", "entered", "left")
+
+    def __init__(
+        self,
+        clock: Callable[[], datetime],
+        connection: Connection,
+        retention: timedelta,
+        handoff: EventSink | None = None,
+    ) -> None:
+        self.clock = clock  # membership is evaluated as of when each page runs
+        self.connection = connection  # for the change transactions
+        self.retention = retention
+        self.handoff = handoff
+
+    def passes(self, work: Work) -> Sequence[Pass]:
+        raise NotImplementedError
+
+    def finish(self, work: Work) -> None:
+        """Nothing to add up: counters changed with each contact."""
+
+    def evaluate(self, work: Work, rows: Sequence[ContactStats]) -> None:
+        definitions = segment_store.definitions(fresh=True)  # one Query per page
+        ids = [row.contact_id for row in rows]
+        found = {s.contact_id: s for s in ContactStats.batch_get(ids, consistent_read=True)}
+        reads = _reads(definitions)
+        snapshots = load_snapshots(ids, events=reads["events"], addresses=reads["addresses"])
+        for contact_id in ids:
+            stats = found.get(contact_id)
+            if stats is None or stats.merged_into:
+                continue
+            entered, left = self._evaluate(work, stats, snapshots[contact_id].view, definitions)
+            work.count("evaluated")
+            work.count("entered", len(entered))
+            work.count("left", len(left))
+
+    def _evaluate(
+        self,
+        work: Work,
+        stats: ContactStats,
+        view: ContactView,
+        definitions: Sequence[SegmentDefinition],
+    ) -> tuple[Set[str], Set[str]]:
+        for _ in range(3):  # a concurrent change to the contact's membership: decide again
+            mark = _plain(stats.segment_job)
+            if mark.get("job") == work.job_id:
+                return set(mark.get("entered", ())), set(mark.get("left", ()))
+            now = self.clock()
+            decision = decide(stats, view, definitions, now)
+            if not decision.entered and not decision.left:
+                if decision.after != decision.stored or decision.recheck != stats.recheck_at:
+                    _store(stats, decision.after, decision.recheck)
+                return set(), set()
+            try:
+                self._commit(work, stats, decision, now)
+                return decision.entered, decision.left
+            except ConflictError:
+                stats.refresh(consistent_read=True)
+        raise ConflictError(f"segments of {stats.contact_id} kept changing under the job")
+
+    def _commit(self, work: Work, stats: ContactStats, decision: Decision, now: datetime) -> None:
+        """The membership with the job's mark, its counters and its events: all or nothing."""
+        contact_id = stats.contact_id
+        contact_attributes.set_attributes(contact_id, {"segments": sorted(decision.after)})
+        events = [
+            emit.event(contact_id, SEGMENT_ENTERED, now, segment=s)
+            for s in sorted(decision.entered)
+        ] + [emit.event(contact_id, SEGMENT_LEFT, now, segment=s) for s in sorted(decision.left)]
+        mark = {"job": work.job_id, "entered": sorted(decision.entered)}
+        mark["left"] = sorted(decision.left)
+        unchanged = (
+            ContactStats.segments == set(decision.stored)
+            if decision.stored
+            else ContactStats.segments.does_not_exist()
+        )
+        with (
+            conflicts_as_domain_errors(f"segments of {contact_id}"),
+            TransactWrite(connection=self.connection) as transaction,
+        ):
+            transaction.update(
+                stats,
+                [
+                    *_membership(contact_id, decision.after, decision.recheck),
+                    ContactStats.segment_job.set(mark),
+                ],
+                condition=unchanged,
+            )
+            counters.write_in(transaction, _counted(decision.entered, decision.left, now))
+            for event in events:
+                item = event_item(event, now, self.retention)
+                transaction.save(item, condition=Event.contact_id.does_not_exist())
+        if self.handoff:
+            self.handoff.handle(events)
 
 
-def backfill(now: datetime) -> int:
-    """Evaluate every known contact (after a segment is saved or changed)."""
-    definitions = segment_store.definitions()
-    done = 0
-    for shard in range(contact_stats.CONTACT_SHARDS):
-        for row in ContactStats.by_shard.query(f"c{shard}"):
-            evaluate(row.contact_id, now, definitions)
-            done += 1
-    return done
+class SegmentBackfill(SegmentJob):
+    """Every contact (after a segment is saved or changed), one shard of `by_shard` at a time."""
+
+    name = BACKFILL
+
+    def passes(self, work: Work) -> Sequence[Pass]:
+        every = IndexQuery(ContactStats.by_shard, shards("c", CONTACT_SHARDS), counts_all=True)
+        return [Pass("contacts", every, self.evaluate, page_size=100)]
+
+
+class SegmentRechecks(SegmentJob):
+    """Contacts whose membership a closing `within` window may change (due by the job's time)."""
+
+    name = RECHECKS
+
+    def passes(self, work: Work) -> Sequence[Pass]:
+        due = IndexQuery(
+            ContactStats.by_recheck,
+            shards("r", RECHECK_SHARDS),
+            lambda work: ContactStats.recheck_at <= work.as_of,
+        )
+        return [Pass("due", due, self.evaluate, page_size=100)]
+
+
+def _reads(definitions: Sequence[SegmentDefinition]) -> dict[str, bool]:
+    """What the conditions read beyond the profile: the event history, addresses."""
+    kinds = {type(cond) for d in definitions for cond in c.walk(d.condition)}
+    return {"events": c.EventCond in kinds, "addresses": c.ReachableCond in kinds}
+
+
+def _plain(value: Any) -> dict[str, Any]:
+    return value.as_dict() if value is not None and hasattr(value, "as_dict") else dict(value or {})
 
 
 def forget_segment(name: str) -> None:

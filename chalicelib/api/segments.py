@@ -1,11 +1,10 @@
-"""Admin API (bearer token): saved segments and the analytics jobs.
+"""Admin API (bearer token): saved segments.
 
 GET    /admin/segments                 the definitions with their member counts
-PUT    /admin/segments/{name}          {"condition": {...}, "description": "..."}: save, then
-                                       evaluate every contact (the backfill)
+PUT    /admin/segments/{name}          {"condition": {...}, "description": "..."}: save, and
+                                       answer 202 with the backfill job that evaluates every
+                                       contact (GET /admin/jobs/{id} follows it)
 DELETE /admin/segments/{name}
-POST   /admin/jobs/rfm                 run the RFM scoring now (it also runs daily)
-POST   /admin/jobs/segments            run the due segment rechecks now (every 15 minutes)
 """
 
 from __future__ import annotations
@@ -14,7 +13,8 @@ from typing import Any
 
 from chalice.app import Blueprint
 
-from chalicelib import wiring
+from chalicelib import jobs, wiring
+from chalicelib.api.admin_jobs import accepted
 from chalicelib.api.auth import require_admin
 from chalicelib.api.errors import ApiError, json_errors, json_response
 
@@ -52,7 +52,7 @@ def list_segments():  # type: ignore[no-untyped-def]
 @blueprint.route("/admin/segments/{name}", methods=["PUT"])
 @json_errors
 def save_segment(name: str):  # type: ignore[no-untyped-def]
-    from chalicelib.analytics import counters, keys, segment_store, segments
+    from chalicelib.analytics import segment_store
     from chalicelib.core.segments import InvalidSegment, parse_segment
 
     _admin()
@@ -61,14 +61,11 @@ def save_segment(name: str):  # type: ignore[no-untyped-def]
         definition = parse_segment(name, body)
     except InvalidSegment as error:
         raise ApiError(422, f"invalid segment: {error}", field="condition") from error
-    now = wiring.clock()()
-    created = segment_store.save(definition, body["condition"], now)
-    evaluated = segments.backfill(now)
-    members = counters.read(keys.segment_scope(name)).get("members", 0)
-    return json_response(
-        {"name": name, "created": created, "evaluated": evaluated, "members": members},
-        201 if created else 200,
-    )
+    created = segment_store.save(definition, body["condition"], wiring.clock()())
+    # Every saved segment is evaluated for everyone again: a backfill still running with the
+    # old definitions is cancelled for one with the new.
+    job, _ = jobs.start(jobs.SEGMENT_BACKFILL, {"segment": name}, supersede=True)
+    return accepted(job, {"name": name, "created": created, "job": job})
 
 
 @blueprint.route("/admin/segments/{name}", methods=["DELETE"])
@@ -81,22 +78,3 @@ def delete_segment(name: str):  # type: ignore[no-untyped-def]
         raise ApiError(404, f"no segment {name!r}", field="name")
     segments.forget_segment(name)
     return json_response({"deleted": name})
-
-
-@blueprint.route("/admin/jobs/rfm", methods=["POST"])
-@json_errors
-def run_rfm():  # type: ignore[no-untyped-def]
-    from chalicelib.analytics import rfm
-
-    _admin()
-    result = rfm.run(wiring.clock()())
-    return json_response({"buyers": result.buyers, "changed": result.changed})
-
-
-@blueprint.route("/admin/jobs/segments", methods=["POST"])
-@json_errors
-def run_rechecks():  # type: ignore[no-untyped-def]
-    from chalicelib.analytics import segments
-
-    _admin()
-    return json_response({"rechecked": segments.recheck_due(wiring.clock()())})

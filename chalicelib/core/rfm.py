@@ -5,7 +5,9 @@ Quintiles with ties kept together: a buyer's score is 1 + floor(5 * b / n), wher
 many of the n buyers did strictly worse (older last order; fewer orders; less money). Equal
 values always share a score, the best buyer of ten distinct ones gets 5, the worst 1, and when
 everyone has one order all get F = 1. With fewer than five buyers the top scores stay empty
-(the best of three scores 2).
+(the best of three scores 2). Values are compared at three significant digits (`quantize`), so
+the distribution is a bounded histogram: the RFM job builds it in one paged pass over the
+buyers and scores them in a second one, in memory that does not grow with their number.
 
 Segments come from R and FM = round-half-up((F + M) / 2), first rule that matches:
 
@@ -17,8 +19,9 @@ Segments come from R and FM = round-half-up((F + M) / 2), first rule that matche
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from chalicelib.core.state import utc
@@ -51,26 +54,114 @@ class Score:
         return segment_of(self.r, self.fm)
 
 
+def quantize(value: float) -> float:
+    """Three significant digits: exact for whole numbers below 1,000 (days, order counts),
+    money within 0.5% (49.99 and 50.00 tie). It bounds what a histogram keeps to about 900
+    values per power of ten, whatever the number of buyers."""
+    return float(f"{value:.3g}") if value else 0.0
+
+
+@dataclass
+class Histogram:
+    """How many buyers have each (quantized) value: the distribution the quintiles come from,
+    in memory that does not grow with the number of buyers."""
+
+    counts: dict[float, int] = field(default_factory=dict)
+    _cumulative: tuple[list[float], list[int]] | None = field(
+        default=None, repr=False, compare=False
+    )
+
+    def add(self, value: float) -> None:
+        key = quantize(value)
+        self.counts[key] = self.counts.get(key, 0) + 1
+        self._cumulative = None
+
+    @property
+    def n(self) -> int:
+        return sum(self.counts.values())
+
+    def below(self, value: float) -> int:
+        """How many values are strictly smaller than `value` (quantized)."""
+        keys, before = self._sums()
+        return before[bisect_left(keys, quantize(value))]
+
+    def above(self, value: float) -> int:
+        keys, before = self._sums()
+        return before[-1] - before[bisect_right(keys, quantize(value))]
+
+    def _sums(self) -> tuple[list[float], list[int]]:
+        if self._cumulative is None:
+            keys = sorted(self.counts)
+            before = [0]
+            for key in keys:
+                before.append(before[-1] + self.counts[key])
+            self._cumulative = (keys, before)
+        return self._cumulative
+
+    def to_list(self) -> list[list[float]]:
+        return [[key, self.counts[key]] for key in sorted(self.counts)]
+
+    @classmethod
+    def from_list(cls, pairs: Sequence[Sequence[float]]) -> Histogram:
+        return cls({float(key): int(count) for key, count in pairs})
+
+
+@dataclass
+class Distribution:
+    """Recency (days), frequency (orders) and monetary value (revenue) of every buyer, as
+    histograms: built in one pass over the buyers, then each buyer is scored against it."""
+
+    recency: Histogram = field(default_factory=Histogram)
+    frequency: Histogram = field(default_factory=Histogram)
+    monetary: Histogram = field(default_factory=Histogram)
+
+    @property
+    def n(self) -> int:
+        return self.recency.n
+
+    def add(self, buyer: Buyer, now: datetime) -> None:
+        self.recency.add(recency_days(buyer.last_order_at, now))
+        self.frequency.add(buyer.orders)
+        self.monetary.add(buyer.revenue)
+
+    def score(self, buyer: Buyer, now: datetime) -> Score:
+        days = recency_days(buyer.last_order_at, now)
+        n = self.n
+        return Score(
+            _quintile(self.recency.above(days), n),  # fewer days since the last order is better
+            _quintile(self.frequency.below(buyer.orders), n),
+            _quintile(self.monetary.below(buyer.revenue), n),
+            days,
+        )
+
+    def to_dict(self) -> dict[str, list[list[float]]]:
+        return {
+            "recency": self.recency.to_list(),
+            "frequency": self.frequency.to_list(),
+            "monetary": self.monetary.to_list(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Sequence[Sequence[float]]]) -> Distribution:
+        return cls(
+            Histogram.from_list(data.get("recency", [])),
+            Histogram.from_list(data.get("frequency", [])),
+            Histogram.from_list(data.get("monetary", [])),
+        )
+
+
+def _quintile(worse: int, n: int) -> int:
+    """1 + floor(5 * worse / n), at most 5 (a buyer who appeared after the distribution was
+    taken may beat everyone in it)."""
+    return min(5, 1 + (5 * worse) // n) if n else 1
+
+
 def scores(values: Sequence[float]) -> list[int]:
     """Quintile score of each value (higher is better), ties sharing a score."""
-    n = len(values)
-    ordered = sorted(values)
-    result = []
+    histogram = Histogram()
     for value in values:
-        below = _count_below(ordered, value)
-        result.append(1 + (5 * below) // n)
-    return result
-
-
-def _count_below(ordered: Sequence[float], value: float) -> int:
-    low, high = 0, len(ordered)
-    while low < high:  # bisect_left without the import noise
-        mid = (low + high) // 2
-        if ordered[mid] < value:
-            low = mid + 1
-        else:
-            high = mid
-    return low
+        histogram.add(value)
+    return [_quintile(histogram.below(value), len(values)) for value in values]
 
 
 def recency_days(last_order_at: datetime, now: datetime) -> int:
@@ -78,13 +169,10 @@ def recency_days(last_order_at: datetime, now: datetime) -> int:
 
 
 def score_all(buyers: Sequence[Buyer], now: datetime) -> dict[str, Score]:
-    if not buyers:
-        return {}
-    days = [recency_days(b.last_order_at, now) for b in buyers]
-    r = scores([-d for d in days])  # fewer days since the last order is better
-    f = scores([b.orders for b in buyers])
-    m = scores([b.revenue for b in buyers])
-    return {b.contact_id: Score(r[i], f[i], m[i], days[i]) for i, b in enumerate(buyers)}
+    distribution = Distribution()
+    for buyer in buyers:
+        distribution.add(buyer, now)
+    return {buyer.contact_id: distribution.score(buyer, now) for buyer in buyers}
 
 
 def segment_of(r: int, fm: int) -> str:

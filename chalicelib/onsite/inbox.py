@@ -4,7 +4,8 @@ on the sparse `by_onsite` index (messages leave it when shown or expired, so it 
     enter(message, content, now) -> update actions that put a sent message in the inbox
     waiting(contact_id, now) -> the messages to show, oldest first
     leave(message) -> take it out (shown)
-    expire_due(now, record) -> drop what was not shown in time, recording `expired`
+    expire(message_id, now, record) -> drop one not shown in time, recording `expired` (the
+                                       sweeper's pass over `by_onsite_expiry`)
 """
 
 from __future__ import annotations
@@ -62,20 +63,15 @@ def leave(message: Message) -> bool:
         raise
 
 
-def expire_due(now: datetime, record: Record, limit: int = 500) -> int:
-    """The sweeper: on-site messages never shown in their window become `expired` (funnels may
-    wait for `shown` and branch on this)."""
-    expired = 0
-    for part in range(SHARDS):
-        for key in Message.by_onsite_expiry.query(
-            f"o{part}", Message.expires_at <= now, limit=limit
-        ):
-            try:
-                message = Message.get(key.message_id, consistent_read=True)
-            except Message.DoesNotExist:
-                continue
-            if leave(message):
-                message.refresh(consistent_read=True)
-                record(message, EXPIRED, now)
-                expired += 1
-    return expired
+def expire(message_id: str, now: datetime, record: Record) -> bool:
+    """The sweeper found an on-site message never shown in its window: it becomes `expired`
+    (funnels may wait for `shown` and branch on this). False when it was shown meanwhile."""
+    try:
+        message = Message.get(message_id, consistent_read=True)
+    except Message.DoesNotExist:
+        return False
+    if message.expires_at is None or message.expires_at > now or not leave(message):
+        return False
+    message.refresh(consistent_read=True)
+    record(message, EXPIRED, now)
+    return True

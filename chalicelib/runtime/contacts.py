@@ -7,6 +7,7 @@ layer's reachability, so the engine and delivery agree on who can be reached whe
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -57,15 +58,49 @@ def load_snapshot(
         contact: Contact | None = Contact.get(contact_id)
     except Contact.DoesNotExist:
         contact = None
-    reach = reachability.from_records(
-        contact, list(Identity.by_contact.query(contact_id)), contact_id
-    )
+    identities = list(Identity.by_contact.query(contact_id))
+    sends = recent_sends(contact_id, now, cap_window)
+    return _snapshot(contact_id, contact, identities, _history(contact_id), sends, cap_window)
+
+
+def load_snapshots(
+    contact_ids: Sequence[str], *, events: bool, addresses: bool
+) -> dict[str, ContactSnapshot]:
+    """Snapshots of a job's page of contacts: profiles in BatchGetItem requests, the event
+    history and addresses only when the job's conditions read them (a Query per contact each),
+    never the recent sends (caps concern funnel sends, not conditions)."""
+    contacts = {contact.contact_id: contact for contact in Contact.batch_get(list(contact_ids))}
+    return {
+        contact_id: _snapshot(
+            contact_id,
+            contacts.get(contact_id),
+            list(Identity.by_contact.query(contact_id)) if addresses else [],
+            _history(contact_id) if events else [],
+            (),
+            timedelta(0),
+        )
+        for contact_id in contact_ids
+    }
+
+
+def _history(contact_id: str) -> list[PastEvent]:
     events = [
         PastEvent(event.name, event.properties.as_dict(), event.timestamp)
         for event in Event.query(contact_id, scan_index_forward=False, limit=HISTORY_EVENTS)
     ]
     events.reverse()
-    sends = recent_sends(contact_id, now, cap_window)
+    return events
+
+
+def _snapshot(
+    contact_id: str,
+    contact: Contact | None,
+    identities: list[Identity],
+    events: list[PastEvent],
+    sends: tuple[datetime, ...],
+    cap_window: timedelta,
+) -> ContactSnapshot:
+    reach = reachability.from_records(contact, identities, contact_id)
     attributes = _plain(contact.attributes) if contact else {}
     reachable = set(reach.addresses) - reach.unreachable
     view = ContactView(

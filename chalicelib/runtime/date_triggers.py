@@ -1,14 +1,15 @@
 """Date-triggered funnels (birthdays, subscription ends ± days): who is due, without a scan.
 
-Date attributes are marked by month and day as profiles change; an hourly job queries the marks
-for the days that can be "today" somewhere (UTC ± 1 day), shifted by each funnel's offset, and
-the engine's `matches_date_trigger` decides per contact in the contact's own time zone.
+Date attributes are marked by month and day as profiles change; an hourly paged job
+(runtime/periodic_jobs.py) queries the marks for the days that can be "today" somewhere
+(UTC ± 1 day), shifted by each funnel's offset, and the engine's `matches_date_trigger` decides
+per contact in the contact's own time zone.
 """
 
 from __future__ import annotations
 
 import calendar
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -51,17 +52,13 @@ def mark(contact_id: str, dates: Mapping[str, date]) -> None:
             batch.save(DateMark(f"{name}#{day:%m-%d}", contact_id))
 
 
-def due_contacts(attribute: str, offset_days: int, now: datetime) -> Iterator[str]:
-    """Contacts whose `attribute` (+ offset) may fall on today in some time zone."""
-    seen: set[str] = set()
-    for key in _day_keys(attribute, offset_days, now.date()):
-        for row in DateMark.query(key):
-            if row.contact_id not in seen:
-                seen.add(row.contact_id)
-                yield row.contact_id
+def mark_key(attribute: str, value: Any) -> str | None:
+    """The day key a contact's current value is marked under (None: not a date)."""
+    day = plain_date(value)
+    return f"{attribute}#{day:%m-%d}" if day is not None else None
 
 
-def _day_keys(attribute: str, offset_days: int, today: date) -> list[str]:
+def day_keys(attribute: str, offset_days: int, today: date) -> list[str]:
     keys = []
     for shift in (-1, 0, 1):
         day = today + timedelta(days=shift - offset_days)

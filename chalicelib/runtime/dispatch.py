@@ -15,7 +15,7 @@ releases and discards it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -141,22 +141,24 @@ class Dispatcher:
         self._record(message, outcome)
         return str(message.status)
 
-    def recover(self) -> int:
-        """Send what is due, and resolve messages a crash left pending or sending."""
+    def recover(self, message_id: str) -> bool:
+        """One message the sweeper found undispatched: send it if due, retry a send a crash
+        interrupted once, then mark it failed. False when it is not due yet (or gone)."""
         now = self._clock()
-        touched = 0
-        for message in self._undispatched(now - STUCK_AFTER):
-            if message.not_before and message.not_before > now:
-                continue
-            touched += 1
-            if message.status == SENDING and message.attempts >= MAX_ATTEMPTS:
-                self._finish(message, FAILED, error="interrupted while sending, twice")
-                log.error("message %s failed: interrupted while sending", message.message_id)
-                continue
-            if message.status == SENDING:
-                message.update(actions=[Message.status.set(PENDING)])
-            self.dispatch(message)
-        return touched
+        try:
+            message = Message.get(message_id, consistent_read=True)
+        except Message.DoesNotExist:
+            return False
+        if message.not_before and message.not_before > now:
+            return False
+        if message.status == SENDING and message.attempts >= MAX_ATTEMPTS:
+            self._finish(message, FAILED, error="interrupted while sending, twice")
+            log.error("message %s failed: interrupted while sending", message.message_id)
+            return True
+        if message.status == SENDING:
+            message.update(actions=[Message.status.set(PENDING)])
+        self.dispatch(message)
+        return True
 
     def _render(self, message: Message, channel: str, parts: Mapping[str, Any]) -> dict[str, Any]:
         return fill_links(self._settings, message.message_id, message.contact_id, channel, parts)
@@ -209,14 +211,6 @@ class Dispatcher:
             },
             inbox=outcome.channel == ONSITE,
         )
-
-    def _undispatched(self, before: datetime) -> Iterator[Message]:
-        for shard in range(SHARDS):
-            for key in Message.by_dispatch.query(f"d{shard}", Message.created_at <= before):
-                try:
-                    yield Message.get(key.message_id, consistent_read=True)
-                except Message.DoesNotExist:
-                    continue
 
     def _claim(self, message: Message) -> bool:
         for _ in range(3):  # our copy may be stale (a status callback bumped its version)

@@ -167,36 +167,36 @@ class Runtime:
         contact.enrollments = list(Enrollment.query(contact_id, consistent_read=True))
         return self._enter(funnel, contact, None, depth=0)
 
-    def run_date_triggers(self) -> int:
-        """The hourly job: enroll contacts whose date attribute falls due today (their time)."""
-        now = self.clock()
-        entered = 0
-        for funnel in self.funnels.index().date_funnels:
-            trigger = funnel.trigger.date
-            assert trigger is not None
-            for contact_id in date_triggers.due_contacts(
-                trigger.attribute, trigger.offset_days, now
-            ):
-                contact = _Contact(contact_id, now)
-                if contact.snapshot.merged_into or not matches_date_trigger(
-                    funnel, contact.snapshot.view, now
-                ):
-                    continue
-                contact.enrollments = list(Enrollment.query(contact_id, consistent_read=True))
-                if any(
-                    row.funnel == funnel.name and now - row.started_at < DATE_TRIGGER_QUIET
-                    for row in contact.enrollments
-                ):
-                    continue  # entered for this date already (the job runs every hour)
-                day = contact.snapshot.view.attributes.get(trigger.attribute)
-                event = EventInput(
-                    "date_reached",
-                    {"attribute": trigger.attribute, "date": str(day)},
-                    now,
-                    f"date:{funnel.name}:{contact_id}:{now.date()}",
-                )
-                entered += self._enter(funnel, contact, event, depth=0)
-        return entered
+    def enter_on_date(self, funnel_name: str, contact_id: str, mark: str, now: datetime) -> bool:
+        """One contact of the date-trigger job (`mark`: the day key it was found under): enroll
+        it when the funnel's date falls due today in its time zone. True when this run entered
+        it, also when an earlier, interrupted attempt of the same run did (started at `now`)."""
+        funnel = next((f for f in self.funnels.index().date_funnels if f.name == funnel_name), None)
+        trigger = funnel.trigger.date if funnel is not None else None
+        if funnel is None or trigger is None:
+            return False  # archived or changed since the job planned its pages
+        contact = _Contact(contact_id, now)
+        view = contact.snapshot.view
+        day = view.attributes.get(trigger.attribute)
+        if (
+            contact.snapshot.merged_into
+            or date_triggers.mark_key(trigger.attribute, day) != mark  # an outdated mark
+            or not matches_date_trigger(funnel, view, now)
+        ):
+            return False
+        contact.enrollments = list(Enrollment.query(contact_id, consistent_read=True))
+        for row in contact.enrollments:
+            if row.funnel == funnel.name and row.started_at == now:
+                return True
+            if row.funnel == funnel.name and now - row.started_at < DATE_TRIGGER_QUIET:
+                return False  # entered for this date already (the job runs every hour)
+        event = EventInput(
+            "date_reached",
+            {"attribute": trigger.attribute, "date": str(day)},
+            now,
+            f"date:{funnel.name}:{contact_id}:{now.date()}",
+        )
+        return self._enter(funnel, contact, event, depth=0)
 
     def _mark_dates(self, contact_id: str, attributes: Mapping[str, object]) -> None:
         watched = [
@@ -204,22 +204,16 @@ class Runtime:
         ]
         date_triggers.mark(contact_id, date_triggers.dates_to_mark(attributes, watched))
 
-    def sweep(self) -> dict[str, int]:
-        """Periodic repair: re-run overdue wake-ups and finish interrupted sends."""
-        now = self.clock()
-        overdue = 0
-        for shard in range(WAKE_SHARDS):
-            for row in Enrollment.by_wake.query(
-                f"w{shard}", Enrollment.wake_at <= now - SWEEP_GRACE
-            ):
-                overdue += 1
-                current = Enrollment.get(row.contact_id, row.enrollment_key, consistent_read=True)
-                self._advance(
-                    _Contact(row.contact_id, now),
-                    row.enrollment_key,
-                    TimerInput(int(current.wake_token)),
-                )
-        return {"overdue_wakeups": overdue, "recovered_messages": self.dispatcher.recover()}
+    def wake_overdue(self, contact_id: str, enrollment_key: str) -> None:
+        """The sweeper found this enrollment's wake-up overdue (lost by a crash or the
+        scheduler): run it now. A wake-up that did run meanwhile finds nothing to do."""
+        try:
+            current = Enrollment.get(contact_id, enrollment_key, consistent_read=True)
+        except Enrollment.DoesNotExist:
+            return
+        self._advance(
+            _Contact(contact_id, self.clock()), enrollment_key, TimerInput(int(current.wake_token))
+        )
 
     # --- events ---------------------------------------------------------------------------
 

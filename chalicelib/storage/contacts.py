@@ -6,6 +6,8 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+from pynamodb.exceptions import PutError
+
 from chalicelib.events import StoredEvent
 from chalicelib.storage.models import Contact, Event
 
@@ -32,6 +34,18 @@ def event_item(event: StoredEvent, received_at: datetime, retention: timedelta) 
         received_at=received_at,
         expires_at=received_at + retention,
     )
+
+
+def store_new_event(item: Event) -> bool:
+    """Put the event unless it is stored already (its key holds its id): False then. Jobs name
+    the events they emit after themselves, so a page handled again stores nothing twice."""
+    try:
+        item.save(condition=Event.contact_id.does_not_exist())
+    except PutError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
 
 
 def save_events(items: Iterable[Event]) -> None:

@@ -27,6 +27,9 @@ Table names are placeholders until `chalicelib.storage.binding.bind(settings)` s
   (sparse, sharded) finds contacts whose segment membership may change with time; GSI by_shard
   (sharded) lists every contact, for the backfill of a newly saved segment.
 - segments (group = "segment", name): saved segment definitions, all listed by one Query.
+- jobs (job_id): paged jobs (chalicelib/paging): checkpoint, lease, counts; conditional updates
+  only. GSI by_active (sparse) finds queued and running jobs for the runner's tick; GSI by_kind
+  lists a kind's jobs, newest first. TTL expires_at drops finished jobs after a month.
 """
 
 from __future__ import annotations
@@ -394,6 +397,7 @@ class ContactStats(Model):
     rfm = MapAttribute(null=True)  # {"r", "f", "m", "segment", "at"} from the last RFM run
     segments = UnicodeSetAttribute(null=True)  # saved segments the contact is in
     stages = UnicodeSetAttribute(null=True)  # site funnel stages reached (analytics/site_funnel)
+    segment_job = MapAttribute(null=True)  # {"job", "entered", "left"}: a job's last change
     recheck_at = UTCDateTimeAttribute(null=True)
     recheck_shard = UnicodeAttribute(null=True)
     merged_into = UnicodeAttribute(null=True)
@@ -414,6 +418,58 @@ class SavedSegment(Model):
     updated_at = UTCDateTimeAttribute()
 
 
+# --- paged jobs (chalicelib/paging owns these) ----------------------------------------------
+
+
+class ActiveJobs(GlobalSecondaryIndex["PagedJob"]):
+    class Meta:
+        index_name = "by_active"
+        projection = KeysOnlyProjection()
+
+    active = UnicodeAttribute(hash_key=True)  # "active" while queued or running: sparse
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
+class JobsByKind(GlobalSecondaryIndex["PagedJob"]):
+    class Meta:
+        index_name = "by_kind"
+        projection = KeysOnlyProjection()  # checkpoints rewrite the job: keep the index out of it
+
+    kind = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
+class PagedJob(Model):
+    """One run of a job that reads many items page by page (RFM, a segment backfill...)."""
+
+    class Meta(_Meta):
+        table_name = "jobs"
+
+    job_id = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute()
+    status = UnicodeAttribute()  # queued | running | done | failed | cancelled
+    active = UnicodeAttribute(null=True)
+    params = JSONAttribute(default=dict)
+    as_of = UTCDateTimeAttribute()  # the business time the job computes for
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    finished_at = UTCDateTimeAttribute(null=True)
+    plan = JSONAttribute(null=True)  # [[partition, ...] per pass], fixed by the first invocation
+    cursor = JSONAttribute(default=dict)  # {"pass", "partition", "key": LastEvaluatedKey}
+    counts = JSONAttribute(default=dict)  # what the kind counts, committed with the cursor
+    state = JSONAttribute(default=dict)  # what the kind carries between pages (a histogram)
+    progress = JSONAttribute(default=dict)  # per pass: {"done": n, "total": estimate}
+    lease_owner = UnicodeAttribute(null=True)
+    lease_until = NumberAttribute(null=True)  # wall-clock epoch seconds
+    invocations = NumberAttribute(default=0)
+    pages = NumberAttribute(default=0)
+    failures = NumberAttribute(default=0)  # consecutive failed invocations
+    error = UnicodeAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+    by_active = ActiveJobs()
+    by_kind = JobsByKind()
+
+
 ALL_MODELS: tuple[type[Model], ...] = (
     Contact,
     Identity,
@@ -427,6 +483,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     ContactStats,
     SavedSegment,
     DateMark,
+    PagedJob,
 )
 LOCAL_ONLY_MODELS: tuple[type[Model], ...] = (Wakeup,)
-TTL_ATTRIBUTES = {Event: "expires_at", Receipt: "expires_at"}
+TTL_ATTRIBUTES = {Event: "expires_at", Receipt: "expires_at", PagedJob: "expires_at"}

@@ -13,8 +13,9 @@ import pytest
 from chalice.test import Client
 
 from autofunnel.timetravel import Stack
-from chalicelib import wiring
+from chalicelib import jobs, wiring
 from chalicelib.config import Settings
+from chalicelib.paging.runner import Budget
 from tests.browser.local_server import chalice_local
 from tests.conftest import ADMIN_KEY
 from tests.integration.analytics.population import START, World, shop_population, visitor
@@ -35,7 +36,9 @@ def seeded_app(settings: Settings, api: Client) -> Iterator[str]:
         shop_population(world)
         world.batch([world.track(visitor(SHOPPER), "note_left", note=PAYLOAD)])
         headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
-        assert api.http.post("/admin/jobs/rfm", headers=headers).json_body["buyers"] == 50
+        assert world.run_job("/admin/jobs/rfm", headers)["job"]["counts"]["buyers"] == 50
+        again, _ = jobs.start(jobs.RFM)  # a second run, left part-way: one page done
+        jobs.paged_jobs().run(again["id"], Budget(0.01))
     with chalice_local({}) as url:
         yield url
 
@@ -113,7 +116,20 @@ def test_dashboard_shows_the_funnel_and_a_contact_timeline(browser: Any, seeded_
         ".reduce((sum, cell) => sum + Number(cell.textContent), 0)"
     )
     assert counts == 50
+    assert browser.find_element(By.ID, "rfm-running").text.startswith("Scoring now:")
     browser.save_screenshot(str(ARTIFACTS / "dashboard-rfm.png"))
+
+    browser.find_element(By.LINK_TEXT, "Jobs").click()
+    ready("jobs")
+    rows = browser.find_elements(By.CSS_SELECTOR, "#jobs tbody tr")
+    assert [r.find_elements(By.TAG_NAME, "td")[1].text for r in rows] == ["rfm", "rfm"]
+    running, done = (r.find_elements(By.TAG_NAME, "td") for r in rows)  # newest first
+    assert running[2].text == "running" and done[2].text == "done"
+    progress = [float(r[3].find_element(By.TAG_NAME, "progress").get_attribute("value"))
+                for r in (running, done)]  # fmt: skip
+    assert 0 < progress[0] < 1 and progress[1] == 1
+    assert done[3].text == "100.0%" and "buyers 50" in done[5].text
+    browser.save_screenshot(str(ARTIFACTS / "dashboard-jobs.png"))
 
 
 def test_the_dashboard_page_needs_no_cdn_and_forbids_inline_scripts(api: Client) -> None:

@@ -66,6 +66,11 @@ def test_chalice_package_output_passes_cfn_lint(tmp_path: Path) -> None:
         }
         assert functions and all(f["Runtime"] == "python3.11" for f in functions.values())
         assert functions["APIHandler"]["Timeout"] == 29
+        # The tick that continues paged jobs gets Lambda's 15 minutes (its budget is what is
+        # left of them), every minute.
+        assert functions["JobRunner"]["Timeout"] == 900
+        [tick] = functions["JobRunner"]["Events"].values()
+        assert tick["Properties"]["Schedule"] == "rate(1 minute)"
         assert all(f.get("ReservedConcurrentExecutions") for f in functions.values())
         templates.append(str(out / "sam.json"))
     # One cfn-lint for both stages: its start-up is most of its time.

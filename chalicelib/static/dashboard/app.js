@@ -6,6 +6,7 @@
   const $ = (id) => document.getElementById(id);
   let charts = [];
   let graphs = 0;
+  let refresh = null;
 
   // --- DOM helpers: strings always become text nodes -------------------------------------
   function el(tag, attrs, ...children) {
@@ -351,8 +352,10 @@
   }
 
   async function rfmView(view) {
-    const body = await api("admin/stats/rfm");
+    const [body, runs] = await Promise.all([api("admin/stats/rfm"), api("admin/jobs?kind=rfm&limit=1")]);
     view.append(el("h2", null, "RFM ", el("span", { class: "muted" }, num(body.buyers) + " buyers, scored " + when(body.scored_at))));
+    const running = runs.jobs.filter(isOpen);
+    if (running.length) view.append(el("p", { class: "muted", id: "rfm-running" }, "Scoring now: ", el("a", { href: "#/jobs" }, pct(running[0].progress))));
     const top = Math.max(1, ...body.grid.flat().map((c) => c.count));
     view.append(el("table", { class: "rfm-grid", id: "rfm-grid" },
       el("thead", null, el("tr", null, el("th", null, "recency ↓ / frequency+money →"), [1, 2, 3, 4, 5].map((fm) => el("th", null, "FM " + fm)))),
@@ -381,6 +384,31 @@
         options: { animation: false, scales: { y: { beginAtZero: true } } },
       }));
     }
+  }
+
+  // Paged jobs (RFM, segment backfills and rechecks, date triggers, the sweeper): progress bars,
+  // refreshed every 2 s while one is queued or running.
+  function jobRows(jobs) {
+    return table([
+      { label: "job", text: true, value: (j) => j.id },
+      { label: "kind", text: true, value: (j) => j.kind },
+      { label: "status", text: true, value: (j) => j.status + (j.error ? ": " + j.error : "") },
+      { label: "progress", text: true, value: (j) => el("span", { class: "job-progress" },
+        el("progress", { max: 1, value: j.progress, "aria-label": j.kind + " progress" }), " " + pct(j.progress)) },
+      { label: "pass", text: true, value: (j) => j.pass || "–" },
+      { label: "counts", text: true, value: (j) => Object.entries(j.counts).map(([k, v]) => k + " " + num(v)).join(", ") || "–" },
+      { label: "invocations", value: (j) => num(j.invocations) },
+      { label: "updated", text: true, value: (j) => when(j.updated_at) },
+    ], jobs, { id: "jobs" });
+  }
+  const isOpen = (job) => job.status === "queued" || job.status === "running";
+
+  async function jobsView(view) {
+    const { jobs } = await api("admin/jobs?limit=5");
+    view.append(el("h2", null, "Jobs ", el("span", { class: "muted" }, "the newest five of each kind, newest first")));
+    if (!jobs.length) view.append(el("p", { class: "muted" }, "No jobs yet: they start on their schedules, or with POST /admin/jobs/rfm."));
+    else view.append(jobRows(jobs));
+    if (jobs.some(isOpen)) refresh = setTimeout(() => location.hash.startsWith("#/jobs") && render(), 2000);
   }
 
   async function contactsView(view, contactId) {
@@ -445,10 +473,11 @@
     funnels: funnelsView, funnel: funnelView, messages: messagesView, preview: previewView,
     limits: limitsView, trends: trendsView,
     cohorts: cohortsView, rfm: rfmView, segments: segmentsView, contacts: contactsView,
-    contact: contactsView,
+    contact: contactsView, jobs: jobsView,
   };
 
   async function render() {
+    clearTimeout(refresh);
     charts.forEach((c) => c.destroy());
     charts = [];
     const view = $("view");

@@ -13,6 +13,7 @@ from typing import Any
 from chalice.test import Client
 
 from autofunnel.timetravel import Stack
+from chalicelib import jobs
 from chalicelib.storage import messages as message_store
 from chalicelib.storage.models import Identity
 from chalicelib.tracking import message_status
@@ -74,6 +75,25 @@ class World:
             m for m in message_store.of_contact(self.contact_id(user)) if m.step_id == step_id
         ]
         assert message_status.record(message, status, self.now)
+
+    def run_job(self, path: str, headers: dict[str, str], body: Any = None) -> Any:
+        """Start a job through the admin API (202 and its status route), run the open jobs to
+        their end as the job runner would, and return the finished job."""
+        if body is None:
+            started = self.api.http.post(path, headers=headers)
+        else:
+            started = self.api.http.put(
+                path,
+                headers={**headers, "Content-Type": "application/json"},
+                body=json.dumps(body).encode(),
+            )
+        assert started.status_code == 202, started.body
+        job = started.json_body.get("job", started.json_body)
+        assert started.headers["Location"] == job["status_url"] == f"/admin/jobs/{job['id']}"
+        jobs.drain()
+        finished = self.admin(job["status_url"], headers)
+        assert finished["status"] == "done", finished
+        return {**started.json_body, "job": finished}
 
     def admin(self, path: str, headers: dict[str, str]) -> Any:
         response = self.api.http.get(path, headers=headers)

@@ -68,8 +68,12 @@ def test_rfm_scores_segments_and_ltv(world: World, admin_headers: dict[str, str]
         ]
     )
     world.batch(orders(world))
-    run = world.api.http.post("/admin/jobs/rfm", headers=admin_headers)
-    assert run.json_body == {"buyers": 10, "changed": 10}
+    run = world.run_job("/admin/jobs/rfm", admin_headers)["job"]
+    assert run["counts"] == {"measured": 10, "buyers": 10, "changed": 10}
+    assert [(p["name"], p["done"], p["total"]) for p in run["passes"]] == [
+        ("distribution", 10, 10),
+        ("score", 10, 10),
+    ]
 
     for name, (r, f, m, segment) in EXPECTED.items():
         journey = world.admin(f"/admin/stats/contacts/{world.contact_id(name)}", admin_headers)
@@ -107,13 +111,13 @@ def test_rfm_scores_segments_and_ltv(world: World, admin_headers: dict[str, str]
     assert sum(arm["entered"] for arm in split["arms"]) == 3
 
     # Nothing changes, nothing is emitted: a re-run is idempotent.
-    again = world.api.http.post("/admin/jobs/rfm", headers=admin_headers)
-    assert again.json_body == {"buyers": 10, "changed": 0}
+    again = world.run_job("/admin/jobs/rfm", admin_headers)["job"]
+    assert again["counts"] == {"measured": 10, "buyers": 10, "changed": 0}
 
     # 100 days later ivy buys again: most recent now, and no longer lost.
     world.advance(timedelta(days=100))
     world.batch([world.track("ivy", "order_completed", total=20)])
-    world.api.http.post("/admin/jobs/rfm", headers=admin_headers)
+    world.run_job("/admin/jobs/rfm", admin_headers)
     ivy = world.admin(f"/admin/stats/contacts/{world.contact_id('ivy')}", admin_headers)
     assert (ivy["rfm"]["r"], ivy["rfm"]["f"], ivy["rfm"]["m"]) == (5, 2, 1)
     assert ivy["rfm"]["segment"] == "potential" and ivy["ltv"] == 40

@@ -42,14 +42,12 @@ def test_saved_segment_membership(world: World, admin_headers: dict[str, str]) -
     )
     world.batch([viewed(world, "v5", "shoes"), viewed(world, "v5", "shoes")])
 
-    saved = put_segment(world, "shoe_browsers", SHOE_BROWSERS, admin_headers)
-    assert saved.status_code == 201, saved.body
-    assert saved.json_body == {
-        "name": "shoe_browsers",
-        "created": True,
-        "evaluated": 5,
-        "members": 1,  # v5, by the backfill
-    }
+    saved = world.run_job("/admin/segments/shoe_browsers", admin_headers, SHOE_BROWSERS)
+    assert (saved["name"], saved["created"]) == ("shoe_browsers", True)
+    assert saved["job"]["kind"] == "segment_backfill"
+    assert saved["job"]["counts"] == {"evaluated": 5, "entered": 1, "left": 0}  # v5
+    [listed] = world.admin("/admin/segments", admin_headers)["segments"]
+    assert listed["members"] == 1
 
     world.advance(timedelta(hours=1))
     world.batch(
@@ -79,8 +77,9 @@ def test_saved_segment_membership(world: World, admin_headers: dict[str, str]) -
     assert listed["members"] == 2
 
     world.advance(timedelta(days=8))  # the views are older than 7 days now
-    rechecked = world.api.http.post("/admin/jobs/segments", headers=admin_headers)
-    assert rechecked.json_body == {"rechecked": 4}  # v1, v2, v3, v5 (v4 never matched)
+    rechecked = world.run_job("/admin/jobs/segments", admin_headers)["job"]
+    assert rechecked["kind"] == "segment_rechecks"
+    assert rechecked["counts"] == {"evaluated": 4, "entered": 0, "left": 2}  # v1, v2, v3, v5
     stats = world.admin("/admin/stats/segments?from=2026-11-23&to=2026-12-01", admin_headers)[
         "segments"
     ]

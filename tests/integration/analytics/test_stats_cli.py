@@ -68,7 +68,7 @@ def test_stats_rfm_and_templates(
     world: World, cli: CliRunner, admin_headers: dict[str, str]
 ) -> None:
     world.batch([world.track("b1", "order_completed", total=10)])
-    world.api.http.post("/admin/jobs/rfm", headers=admin_headers)
+    world.run_job("/admin/jobs/rfm", admin_headers)
     rfm = cli.invoke(main, ["stats", "--rfm"])
     assert rfm.exit_code == 0, rfm.output
     assert "1 buyers" in rfm.output and "lost" in rfm.output

@@ -130,15 +130,15 @@ def test_a_runner_killed_between_claim_and_send_sends_once_after_recovery(stack:
     (message,) = messages()
     assert message.status == "sending"
     stack.clock.now += STUCK_AFTER + timedelta(seconds=1)
-    stack.runtime.sweep()
-    stack.runtime.sweep()
+    stack.run_job("sweeper")
+    stack.run_job("sweeper")
     (message,) = messages()
     assert (message.status, message.attempts) == ("sent", 2)
     assert outbox.sent == [message.message_id]
     # The crash also lost the next wake-up (scheduled after the send): the sweeper runs it.
     assert [w.payload["token"] for w in Wakeup.by_due.query("due")] == [1]  # only the old one
     stack.clock.now = START + timedelta(days=1, minutes=33)
-    stack.runtime.sweep()
+    stack.run_job("sweeper")
     assert [m.step_id for m in messages() if m.status == "sent"] == ["reminder_1", "reminder_2"]
 
 
@@ -150,9 +150,9 @@ def test_a_send_interrupted_twice_is_marked_failed_visibly(stack: Stack) -> None
         stack.runtime.handle_wakeup(pending_wakeup())
     stack.clock.now += STUCK_AFTER + timedelta(seconds=1)
     with pytest.raises(Crash):
-        stack.runtime.sweep()
+        stack.run_job("sweeper")
     stack.clock.now += STUCK_AFTER + timedelta(seconds=1)
-    stack.runtime.sweep()
+    stack.run_job("sweeper")
     (message,) = messages()
     assert message.status == "failed"
     assert message.error == "interrupted while sending, twice"
@@ -162,5 +162,5 @@ def test_a_send_interrupted_twice_is_marked_failed_visibly(stack: Stack) -> None
 def test_a_lost_wakeup_is_run_by_the_sweeper(stack: Stack) -> None:
     Wakeup(next(iter(Wakeup.by_due.query("due"))).name).delete()  # the scheduler lost it
     stack.clock.now = START + timedelta(minutes=33)
-    stack.runtime.sweep()
+    stack.run_job("sweeper")
     assert [(m.step_id, m.status) for m in messages()] == [("reminder_1", "sent")]

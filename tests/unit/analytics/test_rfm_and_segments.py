@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import random
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from chalicelib.core import rfm
 from chalicelib.core.segments import (
@@ -46,6 +51,64 @@ def test_recency_scores_favour_recent_orders() -> None:
     scored = rfm.score_all(buyers, NOW)
     assert (scored["recent"].r, scored["recent"].recency_days) == (3, 0)
     assert (scored["old"].r, scored["old"].recency_days) == (1, 300)
+
+
+@given(st.lists(st.integers(min_value=0, max_value=999), min_size=1, max_size=60))
+def test_whole_numbers_score_exactly_by_how_many_did_worse(values: list[int]) -> None:
+    n = len(values)
+    assert rfm.scores(values) == [1 + 5 * sum(w < v for w in values) // n for v in values]
+
+
+def test_money_is_compared_at_three_significant_digits() -> None:
+    assert rfm.quantize(49.99) == rfm.quantize(50.0) == 50.0
+    assert rfm.quantize(1234.5) == 1230.0 and rfm.quantize(0.5) == 0.5
+    assert rfm.scores([49.99, 50.0, 10]) == [2, 2, 1]  # a tie at 0.02% apart
+
+
+def test_a_distribution_built_page_by_page_scores_like_one_built_at_once() -> None:
+    rng = random.Random(7)
+    buyers = [
+        rfm.Buyer(
+            f"b{n}",
+            rng.randint(1, 40),
+            round(rng.uniform(5, 5000), 2),
+            NOW - timedelta(days=rng.randint(0, 900), minutes=rng.randint(0, 1400)),
+        )
+        for n in range(3000)
+    ]
+    state: dict[str, list[list[float]]] = {}
+    for start in range(0, len(buyers), 250):  # a page, its state stored as JSON, read back
+        page = rfm.Distribution.from_dict(state)
+        for buyer in buyers[start : start + 250]:
+            page.add(buyer, NOW)
+        state = json.loads(json.dumps(page.to_dict()))
+    paged = rfm.Distribution.from_dict(state)
+    at_once = rfm.score_all(buyers, NOW)
+    assert {b.contact_id: paged.score(b, NOW) for b in buyers} == at_once
+    # Each score holds about a fifth of the buyers.
+    r_counts = Counter(score.r for score in at_once.values())
+    assert all(500 <= r_counts[r] <= 700 for r in range(1, 6)), r_counts
+
+
+def test_the_distribution_stays_small_however_many_buyers() -> None:
+    rng = random.Random(8)
+    distribution = rfm.Distribution()
+    for n in range(20_000):
+        orders = rng.randint(1, 3000)
+        last = NOW - timedelta(days=rng.randint(0, 5000))
+        distribution.add(rfm.Buyer(str(n), orders, round(rng.uniform(0.5, 900_000), 2), last), NOW)
+    kept = [
+        len(h.counts) for h in (distribution.recency, distribution.frequency, distribution.monetary)
+    ]
+    assert max(kept) < 6000 and distribution.n == 20_000
+    assert len(json.dumps(distribution.to_dict())) < 200_000  # well inside a 400 KB job item
+
+
+def test_a_buyer_newer_than_the_distribution_scores_at_most_5() -> None:
+    distribution = rfm.Distribution()
+    distribution.add(rfm.Buyer("a", 1, 10, NOW - timedelta(days=5)), NOW)
+    newcomer = distribution.score(rfm.Buyer("z", 9, 900, NOW), NOW)
+    assert (newcomer.r, newcomer.f, newcomer.m) == (5, 5, 5)
 
 
 SHOES = {
