@@ -11,6 +11,7 @@ from chalicelib.api import (
     admin,
     admin_funnels,
     admin_jobs,
+    broadcasts,
     dashboard,
     deeplinks,
     guard,
@@ -38,6 +39,7 @@ app.register_blueprint(health.blueprint)
 app.register_blueprint(admin.blueprint)
 app.register_blueprint(admin_funnels.blueprint)
 app.register_blueprint(admin_jobs.blueprint)
+app.register_blueprint(broadcasts.blueprint)
 app.register_blueprint(tracking.blueprint)
 app.register_blueprint(provider_webhooks.blueprint)
 app.register_blueprint(ingest.blueprint)

@@ -24,10 +24,12 @@ if TYPE_CHECKING:
     from pynamodb.connection import Connection
 
     from chalicelib.events import EventSink
+    from chalicelib.runtime.broadcasts import Broadcasts
     from chalicelib.runtime.runner import Runtime
 
 SWEEPER, DATE_TRIGGERS, RFM = "sweeper", "date_triggers", "rfm"
 SEGMENT_BACKFILL, SEGMENT_RECHECKS = "segment_backfill", "segment_rechecks"
+BROADCAST, BROADCAST_DRY_RUN = "broadcast", "broadcast_dry_run"
 TICK_MINUTES = 1  # the `job_runner` tick that continues unfinished jobs
 
 
@@ -110,6 +112,17 @@ def kinds(
 
         return SegmentRechecks(clock, connection(), retention, handoff())
 
+    def broadcast() -> JobKind:
+        from chalicelib.runtime.broadcast_jobs import BroadcastSend
+        from chalicelib.runtime.broadcasts import finished
+
+        return BroadcastSend(runtime(), clock, finished)
+
+    def broadcast_dry_run() -> JobKind:
+        from chalicelib.runtime.broadcast_jobs import BroadcastDryRun
+
+        return BroadcastDryRun(runtime(), clock)
+
     return Kinds(
         {
             SWEEPER: sweeper,
@@ -117,6 +130,8 @@ def kinds(
             RFM: rfm,
             SEGMENT_BACKFILL: backfill,
             SEGMENT_RECHECKS: rechecks,
+            BROADCAST: broadcast,
+            BROADCAST_DRY_RUN: broadcast_dry_run,
         }
     )
 
@@ -130,8 +145,16 @@ def paged_jobs() -> PagedJobs:
             wiring.dynamodb_connection,
             timedelta(days=settings.event_retention_days),
             wiring.event_sink,
-        )
+        ),
+        clock=lambda: wiring.clock()(),
     )
+
+
+def broadcasts() -> Broadcasts:
+    """Saving, following and cancelling broadcasts (their sends are `broadcast` jobs)."""
+    from chalicelib.runtime.broadcasts import Broadcasts
+
+    return Broadcasts(wiring.funnel_store(), paged_jobs(), lambda: wiring.clock()())
 
 
 def run_periodic(kind: str, budget: Budget) -> dict[str, Any]:

@@ -20,6 +20,7 @@ blueprint = Blueprint(__name__)
 YAML_TYPES = ["application/yaml", "application/x-yaml", "text/yaml", "text/plain"]
 STATE_CHANGES = {"pause": PAUSED, "resume": ACTIVE, "archive": ARCHIVED}
 MAX_FUNNEL_BYTES = 256 * 1024
+BROADCAST_PREFIX = "broadcast-"  # chalicelib.core.broadcast.PREFIX: their funnels are theirs
 
 
 @blueprint.route("/admin/funnels/{name}", methods=["PUT"], content_types=YAML_TYPES)
@@ -34,6 +35,10 @@ def publish_funnel(name: str):  # type: ignore[no-untyped-def]
         source = raw.decode("utf-8")
     except UnicodeDecodeError as error:
         raise ApiError(400, "the funnel must be UTF-8 YAML") from error
+    if name.startswith(BROADCAST_PREFIX):
+        raise ApiError(
+            400, f"funnel names starting {BROADCAST_PREFIX!r} belong to broadcasts", field="name"
+        )
     store = wiring.funnel_store()
     try:
         published = store.publish(source, f"{name}.yaml", wiring.clock()())

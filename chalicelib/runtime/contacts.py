@@ -16,6 +16,7 @@ from chalicelib.channels import reachability
 from chalicelib.channels.routing import consented
 from chalicelib.core.figures import CONSENT_CHANNELS
 from chalicelib.core.state import ContactView, PastEvent
+from chalicelib.runtime import parallel
 from chalicelib.storage.models import Contact, Event, Identity, Message
 
 HISTORY_EVENTS = 200  # newest events branch conditions may look at
@@ -64,14 +65,15 @@ def load_snapshot(
 
 
 def load_snapshots(
-    contact_ids: Sequence[str], *, events: bool, addresses: bool
+    contact_ids: Sequence[str], *, events: bool, addresses: bool, workers: int = 1
 ) -> dict[str, ContactSnapshot]:
     """Snapshots of a job's page of contacts: profiles in BatchGetItem requests, the event
-    history and addresses only when the job's conditions read them (a Query per contact each),
-    never the recent sends (caps concern funnel sends, not conditions)."""
+    history and addresses only when the job's conditions read them (a Query per contact each,
+    on `workers` threads), never the recent sends (caps concern funnel sends, not conditions)."""
     contacts = {contact.contact_id: contact for contact in Contact.batch_get(list(contact_ids))}
-    return {
-        contact_id: _snapshot(
+
+    def snapshot(contact_id: str) -> ContactSnapshot:
+        return _snapshot(
             contact_id,
             contacts.get(contact_id),
             list(Identity.by_contact.query(contact_id)) if addresses else [],
@@ -79,8 +81,8 @@ def load_snapshots(
             (),
             timedelta(0),
         )
-        for contact_id in contact_ids
-    }
+
+    return dict(zip(contact_ids, parallel.each(snapshot, contact_ids, workers), strict=True))
 
 
 def _history(contact_id: str) -> list[PastEvent]:

@@ -114,13 +114,17 @@ class Dispatcher:
         self._deliver = deliver
         self.budget = budget or DailyBudget(settings.daily_limits)
 
-    def dispatch(self, message: Message, reach: Reachability | None = None) -> str:
+    def dispatch(
+        self, message: Message, reach: Reachability | None = None, claimed: bool = False
+    ) -> str:
         """Deliver one pending message; returns its status afterwards. `reach`: the contact's
-        addresses and consents when the caller has just read them."""
+        addresses and consents when the caller has just read them. `claimed`: the message was
+        created `sending` (attempt 1) in the caller's transaction, which claimed it: a crash
+        before the send leaves it to the sweeper, like any interrupted send."""
         now = self._clock()
         if message.not_before and message.not_before > now:
             return str(message.status)  # deferred (quiet hours, provider back-off)
-        if not self._claim(message):
+        if not claimed and not self._claim(message):
             return str(message.status)
         content = message.content or {}
         by_channel: Mapping[str, Any] = content.get("by_channel", {})

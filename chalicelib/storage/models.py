@@ -30,6 +30,9 @@ Table names are placeholders until `chalicelib.storage.binding.bind(settings)` s
 - jobs (job_id): paged jobs (chalicelib/paging): checkpoint, lease, counts; conditional updates
   only. GSI by_active (sparse) finds queued and running jobs for the runner's tick; GSI by_kind
   lists a kind's jobs, newest first. TTL expires_at drops finished jobs after a month.
+- broadcasts (group = "broadcast", name): one-off campaigns (chalicelib/runtime/broadcasts.py):
+  definition, schedule, the paged job that sends it and, once it ends, its final counts; all
+  listed by one Query.
 """
 
 from __future__ import annotations
@@ -451,6 +454,7 @@ class PagedJob(Model):
     active = UnicodeAttribute(null=True)
     params = JSONAttribute(default=dict)
     as_of = UTCDateTimeAttribute()  # the business time the job computes for
+    not_before = UTCDateTimeAttribute(null=True)  # business time: queued, not run before then
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
     finished_at = UTCDateTimeAttribute(null=True)
@@ -470,6 +474,31 @@ class PagedJob(Model):
     by_kind = JobsByKind()
 
 
+# --- broadcasts (chalicelib/runtime/broadcasts.py owns these) ---------------------------------
+
+
+class Broadcast(Model):
+    """A one-off campaign to a saved segment; its sends run as the paged job `job_id`, its
+    messages as the funnel `broadcast-{name}` version `funnel_version`."""
+
+    class Meta(_Meta):
+        table_name = "broadcasts"
+
+    group = UnicodeAttribute(hash_key=True, default="broadcast")  # one partition: list by Query
+    name = UnicodeAttribute(range_key=True)
+    definition = JSONAttribute()  # as validated (chalicelib.core.broadcast.Broadcast)
+    checksum = UnicodeAttribute()  # of the definition: the same PUT again changes nothing
+    segment = UnicodeAttribute()
+    at = UTCDateTimeAttribute(null=True)  # business time it starts; None: at once
+    funnel_version = NumberAttribute()
+    job_id = UnicodeAttribute()
+    status = UnicodeAttribute(null=True)  # set when the job ended: done | failed | cancelled
+    counts = JSONAttribute(null=True)  # the job's final counts (jobs expire after a month)
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    lock = VersionAttribute()
+
+
 ALL_MODELS: tuple[type[Model], ...] = (
     Contact,
     Identity,
@@ -484,6 +513,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     SavedSegment,
     DateMark,
     PagedJob,
+    Broadcast,
 )
 LOCAL_ONLY_MODELS: tuple[type[Model], ...] = (Wakeup,)
 TTL_ATTRIBUTES = {Event: "expires_at", Receipt: "expires_at", PagedJob: "expires_at"}
