@@ -14,6 +14,7 @@ def main() -> None:
 def _register() -> None:
     from autofunnel import (
         admin_commands,
+        broadcast_commands,
         dev_commands,
         funnel_commands,
         job_commands,
@@ -31,6 +32,7 @@ def _register() -> None:
         preview_commands,
         stats_commands,
         job_commands,
+        broadcast_commands,
         telegram_commands,
     )
     for command in [command for module in modules for command in module.COMMANDS]:

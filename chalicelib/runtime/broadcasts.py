@@ -214,22 +214,26 @@ class Broadcasts:
     # --- cancelling -------------------------------------------------------------------------
 
     def cancel(self, name: str) -> dict[str, Any]:
-        """Stop the job at its next page; sends held for quiet hours or caps are dropped too
-        (the funnel is archived: its enrollments end at their next wake-up)."""
+        """Stop the job at its next page, and drop the sends still held for quiet hours or caps
+        (the funnel is archived: its enrollments end at their next wake-up). A broadcast that
+        has sent everything has nothing left to stop."""
         row = _row(name)
         if row is None:
             raise UnknownBroadcast(name)
         job = self.jobs.store.get(row.job_id)
-        if row.status or (job is not None and job.status not in (QUEUED, RUNNING)):
-            status = row.status or (job.status if job else DONE)
-            raise BroadcastConflict(f"broadcast {name!r} is {status} already")
-        self.jobs.store.cancel(row.job_id)
+        running = job is not None and job.status in (QUEUED, RUNNING)
+        if row.status == CANCELLED or (not running and not self.stats(row)["waiting"]):
+            status = self._status(row, job)
+            raise BroadcastConflict(f"broadcast {name!r} is {status}: nothing left to stop")
+        if running:
+            self.jobs.store.cancel(row.job_id)
+            job = self.jobs.store.get(row.job_id)
         self.funnels.set_state(definition_funnel(name), ARCHIVED)
-        job = self.jobs.store.get(row.job_id)
+        counts = dict(job.counts or {}) if job is not None else dict(row.counts or {})
         row.update(
             actions=[  # the row's version guards against a save at the same moment
                 BroadcastRow.status.set(CANCELLED),
-                BroadcastRow.counts.set(dict(job.counts or {}) if job else {}),
+                BroadcastRow.counts.set(counts),
                 BroadcastRow.updated_at.set(self.clock()),
             ]
         )
