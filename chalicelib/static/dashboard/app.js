@@ -411,6 +411,64 @@
     if (jobs.some(isOpen)) refresh = setTimeout(() => location.hash.startsWith("#/jobs") && render(), 2000);
   }
 
+  // Broadcasts: one-off campaigns to a saved segment, their progress (sent / held / skipped /
+  // failed, refreshed every 2 s while one sends) and their step's figures.
+  const BROADCAST_COUNTS = ["sent", "held", "skipped", "failed"];
+  const isSending = (b) => b.status === "queued" || b.status === "sending";
+  const progressBar = (value, label) => el("span", { class: "job-progress" },
+    el("progress", { max: 1, value: value, "aria-label": label }), " " + pct(value));
+
+  async function broadcastsView(view, name) {
+    if (name) return broadcastView(view, name);
+    const { broadcasts } = await api("admin/broadcasts");
+    view.append(el("h2", null, "Broadcasts ", el("span", { class: "muted" }, "newest first")));
+    if (!broadcasts.length) {
+      view.append(el("p", { class: "muted" }, "No broadcasts yet: autofunnel broadcast send FILE, or PUT /admin/broadcasts/{name}."));
+      return;
+    }
+    view.append(table([
+      { label: "broadcast", text: true, value: (b) => el("a", { href: "#/broadcasts/" + encodeURIComponent(b.name) }, b.name) },
+      { label: "segment", text: true, value: (b) => b.segment },
+      { label: "status", text: true, value: (b) => b.status + (b.status === "scheduled" ? " for " + when(b.at) : "") },
+      { label: "progress", text: true, value: (b) => progressBar(b.progress, b.name + " progress") },
+      ...BROADCAST_COUNTS.map((k) => ({ label: k, value: (b) => num(b.counts[k] || 0) })),
+      { label: "starts", text: true, value: (b) => when(b.starts_at) },
+    ], broadcasts, { id: "broadcasts" }));
+    if (broadcasts.some(isSending)) refresh = setTimeout(() => location.hash === "#/broadcasts" && render(), 2000);
+  }
+
+  async function broadcastView(view, name) {
+    const b = await api("admin/broadcasts/" + encodeURIComponent(name));
+    const what = b.funnel ? "hand-over to " + b.funnel : b.channels.join(", ");
+    view.append(el("h2", null, b.name, " ", el("span", { class: "muted" }, "to " + b.segment + " · " + what)));
+    view.append(el("p", { id: "broadcast-status" }, b.status + (b.status === "scheduled" ? " for " + when(b.at) : ""), " ",
+      progressBar(b.progress, b.name + " progress")));
+    view.append(el("div", { class: "cards", id: "broadcast-counts" },
+      card("members", num(b.counts.members || 0), "members"),
+      BROADCAST_COUNTS.map((k) => card(k, num(b.counts[k] || 0), k)),
+      card("opted out", num(b.counts.opted_out || 0), "opted_out"),
+      card("unreachable", num(b.counts.unreachable || 0), "unreachable")));
+    const s = b.stats;
+    view.append(el("h3", null, "Figures ", el("span", { class: "muted" }, "as a funnel step's")),
+      el("div", { class: "cards", id: "broadcast-stats" },
+        card("sent", num(s.sent), "stat-sent"), card("delivered", num(s.delivered), "stat-delivered"),
+        card("opened", num(s.opened), "stat-opened"), card("clicked", num(s.clicked), "stat-clicked"),
+        card("unsubscribed", num(s.unsubscribed), "stat-unsubscribed"),
+        card("attributed orders", num(s.attributed_orders), "stat-orders"),
+        card("attributed revenue", money(s.attributed_revenue), "stat-revenue"),
+        card("still held", num(s.waiting), "stat-waiting")));
+    if (b.job && b.job.error) view.append(el("p", { class: "error" }, b.job.error));
+    if (["scheduled", "queued", "sending"].includes(b.status) || s.waiting > 0) {
+      view.append(el("p", null, el("button", { type: "button", id: "broadcast-cancel", onclick: async () => {
+        if (!confirm("Cancel " + b.name + "? Nothing more is sent, and what quiet hours hold is dropped.")) return;
+        await api("admin/broadcasts/" + encodeURIComponent(b.name) + "/cancel", {});
+        render();
+      } }, b.status === "done" ? "Drop what is still held" : "Cancel")));
+    }
+    view.append(el("h3", null, "Definition"), el("pre", { class: "props" }, JSON.stringify(b.definition, null, 1)));
+    if (isSending(b)) refresh = setTimeout(() => location.hash === "#/broadcasts/" + encodeURIComponent(name) && render(), 2000);
+  }
+
   async function contactsView(view, contactId) {
     const form = el("form", { class: "search", id: "contact-search" },
       el("label", null, "Find a contact by ",
@@ -473,7 +531,7 @@
     funnels: funnelsView, funnel: funnelView, messages: messagesView, preview: previewView,
     limits: limitsView, trends: trendsView,
     cohorts: cohortsView, rfm: rfmView, segments: segmentsView, contacts: contactsView,
-    contact: contactsView, jobs: jobsView,
+    contact: contactsView, jobs: jobsView, broadcasts: broadcastsView,
   };
 
   async function render() {
