@@ -1,12 +1,12 @@
 """`autofunnel broadcast`: one-off campaigns to a saved segment, through the admin API.
 
-    autofunnel broadcast                              the broadcasts, newest first
-    autofunnel broadcast send FILE [--at ISO]         save it (YAML or JSON) and watch it go
-    autofunnel broadcast send NAME --segment S --funnel F    hand a segment over to a funnel
-    autofunnel broadcast dry-run FILE | NAME          what it would do now, per channel
-    autofunnel broadcast show NAME                    status, counts and its step's figures
-    autofunnel broadcast watch NAME                   a progress bar until it ends
-    autofunnel broadcast cancel NAME
+autofunnel broadcast                              the broadcasts, newest first
+autofunnel broadcast send FILE [--at ISO]         save it (YAML or JSON) and watch it go
+autofunnel broadcast send NAME --segment S --funnel F    hand a segment over to a funnel
+autofunnel broadcast dry-run FILE | NAME          what it would do now, per channel
+autofunnel broadcast show NAME                    status, counts and its step's figures
+autofunnel broadcast watch NAME                   a progress bar until it ends
+autofunnel broadcast cancel NAME
 """
 
 from __future__ import annotations

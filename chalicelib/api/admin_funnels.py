@@ -10,7 +10,14 @@ from chalicelib import wiring
 from chalicelib.api.auth import require_admin
 from chalicelib.api.errors import ApiError, json_errors, json_response
 from chalicelib.core.problems import FunnelValidationError
-from chalicelib.runtime.funnel_store import ACTIVE, ARCHIVED, PAUSED, UnknownFunnel, head_summary
+from chalicelib.runtime.funnel_store import (
+    ACTIVE,
+    ARCHIVED,
+    PAUSED,
+    UnknownFunnel,
+    WrongName,
+    head_summary,
+)
 from chalicelib.runtime.views import message_summary
 from chalicelib.storage import messages as messages_store
 from chalicelib.storage.errors import ConflictError
@@ -41,7 +48,7 @@ def publish_funnel(name: str):  # type: ignore[no-untyped-def]
         )
     store = wiring.funnel_store()
     try:
-        published = store.publish(source, f"{name}.yaml", wiring.clock()())
+        published = store.publish(source, f"{name}.yaml", wiring.clock()(), name=name)
     except FunnelValidationError as invalid:
         raise ApiError(
             422,
@@ -50,10 +57,10 @@ def publish_funnel(name: str):  # type: ignore[no-untyped-def]
         ) from invalid
     except ConflictError as conflict:
         raise ApiError(409, "another upload of this funnel won the race; retry") from conflict
-    if published.name != name:
+    except WrongName as other:
         raise ApiError(
-            400, f"the URL names {name!r} but the YAML names {published.name!r}", field="name"
-        )
+            400, f"the URL names {name!r} but the YAML names {str(other)!r}", field="name"
+        ) from other
     body: dict[str, Any] = {
         "name": published.name,
         "version": published.version,

@@ -127,6 +127,7 @@ def test_the_broadcasts_page_shows_progress_while_it_sends_and_the_figures_after
         patch.setattr(wiring, "runtime", lambda: stack.runtime)
         patch.setattr(wiring, "clock", lambda: stack.clock)
         jobs.drain()
+
     def finished() -> bool:
         cells = browser.execute_script(
             "return [...document.querySelectorAll('#broadcasts tbody tr')]"
