@@ -232,16 +232,22 @@ class BroadcastDryRun:
         work.count("members", len(ids))
         now = self.clock()
         window = cap_window(funnel, self.runtime.workspace_cap)
-        for snapshot in load_snapshots(ids, events=False, addresses=True).values():
-            view = with_window(snapshot, now, window).view
+        snapshots = load_snapshots(ids, events=False, addresses=True, workers=WORKERS)
+
+        def verdict(snapshot: ContactSnapshot) -> tuple[str, bool]:
+            """Where it would go (or why not), and whether it would be held for now."""
+            view = snapshot.view
             why = route(broadcast, view)
             if why.startswith("funnel:"):
-                work.count(HANDED_OVER)
-                continue
-            work.count(why)
+                return HANDED_OVER, False
             if why in (OPTED_OUT, NO_CHANNEL):
-                continue
-            if _held_now(funnel, view, now, self.runtime):
+                return why, False
+            view = with_window(snapshot, now, window).view  # its recent sends, for caps
+            return why, _held_now(funnel, view, now, self.runtime)
+
+        for why, held in parallel.each(verdict, list(snapshots.values()), WORKERS):
+            work.count(why)
+            if held:
                 work.count("held_now")
 
 

@@ -235,15 +235,13 @@ class Runtime:
             for row in Enrollment.batch_get([(cid, key) for cid in ids], consistent_read=True)
         }
         entered = {cid: Entered(row, [], new=False) for cid, row in found.items()}
-        staged: list[tuple[_Contact, Enrollment, engine.Outcome, list[Message]]] = []
-        for contact_id in ids:
-            if contact_id in found:
-                continue
+
+        def stage(contact_id: str) -> tuple[_Contact, Enrollment, engine.Outcome, list[Message]]:
             contact = _Contact(contact_id, now, snapshots[contact_id])
             enrollment_id = f"{contact_id}:{funnel.name}:1"
             outcome = engine.start(
                 funnel,
-                contact.view_for(funnel, self.workspace_cap),
+                contact.view_for(funnel, self.workspace_cap),  # its recent sends, for caps
                 None,
                 now,
                 enrollment_id,
@@ -262,7 +260,9 @@ class Runtime:
             for message in messages:  # claimed by the transaction that creates them
                 if message.status == PENDING:
                     message.status, message.attempts = SENDING, 1
-            staged.append((contact, row, outcome, messages))
+            return contact, row, outcome, messages
+
+        staged = parallel.each(stage, [cid for cid in ids if cid not in found], workers)
         index = self.funnels.index()  # does any funnel react to entering this one?
         announce = bool(index.candidates(FUNNEL_ENTERED) or index.entry_candidates(FUNNEL_ENTERED))
         for chunk in _chunks(staged, ROW_ITEMS):

@@ -30,8 +30,16 @@ from chalicelib.paging.store import OPEN, JobStore
 from chalicelib.paging.view import describe
 from chalicelib.runtime.broadcasts import Broadcasts
 from chalicelib.runtime.dispatch import STUCK_AFTER
+from chalicelib.runtime.scheduler import Wakeup as WakeupDue
 from chalicelib.storage.messages import fetch
-from chalicelib.storage.models import Contact, ContactStats, Enrollment, Identity, Message
+from chalicelib.storage.models import (
+    Contact,
+    ContactStats,
+    Enrollment,
+    Identity,
+    Message,
+    Wakeup,
+)
 from tests.integration.paging.faults import CallCounter, Killed
 
 NOW = datetime(2026, 3, 4, 12, 30, tzinfo=UTC)  # 13:30 in Berlin, 21:30 in Tokyo
@@ -145,14 +153,16 @@ def populate(members: int, others: int = 50) -> Population:
     return Population(inside, unsubscribed, no_promotions, dead, in_tokyo)
 
 
-def drive(shop: Shop, job_id: str, kill: list[int], budget: float) -> tuple[dict[str, Any], int]:
-    """Run the job to its end, `budget` seconds an invocation; the invocations numbered in
-    `kill` die at a call in the middle of a page. Returns the job and how often it was seen
-    running between invocations (what a progress bar shows)."""
+def drive(
+    shop: Shop, job_id: str, kills: dict[int, int], budget: float
+) -> tuple[dict[str, Any], int]:
+    """Run the job to its end, `budget` seconds an invocation; invocation n of `kills` dies at
+    its kills[n]-th DynamoDB call (reading a page, committing it, sending it...). Returns the
+    job and how often it was seen unfinished between invocations (a progress bar's view)."""
     progress_seen = 0
     for invocation in range(10_000):
         try:
-            with shop.calls.killing_at(25 if invocation in kill else None):
+            with shop.calls.killing_at(kills.get(invocation)):
                 run_budget = Budget(budget, clock=lambda: shop.calls.calls * CALL_SECONDS)
                 after = shop.paged.run(job_id, run_budget)
         except Killed:
@@ -180,6 +190,11 @@ def sent_to() -> Counter[str]:
     return Counter(m.contact_id for m in sent if m.funnel == "broadcast-spring")
 
 
+def wakeup_name(row: Enrollment) -> str:
+    """The local scheduler's row of an enrollment's pending wake-up."""
+    return WakeupDue(row.contact_id, row.enrollment_key, int(row.wake_token), row.wake_at).name
+
+
 @pytest.mark.slow
 def test_a_broadcast_to_5000_members_survives_kills_and_honours_opt_outs_and_quiet_hours(
     shop: Shop,
@@ -188,7 +203,9 @@ def test_a_broadcast_to_5000_members_survives_kills_and_honours_opt_outs_and_qui
     view, _ = shop.broadcasts.save("spring", SALE)
     assert view["status"] == "queued"
 
-    job, progress_seen = drive(shop, view["job"]["id"], kill=[1, 4, 7], budget=BUDGET)
+    # Killed while reading a page, around its commit, while sending it, and after a few pages.
+    kills = {1: 25, 3: 106, 5: 160, 7: 420}
+    job, progress_seen = drive(shop, view["job"]["id"], kills, budget=BUDGET)
 
     skipped = people.unsubscribed | people.no_promotions | people.dead
     held = [cid for cid in people.reachable if cid in people.in_tokyo]
@@ -213,3 +230,47 @@ def test_a_broadcast_to_5000_members_survives_kills_and_honours_opt_outs_and_qui
     stats = shop.broadcasts.get("spring")["stats"]
     assert (stats["sent"], stats["waiting"]) == (len(people.reachable), 0)
     assert len(list(Enrollment.query(people.members[0]))) == 1
+
+
+@pytest.mark.slow
+def test_a_broadcast_killed_at_every_call_reaches_each_member_once(shop: Shop) -> None:
+    """A clean run counts the job's DynamoDB calls; then, for every other call N (the odd ones:
+    half the time, and still every step: reading, committing, sending, checkpointing), a
+    broadcast of its own to the same members is killed at its N-th call and resumed: each ends
+    like the clean run (counts, one message per member, the held one's wake-up, the figures)."""
+    people = populate(6, others=2)
+    reached = people.reachable
+    held = [cid for cid in reached if cid in people.in_tokyo]
+
+    def run(name: str, kill_at: int | None) -> dict[str, Any]:
+        view, _ = shop.broadcasts.save(name, SALE)
+        try:
+            with shop.calls.killing_at(kill_at):
+                shop.paged.run(view["job"]["id"], Budget(60))
+        except Killed:
+            shop.wall.now += LEASE_RUNS_OUT.total_seconds()
+        job, _ = drive(shop, view["job"]["id"], {}, budget=60)
+        return job
+
+    before = shop.calls.calls
+    clean = run("clean", None)
+    calls = shop.calls.calls - before
+    assert clean["counts"]["sent"] == len(reached) - len(held) and len(held) == 1
+    kills = range(1, calls + 1, 2)
+    names = [f"k{n}" for n in kills]
+    for n, name in zip(kills, names, strict=True):
+        assert run(name, n)["counts"] == clean["counts"], n
+
+    # A send a kill interrupted goes out with the sweeper; each broadcast reached each member
+    # once (the held one has its wake-up), and its figures count each once.
+    shop.stack.clock.now += STUCK_AFTER + timedelta(seconds=1)
+    sweep(shop)
+    outbox = fetch(Message.by_via.query("outbox"))
+    for name in ["clean", *names]:
+        funnel = f"broadcast-{name}"
+        got = Counter(m.contact_id for m in outbox if m.funnel == funnel)
+        assert got == Counter(cid for cid in reached if cid not in held), name
+        (row,) = [r for r in Enrollment.query(held[0]) if r.funnel == funnel]
+        assert Wakeup.get(wakeup_name(row)).due_at, name
+        stats = shop.broadcasts.get(name)["stats"]
+        assert (stats["sent"], stats["waiting"]) == (len(reached) - 1, 1), (name, stats)
