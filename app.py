@@ -29,6 +29,7 @@ from chalicelib.api import (
     stats,
     tracking,
 )
+from chalicelib.config import events_stream_arn
 from chalicelib.paging.runner import Budget
 
 app = Chalice(app_name="autofunnel")
@@ -74,6 +75,20 @@ def step_runner(event: dict[str, Any], context: Any) -> dict[str, str]:
     """EventBridge Scheduler wakes an enrollment here (the schedule's Input is the wake-up)."""
     wiring.runtime().handle_wakeup(event)
     return {"status": "done"}
+
+
+# The event log's stream: routes append, this worker does the rest (chalicelib/worker). Retries,
+# bisect-on-error, the failure queue and partial batch answers are set on the event source
+# mapping after deploy (`autofunnel deploy`): Chalice's decorator has no such options.
+@app.on_dynamodb_record(
+    stream_arn=events_stream_arn(),
+    batch_size=100,
+    starting_position="TRIM_HORIZON",
+    maximum_batching_window_in_seconds=5,
+    name="worker",
+)
+def worker(event: Any) -> dict[str, Any]:
+    return wiring.app().handle_events(event.to_dict())
 
 
 # Periodic jobs (chalicelib/jobs.py; `make run` runs the same ones locally): each schedule starts

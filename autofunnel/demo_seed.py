@@ -27,9 +27,9 @@ from autofunnel.timetravel import Stack
 from chalicelib import jobs, wiring
 from chalicelib.analytics import keys, segment_store
 from chalicelib.core.segments import parse_segment
+from chalicelib.eventlog.entry import STATUS, VERIFIED, Entry, message_subject
 from chalicelib.storage import messages as message_store
 from chalicelib.storage.models import Counter, Identity
-from chalicelib.tracking import message_status
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 SKIP_VARIABLE = "AUTOFUNNEL_NO_DEMO"
@@ -119,6 +119,7 @@ class Shop:
             )
             if response.status_code != 200:
                 raise RuntimeError(f"demo ingest failed: {response.body!r}")
+        self.stack.drain()
 
     def day(self) -> None:
         calls: list[dict[str, Any]] = []
@@ -168,16 +169,30 @@ class Shop:
 
     def react(self, since: datetime) -> None:
         """Providers report deliveries, opens and clicks of the messages sent since `since`."""
+        news: list[Entry] = []
         for message in message_store.sent_via("outbox", 500):
             if message.created_at < since or message.channel == "webhook":
                 continue
             if self.rng.random() < 0.95:
-                message_status.record(message, "delivered", self.now)
+                news.append(self._status(message.message_id, "delivered"))
                 roll = self.rng.random()
                 if roll < 0.12:
-                    message_status.record(message, "clicked", self.now)
+                    news.append(self._status(message.message_id, "clicked"))
                 elif roll < 0.4:
-                    message_status.record(message, "opened", self.now)
+                    news.append(self._status(message.message_id, "opened"))
+        self.stack.append(*news)
+
+    def _status(self, message_id: str, status: str) -> Entry:
+        """What a provider's webhook would append (the demo's messages go to the outbox)."""
+        return Entry(
+            subject=message_subject(message_id),
+            event_id=f"demo:{status}",
+            type=STATUS,
+            name=status,
+            timestamp=self.now,
+            source="demo",
+            trust=VERIFIED,
+        )
 
 
 def seed(end: datetime) -> str:
@@ -188,9 +203,9 @@ def seed(end: datetime) -> str:
     from app import app
 
     rng = random.Random(20261123)
+    real = wiring.app()
     stack = Stack.build(end - timedelta(days=DAYS))
-    stack.runtime.observer = wiring.observer()
-    with _time_travel(stack), Client(app, stage_name="local") as client:
+    with _restored(real), Client(app, stage_name="local") as client:
         shop = Shop(stack, rng, client)
         _returning_customers(shop)
         segment_store.save(
@@ -209,6 +224,7 @@ def seed(end: datetime) -> str:
         jobs.start(jobs.RFM)
         jobs.start(jobs.SEGMENT_RECHECKS)
         ran = {job["kind"]: job for job in jobs.drain()}
+        stack.drain()  # the jobs' events (segment changes) reach analytics and the funnels
     buyers = ran[jobs.RFM]["counts"]["buyers"]
     return f"{shop.visitors} visitors, {shop.orders} cart orders, {buyers} buyers scored by RFM"
 
@@ -230,15 +246,12 @@ def _returning_customers(shop: Shop) -> None:
 
 
 @contextlib.contextmanager
-def _time_travel(stack: Stack) -> Iterator[None]:
-    """The wiring's runtime and clock are the time-travel stack's while seeding."""
-    saved = (wiring.runtime, wiring.clock)
-    wiring.runtime = lambda: stack.runtime  # type: ignore[assignment]
-    wiring.clock = lambda: stack.clock  # type: ignore[assignment]
+def _restored(real: wiring.App) -> Iterator[None]:
+    """The time-travel stack is the application while seeding; then the real one again."""
     try:
         yield
     finally:
-        wiring.runtime, wiring.clock = saved  # type: ignore[assignment]
+        wiring.install(real)
 
 
 def _page(user: str, source: tuple[str | None, str | None]) -> dict[str, Any]:

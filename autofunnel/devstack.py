@@ -1,5 +1,6 @@
-"""`make run`: DynamoDB Local, tables, example funnels, the local scheduler and `chalice local`,
-stopped together on Ctrl-C."""
+"""`make run`: DynamoDB Local, tables, example funnels, the local scheduler, the stream worker
+(DynamoDB Local's streams polled into the same handler the `worker` Lambda runs) and
+`chalice local`, stopped together on Ctrl-C."""
 
 from __future__ import annotations
 
@@ -172,22 +173,32 @@ def publish_funnels(directory: Path) -> None:
 
 
 class LocalSchedulerLoop(threading.Thread):
-    """The local stand-in for EventBridge Scheduler and the scheduled Lambdas: fires due
-    wake-ups every second, starts each periodic job (chalicelib/jobs.py) at its rate, measured
-    in funnel time (so `--time-scale` speeds the jobs up too), and continues unfinished paged
-    jobs a page budget at a time, so wake-ups never wait long behind a big job."""
+    """The local stand-in for the event source mapping, EventBridge Scheduler and the scheduled
+    Lambdas: polls the streams five times a second, fires due wake-ups every second, starts each
+    periodic job (chalicelib/jobs.py) at its rate, measured in funnel time (so `--time-scale`
+    speeds the jobs up too), and continues unfinished paged jobs a page budget at a time, so
+    wake-ups never wait long behind a big job."""
 
     def __init__(self) -> None:
         super().__init__(name="local-scheduler", daemon=True)
         self._stopping = threading.Event()
 
     def run(self) -> None:
-        runtime, scheduler = wiring.runtime(), LocalScheduler()
+        app = wiring.app()
+        scheduler = LocalScheduler()
         last_run: dict[str, datetime] = {}
-        while not self._stopping.wait(1.0):
-            now = wiring.clock()()
+        tick = 0
+        while not self._stopping.wait(0.2):
             try:
-                scheduler.run_due(runtime.handle_wakeup, now)
+                app.streams.poll()
+            except Exception:  # keep the loop alive; the records are delivered again
+                log.exception("local stream worker failed")
+            tick += 1
+            if tick % 5:
+                continue
+            now = app.now()
+            try:
+                scheduler.run_due(app.runtime.handle_wakeup, now)
             except Exception:  # keep the loop alive; the next tick retries
                 log.exception("local scheduler: wake-ups failed")
             for periodic in jobs.PERIODIC:

@@ -1,18 +1,22 @@
-"""The real runtime on DynamoDB with a controllable clock: funnels, the step runner, the local
-scheduler and the outbox, with time moved forward by hand. Used by tests and benchmarks."""
+"""The real application on DynamoDB with a controllable clock: the routes, the event log and its
+stream worker, funnels, the step runner, the local scheduler and the outbox, with time moved
+forward by hand. Built by the composition root (chalicelib.wiring) like every entry point, and
+installed as the process's application. Used by tests, benchmarks and the demo seed."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import itertools
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from chalicelib import wiring
-from chalicelib.channels.registry import build_channels
+from chalicelib.channels.base import Channel
 from chalicelib.config import Settings
-from chalicelib.events import StoredEvent
-from chalicelib.runtime.dispatch import Dispatcher, engine_links
+from chalicelib.eventlog.append import append
+from chalicelib.eventlog.entry import VERIFIED, Entry, contact_subject
+from chalicelib.runtime.dispatch import Dispatcher
 from chalicelib.runtime.funnel_store import FunnelStore
 from chalicelib.runtime.local_scheduler import LocalScheduler
 from chalicelib.runtime.runner import Runtime
@@ -30,28 +34,43 @@ class FakeClock:
         return self.now
 
 
-@dataclass
 class Stack:
-    clock: FakeClock
-    funnels: FunnelStore
-    scheduler: LocalScheduler
-    dispatcher: Dispatcher
-    runtime: Runtime
-    sequence: int = field(default=0)
+    def __init__(self, app: wiring.App, clock: FakeClock, scheduler: LocalScheduler) -> None:
+        self.app = app
+        self.clock = clock
+        self.scheduler = scheduler
+        self._ids = itertools.count(1)
 
     @classmethod
-    def build(cls, start: datetime, settings: Settings | None = None) -> Stack:
+    def build(
+        cls,
+        start: datetime,
+        settings: Settings | None = None,
+        channels: dict[str, Channel] | None = None,
+    ) -> Stack:
         """`settings` may differ from the process's (e.g. providers pointed at a stand-in)."""
         clock = FakeClock(start)
-        connection = wiring.dynamodb_connection()
-        funnels = FunnelStore(connection, index_ttl_seconds=0)
         scheduler = LocalScheduler()
-        settings = settings or wiring.storage()
-        dispatcher = Dispatcher(build_channels(settings), settings, clock)
-        runtime = Runtime(
-            funnels, scheduler, dispatcher, connection, clock, links=engine_links(settings)
+        app = wiring.bootstrap(
+            settings or wiring.storage(),
+            clock=clock,
+            channels=channels,
+            scheduler=scheduler,
+            funnel_index_ttl=0,
         )
-        return cls(clock, funnels, scheduler, dispatcher, runtime)
+        return cls(wiring.install(app), clock, scheduler)
+
+    @property
+    def runtime(self) -> Runtime:
+        return self.app.runtime
+
+    @property
+    def funnels(self) -> FunnelStore:
+        return self.app.funnels
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        return self.app.dispatcher
 
     def publish(self, filename: str, source: str | None = None) -> None:
         text = source if source is not None else (FUNNELS / filename).read_text()
@@ -69,26 +88,40 @@ class Stack:
             ).save()
 
     def event(self, contact_id: str, name: str, **properties: Any) -> None:
-        self.sequence += 1
-        self.runtime.handle(
-            [
-                StoredEvent(
-                    contact_id, f"ev-{self.sequence}", "track", name, self.clock(), properties
-                )
-            ]
+        """A server-side event about a known contact, through the log and the worker."""
+        self.append(
+            Entry(
+                subject=contact_subject(contact_id),
+                event_id=f"ev-{next(self._ids)}",
+                type="track",
+                name=name,
+                timestamp=self.clock(),
+                properties=properties,
+                source="test",
+                trust=VERIFIED,
+            )
         )
 
+    def append(self, *entries: Entry) -> None:
+        append(entries, self.clock())
+        self.drain()
+
+    def drain(self) -> int:
+        """Let the stream worker handle everything appended so far."""
+        return self.app.drain()
+
     def advance(self, delta: timedelta) -> None:
-        """Move time forward, firing every wake-up that falls due on the way, in order."""
+        """Move time forward, firing every wake-up that falls due on the way, in order (each
+        wake-up's effects handled by the worker before the next one fires)."""
         until = self.clock() + delta
+        self.drain()
         while True:
             due = next(iter(Wakeup.by_due.query("due", scan_index_forward=True, limit=1)), None)
-            if due is None or datetime.fromisoformat(due.due_at.replace("Z", "+00:00")) > until:
+            if due is None or _due(due) > until:
                 break
-            self.clock.now = max(
-                self.clock.now, datetime.fromisoformat(due.due_at.replace("Z", "+00:00"))
-            )
+            self.clock.now = max(self.clock.now, _due(due))
             self.scheduler.run_due(self.runtime.handle_wakeup, self.clock())
+            self.drain()
         self.clock.now = until
 
     def run_job(self, kind: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -102,15 +135,8 @@ class Stack:
         from chalicelib.paging.store import OPEN, JobStore
         from chalicelib.paging.view import describe
 
-        retention = timedelta(days=wiring.storage().event_retention_days)
         paged = PagedJobs(
-            jobs.kinds(
-                lambda: self.runtime,
-                self.clock,
-                wiring.dynamodb_connection,
-                retention,
-                wiring.event_sink,
-            ),
+            jobs.kinds(lambda: self.runtime, self.clock, lambda: self.app.connection),
             JobStore(lambda: self.clock().timestamp()),
         )
         job, _ = paged.start(kind, self.clock(), params)
@@ -122,6 +148,7 @@ class Stack:
                 raise RuntimeError(f"job {job.job_id} is held by another runner: move time on")
             pages = job.pages
             job = paged.run(job.job_id, Budget(60)) or job
+            self.drain()  # what the job appended to the log reaches analytics and the funnels
         return describe(job)
 
     def outbox(self, contact_id: str) -> list[tuple[str, str, str]]:
@@ -131,3 +158,7 @@ class Stack:
             for m in messages.of_contact(contact_id)
             if m.status not in ("pending", "sending", "skipped", "failed")
         ]
+
+
+def _due(row: Wakeup) -> datetime:
+    return datetime.fromisoformat(row.due_at.replace("Z", "+00:00"))

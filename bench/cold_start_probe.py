@@ -1,5 +1,7 @@
 """One cold start, as Lambda runs it: import the app, answer one `POST /v1/track` through the
-Chalice app object (API Gateway's proxy event), the first funnel evaluation included.
+Chalice app object (API Gateway's proxy event); with `--worker`, then hand the event log's new
+stream records to the stream worker (its first funnel evaluation included), as the `worker`
+Lambda would (read from DynamoDB Local's stream).
 
 Standalone on purpose (stdlib only): it runs in a fresh interpreter, against the source tree
 (`bench/bench_startup.py`) or an unpacked deployment package with nothing else on the path but
@@ -70,6 +72,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--path", action="append", default=[], help="prepended to sys.path")
     parser.add_argument("--write-key", default="bench-key")
+    parser.add_argument("--worker", action="store_true", help="then run the stream worker")
     parser.add_argument("user_id")
     arguments = parser.parse_args()
     sys.path[:0] = arguments.path
@@ -91,16 +94,18 @@ def main() -> None:
     }
     answer = app(proxy_event("/v1/track", cart, arguments.write_key), LambdaContext())
     answered = time.perf_counter()
-    print(
-        json.dumps(
-            {
-                "import_ms": round((imported - started) * 1000, 1),
-                "request_ms": round((answered - imported) * 1000, 1),
-                "status": answer["statusCode"],
-                "body": answer["body"],
-            }
-        )
-    )
+    result = {
+        "import_ms": round((imported - started) * 1000, 1),
+        "request_ms": round((answered - imported) * 1000, 1),
+        "status": answer["statusCode"],
+        "body": answer["body"],
+    }
+    if arguments.worker:
+        from chalicelib import wiring
+
+        result["worker_records"] = wiring.app().drain()
+        result["worker_ms"] = round((time.perf_counter() - answered) * 1000, 1)
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

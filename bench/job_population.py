@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from chalicelib.analytics.contact_stats import BUYER_SHARDS, CONTACT_SHARDS, shard
+from chalicelib.eventlog.entry import contact_subject
 from chalicelib.storage.models import Contact, ContactStats, DateMark, Event, Identity
 
 BIRTHDAY_FUNNEL = """
@@ -102,9 +103,8 @@ def _birthday(rng: random.Random, now: datetime, today: bool) -> str:
 
 def _viewed(cid: str, at: datetime) -> Event:
     return Event(
-        cid,
-        f"{at.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}#view-{cid}-{at.timestamp():.0f}",
-        event_id=f"view-{cid}-{at.timestamp():.0f}",
+        contact_subject(cid),
+        f"view-{cid}-{at.timestamp():.0f}",
         type="track",
         name="product_viewed",
         properties={"category": "shoes"},

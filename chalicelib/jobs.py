@@ -23,7 +23,6 @@ from chalicelib.paging.view import describe
 if TYPE_CHECKING:
     from pynamodb.connection import Connection
 
-    from chalicelib.events import EventSink
     from chalicelib.runtime.broadcasts import Broadcasts
     from chalicelib.runtime.runner import Runtime
 
@@ -74,21 +73,23 @@ def kinds(
     runtime: Callable[[], Runtime],
     clock: Callable[[], datetime],
     connection: Callable[[], Connection],
-    retention: timedelta,
-    handoff: Callable[[], EventSink | None],
 ) -> Kinds:
     """Every kind of paged job, given its collaborators (factories, called when a kind is
-    first built). Tests and benchmarks pass their own."""
+    first built). Tests and benchmarks pass their own. The events the jobs emit are appended
+    to the event log: the stream worker hands them to analytics and the funnels."""
 
     def sweeper() -> JobKind:
+        from chalicelib.eventlog.append import append
         from chalicelib.onsite import inbox
         from chalicelib.runtime.periodic_jobs import Sweeper
-        from chalicelib.tracking import message_status
 
         found = runtime()
 
         def expire(message_id: str, now: datetime) -> bool:
-            return inbox.expire(message_id, now, message_status.record)
+            expired = inbox.expire(message_id, now)
+            if expired is not None:  # the worker records it and tells the funnel
+                append([expired], now)
+            return expired is not None
 
         return Sweeper(found.wake_overdue, found.dispatcher, expire)
 
@@ -100,17 +101,17 @@ def kinds(
     def rfm() -> JobKind:
         from chalicelib.analytics.rfm import RfmScoring
 
-        return RfmScoring(retention, handoff())
+        return RfmScoring()
 
     def backfill() -> JobKind:
         from chalicelib.analytics.segments import SegmentBackfill
 
-        return SegmentBackfill(clock, connection(), retention, handoff())
+        return SegmentBackfill(clock, connection())
 
     def rechecks() -> JobKind:
         from chalicelib.analytics.segments import SegmentRechecks
 
-        return SegmentRechecks(clock, connection(), retention, handoff())
+        return SegmentRechecks(clock, connection())
 
     def broadcast() -> JobKind:
         from chalicelib.runtime.broadcast_jobs import BroadcastSend
@@ -137,16 +138,10 @@ def kinds(
 
 
 def paged_jobs() -> PagedJobs:
-    settings = wiring.storage()
+    application = wiring.app()
     return PagedJobs(
-        kinds(
-            wiring.runtime,
-            lambda: wiring.clock()(),
-            wiring.dynamodb_connection,
-            timedelta(days=settings.event_retention_days),
-            wiring.event_sink,
-        ),
-        clock=lambda: wiring.clock()(),
+        kinds(lambda: application.runtime, application.now, lambda: application.connection),
+        clock=application.now,
     )
 
 

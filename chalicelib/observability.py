@@ -220,6 +220,14 @@ def daily_limit_reached(channel: str) -> None:
     log.warning("daily limit reached", extra={"channel": channel})
 
 
+def traits_refused(limit: str, contact_id: str, event_id: str) -> None:
+    """The worker refused an identify's traits: the contact holds as many as it may."""
+    metrics.count("TraitsRefused", limit=limit)
+    log.warning(
+        "traits refused", extra={"limit": limit, "contact_id": contact_id, "event_id": event_id}
+    )
+
+
 def correlation_of(event: Any) -> str:
     """The id an invocation logs under: a well-formed `X-Correlation-Id` header, else API
     Gateway's request id, else the Lambda request id."""

@@ -1,156 +1,231 @@
-"""The composition root: builds the adapters from settings, once per process (Lambda container).
+"""The composition root: `bootstrap()` builds the application's parts from settings, and only
+entry points (app.py, the API blueprints, the jobs, the CLI and the time-travel stack) import
+this module; everything below receives what it needs as arguments.
 
-Nothing is created at import time: each factory runs on first use, and its result is reused by
-every later request the container serves.
+Nothing is created at import time, and each part is built on first use and reused for the
+life of the process (a Lambda container): a route that only appends to the log never loads the
+funnel runtime. Tests and the time-travel stack `install()` an App built with a controllable
+clock; the entry points then use it.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
-from functools import lru_cache
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.config import Settings, current
 from chalicelib.storage.binding import bind
 
-if TYPE_CHECKING:  # the adapters are imported by their factories: a route pays only for its own
+if TYPE_CHECKING:  # the adapters are imported when first built: a route pays only for its own
     from pynamodb.connection import Connection
 
-    from chalicelib.events import EventSink
+    from chalicelib.analytics.sink import AnalyticsSink
+    from chalicelib.channels.base import Channel
+    from chalicelib.eventlog.local import LocalStreams
     from chalicelib.runtime.clock import Clock
     from chalicelib.runtime.dispatch import Dispatcher
     from chalicelib.runtime.funnel_store import FunnelStore
     from chalicelib.runtime.observer import RuntimeObserver
     from chalicelib.runtime.runner import Runtime
     from chalicelib.runtime.scheduler import Scheduler
-    from chalicelib.statuses import StatusSink
+    from chalicelib.worker.handler import Worker
 
 
-@lru_cache(maxsize=1)
-def storage() -> Settings:
-    """Bind the models to this stage's tables on first use (not at import: cold start)."""
-    settings = current()
-    bind(settings)
-    return settings
+@dataclass
+class App:
+    """Everything the entry points use, built from settings on first use."""
 
+    settings: Settings
+    clock: Clock
+    funnel_index_ttl: float = 30.0
+    channels_override: dict[str, Channel] | None = None
+    scheduler_override: Scheduler | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
 
-@lru_cache(maxsize=1)
-def clock() -> Clock:
-    from chalicelib.runtime.clock import clock_for
+    def now(self) -> datetime:
+        return self.clock()
 
-    settings = current()
-    return clock_for(settings.time_scale, settings.clock_epoch, settings.clock_start)
+    @property
+    def connection(self) -> Connection:
+        """The connection the models share (transactions need it too)."""
+        from chalicelib.storage import binding
 
+        return binding.connection()
 
-def dynamodb_connection() -> Connection:
-    """For transactions (TransactWrite needs a connection): the one the models share."""
-    from chalicelib.storage import binding
+    @cached_property
+    def funnels(self) -> FunnelStore:
+        from chalicelib.runtime.funnel_store import FunnelStore
 
-    storage()
-    return binding.connection()
+        return FunnelStore(self.connection, index_ttl_seconds=self.funnel_index_ttl)
 
+    @cached_property
+    def scheduler(self) -> Scheduler:
+        if self.scheduler_override is not None:
+            return self.scheduler_override
+        settings = self.settings
+        if settings.scheduler == "eventbridge":
+            from chalicelib.runtime.eventbridge import EventBridgeScheduler
 
-@lru_cache(maxsize=1)
-def funnel_store() -> FunnelStore:
-    from chalicelib.runtime.funnel_store import FunnelStore
+            return EventBridgeScheduler(
+                _aws_client("scheduler", settings),
+                settings.schedule_group,
+                settings.step_runner_arn,
+                settings.scheduler_role_arn,
+                settings.dead_letter_queue_arn,
+            )
+        from chalicelib.runtime.local_scheduler import LocalScheduler
 
-    storage()
-    return FunnelStore(dynamodb_connection())
+        return LocalScheduler()
 
+    @cached_property
+    def dispatcher(self) -> Dispatcher:
+        from chalicelib.channels.registry import channels_for
+        from chalicelib.runtime.dispatch import Dispatcher
 
-@lru_cache(maxsize=1)
-def scheduler() -> Scheduler:
-    settings = storage()
-    if settings.scheduler == "eventbridge":
-        from chalicelib.runtime.eventbridge import EventBridgeScheduler
-
-        return EventBridgeScheduler(
-            _aws_client("scheduler"),
-            settings.schedule_group,
-            settings.step_runner_arn,
-            settings.scheduler_role_arn,
-            settings.dead_letter_queue_arn,
+        channels = self.channels_override
+        return Dispatcher(
+            channels if channels is not None else channels_for(self.settings),
+            self.settings,
+            self.clock,
         )
-    from chalicelib.runtime.local_scheduler import LocalScheduler
 
-    return LocalScheduler()
+    @cached_property
+    def observer(self) -> RuntimeObserver:
+        """Who hears about committed steps and message statuses (analytics)."""
+        from chalicelib.analytics.observer import AnalyticsObserver
+
+        return AnalyticsObserver()
+
+    @cached_property
+    def analytics(self) -> AnalyticsSink:
+        """Analytics hears every event the worker handles (orders, cohorts, segments)."""
+        from chalicelib.analytics.sink import AnalyticsSink
+
+        window = timedelta(days=self.settings.attribution_window_days)
+        return AnalyticsSink(window, self.now, self.connection)
+
+    @cached_property
+    def runtime(self) -> Runtime:
+        from chalicelib.core.funnel import Cap
+        from chalicelib.runtime.dispatch import engine_links
+        from chalicelib.runtime.runner import Runtime
+
+        cap = self.settings.frequency_cap
+        return Runtime(
+            self.funnels,
+            self.scheduler,
+            self.dispatcher,
+            self.connection,
+            self.clock,
+            self.observer,
+            engine_links(self.settings),
+            self.settings.phone_region,
+            workspace_cap=Cap(max=cap[0], per=cap[1]) if cap else None,
+        )
+
+    @cached_property
+    def worker(self) -> Worker:
+        """The event log's stream worker (the `worker` Lambda; polled locally)."""
+        from chalicelib.worker.handler import Worker
+
+        return Worker(
+            self.runtime,
+            self.analytics,
+            self.now,
+            timedelta(days=self.settings.event_retention_days),
+            self.settings.phone_region,
+        )
+
+    @cached_property
+    def streams(self) -> LocalStreams:
+        """DynamoDB Local's streams, polled into the handlers the Lambdas run (make run, tests)."""
+        from chalicelib.eventlog.local import LocalStreams
+        from chalicelib.storage.models import Event
+        from chalicelib.storage.tables import dynamodb_client, streams_client
+
+        handlers = {str(Event.Meta.table_name): self.handle_events}
+        return LocalStreams(dynamodb_client(self.settings), streams_client(self.settings), handlers)
+
+    def handle_events(self, event: Any, context: Any = None) -> dict[str, Any]:
+        """One batch of the log's stream. The metrics are flushed here as well as by app.py's
+        middleware: the local poller calls this directly, with no Lambda invocation around it."""
+        from chalicelib import observability
+
+        try:
+            return self.worker.handle(event, context)
+        finally:
+            observability.metrics.flush()
+
+    def drain(self) -> int:
+        """Run the stream workers until every record is handled (local and tests)."""
+        return self.streams.drain()
 
 
-@lru_cache(maxsize=1)
-def dispatcher() -> Dispatcher:
-    from chalicelib.channels.registry import channels_for
-    from chalicelib.runtime.dispatch import Dispatcher
+def bootstrap(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    channels: dict[str, Channel] | None = None,
+    scheduler: Scheduler | None = None,
+    funnel_index_ttl: float = 30.0,
+) -> App:
+    """Build the application (the models are bound to the settings' tables)."""
+    settings = settings or current()
+    bind(settings)
+    if clock is None:
+        from chalicelib.runtime.clock import clock_for
 
-    settings = storage()
-    return Dispatcher(channels_for(settings), settings, clock())
-
-
-@lru_cache(maxsize=1)
-def observer() -> RuntimeObserver:
-    """Who hears about committed steps and message statuses (analytics)."""
-    from chalicelib.analytics.observer import AnalyticsObserver
-
-    storage()
-    return AnalyticsObserver()
-
-
-@lru_cache(maxsize=1)
-def analytics_sink() -> EventSink:
-    """Analytics hears every stored event (orders, cohorts, segments) before the funnels."""
-    from chalicelib.analytics.sink import AnalyticsSink
-
-    settings = storage()
-    return AnalyticsSink(
-        timedelta(days=settings.attribution_window_days),
-        lambda: clock()(),
-        dynamodb_connection(),
-    )
+        clock = clock_for(settings.time_scale, settings.clock_epoch, settings.clock_start)
+    return App(settings, clock, funnel_index_ttl, channels, scheduler)
 
 
-@lru_cache(maxsize=1)
-def runtime() -> Runtime:
-    from chalicelib.core.funnel import Cap
-    from chalicelib.runtime.dispatch import engine_links
-    from chalicelib.runtime.runner import Runtime
-
-    settings = storage()
-    cap = settings.frequency_cap
-    return Runtime(
-        funnel_store(),
-        scheduler(),
-        dispatcher(),
-        dynamodb_connection(),
-        clock(),
-        observer(),
-        engine_links(settings),
-        workspace_cap=Cap(max=cap[0], per=cap[1]) if cap else None,
-    )
+_installed: App | None = None
 
 
-def event_sink() -> EventSink:
-    """Where stored events go next: analytics, then the funnel runtime."""
-    from chalicelib.analytics.sink import Tee
-
-    return Tee(analytics_sink(), runtime())
-
-
-def status_sink() -> StatusSink:
-    """Where message status updates go next: the enrollment that sent the message."""
-    from chalicelib.runtime.runner import StatusFeed
-
-    return StatusFeed(runtime())
+def app() -> App:
+    """The application of this process: the installed one, else built from the environment."""
+    global _installed
+    if _installed is None:
+        _installed = bootstrap()
+    return _installed
 
 
-def _aws_client(service: str) -> Any:
-    import botocore.session  # botocore ships with PynamoDB; boto3 is not needed in the Lambda
-
-    return botocore.session.get_session().create_client(service, region_name=current().region)
+def install(application: App) -> App:
+    """Make `application` the one the entry points use (tests, the time-travel stack)."""
+    global _installed
+    bind(application.settings)
+    _installed = application
+    return application
 
 
 def reset() -> None:
-    """Forget cached settings and adapters (tests that change the environment)."""
+    """Forget the settings and the application (tests that change the environment)."""
+    global _installed
     current.cache_clear()
-    factories = (storage, clock, funnel_store, scheduler, dispatcher)
-    for factory in (*factories, observer, analytics_sink, runtime):
-        if hasattr(factory, "cache_clear"):  # a test may have replaced one
-            factory.cache_clear()
+    _installed = None
+
+
+# Shorthands for the entry points.
+def storage() -> Settings:
+    """The settings, with the models bound to their tables."""
+    return app().settings
+
+
+def clock() -> Clock:
+    return app().clock
+
+
+def funnel_store() -> FunnelStore:
+    return app().funnels
+
+
+def runtime() -> Runtime:
+    return app().runtime
+
+
+def _aws_client(service: str, settings: Settings) -> Any:
+    import botocore.session  # botocore ships with PynamoDB; boto3 is not needed in the Lambda
+
+    return botocore.session.get_session().create_client(service, region_name=settings.region)

@@ -159,11 +159,49 @@ def settings(
         assert shared_tables.leftovers() == {}, "the clean-up missed what this test wrote"
 
 
+class _DrainingHttp:
+    """Chalice's HTTP test client, then the stream worker: what the route appended to the event
+    log is handled before the test looks (on AWS the worker Lambda follows within seconds)."""
+
+    def __init__(self, http: Any) -> None:
+        self._http = http
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._http, name)
+        if name not in ("get", "post", "put", "delete", "patch", "request", "options", "head"):
+            return method
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            response = method(*args, **kwargs)
+            wiring.app().drain()
+            return response
+
+        return call
+
+
+class DrainingClient(Client):
+    """Each request through `http` is followed by the stream worker; `http_only` skips it."""
+
+    @property
+    def http(self) -> Any:
+        return _DrainingHttp(super().http)
+
+    @property
+    def http_only(self) -> Any:
+        return super().http
+
+
 @pytest.fixture
 def api(settings: Settings) -> Iterator[Client]:
     """Chalice's test client on the `local` stage (the dev/prod stages carry AWS settings)."""
-    with Client(app, stage_name="local") as client:
+    with DrainingClient(app, stage_name="local") as client:
         yield client
+
+
+@pytest.fixture
+def drain(settings: Settings) -> Any:
+    """Run the stream worker until the log is handled; returns how many records it handled."""
+    return lambda: wiring.app().drain()
 
 
 @pytest.fixture

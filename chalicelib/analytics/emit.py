@@ -1,15 +1,16 @@
 """Events analytics emits for funnels to react to (`segment_entered`, `segment_left`,
-`rfm_segment_changed`): stored on the contact's timeline, then handed to the event sink."""
+`rfm_segment_changed`): appended to the event log under the contact, where the worker hands them
+to analytics and the funnels like any other event (and the contact's timeline shows them)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib import wiring
+from chalicelib.eventlog.append import append
+from chalicelib.eventlog.entry import VERIFIED, Entry, contact_subject
 from chalicelib.events import StoredEvent
-from chalicelib.storage.contacts import event_item, save_events
 
 SOURCE = "analytics"
 
@@ -28,10 +29,18 @@ def event(contact_id: str, name: str, at: datetime, **properties: Any) -> Stored
 
 
 def emit(events: Sequence[StoredEvent]) -> None:
-    if not events:
-        return
-    settings = wiring.storage()
-    now = wiring.clock()()
-    retention = timedelta(days=settings.event_retention_days)
-    save_events(event_item(e, now, retention) for e in events)
-    wiring.event_sink().handle(events)
+    if events:
+        append([entry_of(event) for event in events], datetime.now(UTC))
+
+
+def entry_of(event: StoredEvent) -> Entry:
+    return Entry(
+        subject=contact_subject(event.contact_id),
+        event_id=event.event_id,
+        type=event.type,
+        name=event.name,
+        timestamp=event.timestamp,
+        properties=event.properties,
+        source=event.source,
+        trust=VERIFIED,
+    )

@@ -5,8 +5,9 @@ read from the sparse `by_buyer` index one Query page at a time (never a Scan):
    (chalicelib.core.rfm.Distribution), carried from page to page in the job's state;
 2. `score`: each buyer against that distribution. Scores that changed are stored on the buyer's
    stats together with the job id, `rfm_segment` and `lifetime_value` go onto the contact,
-   `rfm_segment_changed {segment, previous}` is emitted for funnels (its id derives from the
-   job's time: stored once), and the grid's counts and revenue add up in the job's state.
+   `rfm_segment_changed {segment, previous}` is appended to the event log for the worker to hand
+   to funnels (its id derives from the job's time: stored once), and the grid's counts and
+   revenue add up in the job's state.
 
 The finish step rewrites the RFM snapshot (grid counts, LTV per segment) the dashboard reads.
 A page handled again after a crash finds its buyers marked with the job id and counts them
@@ -16,32 +17,27 @@ from the mark, so every buyer counts once and every change is emitted once.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.analytics import contact_attributes, counters, emit, keys
 from chalicelib.analytics.contact_stats import BUYER_SHARDS
 from chalicelib.core import rfm
 from chalicelib.core.segments import RFM_SEGMENT_CHANGED
-from chalicelib.events import EventSink
 from chalicelib.paging.kinds import Pass, Work
 from chalicelib.paging.sources import IndexQuery, shards
-from chalicelib.storage.contacts import event_item, store_new_event
 from chalicelib.storage.models import ContactStats
 
 KIND = "rfm"
 
 
 class RfmScoring:
-    """The job kind. `handoff`: who hears the events it stores (the funnels), if anyone must
-    be told beyond storing them."""
+    """The job kind."""
 
     name = KIND
     counts = ("buyers", "changed")
 
-    def __init__(self, retention: timedelta, handoff: EventSink | None = None) -> None:
-        self.retention = retention
-        self.handoff = handoff
+    def __init__(self) -> None:
         self._distribution: tuple[str, rfm.Distribution] | None = None
 
     def passes(self, work: Work) -> Sequence[Pass]:
@@ -106,8 +102,7 @@ class RfmScoring:
                 segment=score.segment,
                 previous=previous.get("segment"),
             )
-            if store_new_event(event_item(event, work.as_of, self.retention)) and self.handoff:
-                self.handoff.handle([event])
+            emit.emit([event])  # appended once: a page handled again finds it in the log
         mark = {"at": work.as_of.isoformat(), "job": work.job_id, "changed": changed}
         row.update(actions=[ContactStats.rfm.set({**mine, **mark})])
         return changed

@@ -6,16 +6,17 @@ the shards of `by_shard`).
 
 Changes are written on the contact's stats and as the contact attribute `segments` (funnels
 branch on it), counted (`members` gauge, entered/left per day) and emitted as
-`segment_entered` / `segment_left` events that funnels may trigger on. In the jobs, a change is
-one transaction: the stats with a mark naming the job and what changed, the counters and the
-events; a page handled again after a crash finds the mark and counts the contact from it.
+`segment_entered` / `segment_left` events, appended to the event log (the worker hands them to
+funnels). In the jobs, a change is one transaction: the stats with a mark naming the job and
+what changed, the counters and the log entries; a page handled again after a crash finds the
+mark and counts the contact from it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence, Set
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from pynamodb.connection import Connection
@@ -36,11 +37,11 @@ from chalicelib.core.funnel import SEGMENT_ENTERED
 from chalicelib.core.segments import SEGMENT_LEFT, SegmentDefinition, is_member, listens_to
 from chalicelib.core.segments import next_change as segment_next_change
 from chalicelib.core.state import ContactView
-from chalicelib.events import EventSink, StoredEvent
+from chalicelib.eventlog.append import item_of
+from chalicelib.events import StoredEvent
 from chalicelib.paging.kinds import Pass, Work
 from chalicelib.paging.sources import IndexQuery, shards
 from chalicelib.runtime.contacts import load_snapshot, load_snapshots
-from chalicelib.storage.contacts import event_item
 from chalicelib.storage.errors import ConflictError, conflicts_as_domain_errors
 from chalicelib.storage.models import ContactStats, Event
 
@@ -150,17 +151,9 @@ class SegmentJob:
     name = ""
     counts = ("evaluated", "entered", "left")
 
-    def __init__(
-        self,
-        clock: Callable[[], datetime],
-        connection: Connection,
-        retention: timedelta,
-        handoff: EventSink | None = None,
-    ) -> None:
+    def __init__(self, clock: Callable[[], datetime], connection: Connection) -> None:
         self.clock = clock  # membership is evaluated as of when each page runs
         self.connection = connection  # for the change transactions
-        self.retention = retention
-        self.handoff = handoff
 
     def passes(self, work: Work) -> Sequence[Pass]:
         raise NotImplementedError
@@ -173,7 +166,9 @@ class SegmentJob:
         ids = [row.contact_id for row in rows]
         found = {s.contact_id: s for s in ContactStats.batch_get(ids, consistent_read=True)}
         reads = _reads(definitions)
-        snapshots = load_snapshots(ids, events=reads["events"], addresses=reads["addresses"])
+        snapshots = load_snapshots(
+            ids, self.clock(), events=reads["events"], addresses=reads["addresses"]
+        )
         for contact_id in ids:
             stats = found.get(contact_id)
             if stats is None or stats.merged_into:
@@ -236,10 +231,8 @@ class SegmentJob:
             )
             counters.write_in(transaction, _counted(decision.entered, decision.left, now))
             for event in events:
-                item = event_item(event, now, self.retention)
-                transaction.save(item, condition=Event.contact_id.does_not_exist())
-        if self.handoff:
-            self.handoff.handle(events)
+                item = item_of(emit.entry_of(event), now)
+                transaction.save(item, condition=Event.event_id.does_not_exist())
 
 
 class SegmentBackfill(SegmentJob):

@@ -2,8 +2,8 @@
 new contacts and events per day, orders (buyers, lifetime value, cohorts, last-touch
 attribution), merges, and the incremental evaluation of saved segments.
 
-The sink is told about new events only (ingest claims each messageId before storing it), so
-nothing is counted twice. Analytics failing must never stop the funnels: errors are logged.
+The worker hands it each batch's events per contact. Analytics failing must never stop the
+funnels: errors are logged.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from chalicelib.analytics import (
 from chalicelib.analytics.orders import is_cancellation, is_order, is_refund, order_value
 from chalicelib.analytics.tally import Tally, money
 from chalicelib.core.figures import REVENUE_FIELDS
-from chalicelib.events import EventSink, StoredEvent
+from chalicelib.events import StoredEvent
 from chalicelib.storage.models import ContactStats, Message
 
 log = logging.getLogger(__name__)
@@ -185,14 +185,3 @@ def _merge(tally: Tally, survivor: str, absorbed: str, at: datetime) -> None:
     for segment in gone.segments or ():
         tally.add(keys.segment_scope(segment), "members", -1)
     site_funnel.absorb(contact_stats.sight(survivor, at).stats, gone, at, tally)
-
-
-class Tee:
-    """Hands the same events to several sinks, in order (analytics first, then the funnels)."""
-
-    def __init__(self, *sinks: EventSink) -> None:
-        self.sinks = sinks
-
-    def handle(self, events: Sequence[StoredEvent]) -> None:
-        for sink in self.sinks:
-            sink.handle(events)

@@ -1,9 +1,13 @@
 """The Segment-compatible tracking API: POST /v1/{identify,track,page,screen,group,alias,batch}.
 
-Existing Segment and RudderStack clients point their host here unchanged. Answers: 200
+Existing Segment and RudderStack clients point their host here unchanged. Each valid call is
+appended to the event log once (its messageId, per site); the stream worker does the rest.
+Answers: 200
 {"success": true, ...} (a batch also lists per-call `errors`; the valid calls are stored),
 400 naming the bad field, 401 for a missing or unknown write key, 413 past Segment's size limits,
 503 when storage is unavailable (clients retry; stored calls are deduplicated on messageId).
+A limit that needs the contact (its trait cap) is the worker's to apply: the traits that do not
+fit are refused there, and the contact's timeline shows a `traits_refused` event.
 """
 
 from __future__ import annotations
@@ -22,9 +26,10 @@ from chalicelib.api.errors import (
     storage_unavailable,
 )
 from chalicelib.config import WriteKey
+from chalicelib.eventlog.append import receive
 from chalicelib.ingest import cors, limits
+from chalicelib.ingest.entries import call_entry
 from chalicelib.ingest.http import decode_body, write_key_of
-from chalicelib.ingest.pipeline import ingest
 from chalicelib.ingest.spec import MAX_BATCH_BYTES, MAX_CALL_BYTES, Call, CallError, parse_call
 from chalicelib.storage.errors import ConflictError
 
@@ -55,8 +60,9 @@ def _handle(call_type: str | None) -> Response:
         write_key = write_key_of(request.headers, body, settings)
         now = datetime.now(UTC)
         calls, errors = _parse(body, call_type, now)
-        outcome = ingest(calls, write_key.key, settings, now)
-        errors += _refusals(outcome.refused, calls, single=call_type is not None)
+        namespace = f"segment:{write_key.key}"
+        entries = [call_entry(c, namespace, phone_region=settings.phone_region) for c in calls]
+        appended = receive(entries, now)
     except ApiError as error:
         return error.response(cors.response_headers(write_key, origin))
     except (PynamoDBException, ConflictError) as error:
@@ -65,8 +71,8 @@ def _handle(call_type: str | None) -> Response:
         )
     result: dict[str, Any] = {
         "success": True,
-        "stored": len(calls) - outcome.duplicates - len(outcome.refused),
-        "duplicates": outcome.duplicates,
+        "stored": len(appended.stored),
+        "duplicates": len(appended.duplicates),
     }
     if errors:
         result["errors"] = errors
@@ -106,29 +112,6 @@ def _parse(
     if errors and not calls:
         raise ApiError(400, "no valid call in the batch", field="batch", errors=errors)
     return calls, errors
-
-
-def _refusals(
-    refused: list[tuple[Call, limits.Limit]], calls: list[Call], single: bool
-) -> list[dict[str, Any]]:
-    """Calls a full contact could not take (nothing of them stored): a single call answers the
-    limit's 4xx; a batch lists them among its errors and keeps the rest."""
-    if not refused:
-        return []
-    if single:
-        limit = refused[0][1]
-        message = limits.refusal_message(limit)
-        raise ApiError(limit.status, message, field="traits", limit=limit.name)
-    index_of = {id(call): index for index, call in enumerate(calls)}
-    return [
-        {
-            "index": index_of[id(call)],
-            "field": f"batch[{index_of[id(call)]}].traits",
-            "error": limits.refusal_message(limit),
-            "limit": limit.name,
-        }
-        for call, limit in refused
-    ]
 
 
 def _route(path: str, call_type: str | None) -> None:

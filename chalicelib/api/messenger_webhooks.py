@@ -12,6 +12,7 @@ import logging
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from chalice.app import Blueprint, Response
 from pynamodb.exceptions import PynamoDBException
@@ -20,6 +21,8 @@ from chalicelib import wiring
 from chalicelib.api.errors import ApiError, json_errors, json_response, storage_unavailable
 from chalicelib.api.shop_webhooks import json_body, raw_body, verified
 from chalicelib.api.shop_webhooks import parsed as parse_as
+from chalicelib.eventlog.append import receive
+from chalicelib.eventlog.entry import CONSENT
 from chalicelib.ingest.spec import CallError
 from chalicelib.storage.errors import ConflictError
 from chalicelib.webhooks import chats, credentials, meta, telegram
@@ -31,13 +34,23 @@ JSON = ["application/json"]
 BOT_NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 
 
-def _apply(updates: list[chats.ChatUpdate], namespace: str, source: str) -> chats.Applied:
+def _apply(updates: list[chats.ChatUpdate], namespace: str, source: str) -> dict[str, Any]:
+    """Append the updates to the log: {"stored": [event names], "duplicates": n}."""
+    now = datetime.now(UTC)
     try:
-        return chats.apply(updates, namespace, wiring.storage(), datetime.now(UTC), source)
+        entries = chats.entries(updates, namespace, source, now)
+        appended = receive(entries, now)
     except CallError as error:  # a value DynamoDB cannot store
         raise ApiError(400, error.message, field=error.field) from error
     except (PynamoDBException, ConflictError) as error:
         raise storage_unavailable(error) from error
+    stored = {(e.subject, e.event_id) for e in appended.stored}
+    return {
+        "stored": [
+            e.name for e in entries if (e.subject, e.event_id) in stored and e.type != CONSENT
+        ],
+        "duplicates": sum(1 for e in appended.duplicates if e.type != CONSENT),
+    }
 
 
 @blueprint.route("/webhooks/telegram/{bot}", methods=["POST"], content_types=JSON)
@@ -59,9 +72,7 @@ def telegram_webhook(bot: str) -> Response:
         return json_response(parsed.answer or {"ignored": parsed.why})
     applied = _apply([parsed.update], f"telegram:{bot}", telegram.CHANNEL)
     # Telegram runs a Bot API method given as the answer (answerCallbackQuery): no extra call.
-    return json_response(
-        parsed.answer or {"stored": applied.stored, "duplicates": applied.duplicates}
-    )
+    return json_response(parsed.answer or applied)
 
 
 @blueprint.route("/webhooks/meta", methods=["GET"])
@@ -106,6 +117,4 @@ def meta_webhook() -> Response:
     if not parsed.updates:
         return json_response({"stored": [], "duplicates": 0, "ignored": parsed.ignored})
     applied = _apply(parsed.updates, "meta", "meta")
-    return json_response(
-        {"stored": applied.stored, "duplicates": applied.duplicates, "ignored": parsed.ignored}
-    )
+    return json_response({**applied, "ignored": parsed.ignored})

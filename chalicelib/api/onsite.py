@@ -15,10 +15,10 @@ from pynamodb.exceptions import PynamoDBException
 from chalicelib import wiring
 from chalicelib.api.errors import ApiError, json_response
 from chalicelib.config import WriteKey
+from chalicelib.eventlog.append import receive
 from chalicelib.ingest import cors
 from chalicelib.ingest.http import decode_body, write_key_of
 from chalicelib.onsite import poll
-from chalicelib.tracking import message_status
 
 blueprint = Blueprint(__name__)
 MAX_BODY = 8 * 1024
@@ -42,7 +42,10 @@ def onsite() -> Response:
             asked = poll.read(body)
         except poll.BadPoll as bad:
             raise ApiError(400, str(bad), field=bad.field) from bad
-        answer = poll.answer(asked, wiring.clock()(), message_status.record)
+        now = wiring.clock()()
+        answer = poll.answer(asked, now)
+        if answer.statuses:  # the worker records them and tells the funnels
+            receive(answer.statuses, now)
     except ApiError as error:
         return error.response({**NO_STORE, **cors.response_headers(write_key, origin)})
     except PynamoDBException:
@@ -51,4 +54,4 @@ def onsite() -> Response:
             503,
             {"Retry-After": "5", **NO_STORE, **cors.response_headers(write_key, origin)},
         )
-    return json_response(answer, 200, {**NO_STORE, **cors.response_headers(write_key, origin)})
+    return json_response(answer.body, 200, {**NO_STORE, **cors.response_headers(write_key, origin)})

@@ -3,7 +3,8 @@ itself in a browser (`links.view_online`).
 
 GET  /p/{token}   the channels the person has an address on and the topics funnels send about,
                   each with a switch (GET changes nothing: mail scanners prefetch links)
-POST /p/{token}   save the switches (a form post from that page)
+POST /p/{token}   save the switches (a form post from that page): each change a consent entry
+                  of the event log, which the worker records
 GET  /v/{token}   the message as it was sent (an email's HTML; its text otherwise), with no
                   script allowed to run
 """
@@ -11,15 +12,18 @@ GET  /v/{token}   the message as it was sent (an email's HTML; its text otherwis
 from __future__ import annotations
 
 import html
+import logging
 from urllib.parse import parse_qs
 
 from chalice.app import Blueprint, Response
 
 from chalicelib import wiring
 from chalicelib.api.pages import not_found, page
+from chalicelib.eventlog.append import receive
 from chalicelib.storage.models import Message
 from chalicelib.tracking import page_links, preferences
 
+log = logging.getLogger(__name__)
 blueprint = Blueprint(__name__)
 FORM_TYPES = ["application/x-www-form-urlencoded", "multipart/form-data", "text/plain"]
 MAX_FORM = 16 * 1024
@@ -57,21 +61,31 @@ def save_preferences(token: str) -> Response:
     form = parse_qs(raw.decode("utf-8", errors="replace"))
     if form.get("save") != ["1"]:
         return page(400, "Not saved", "<p>Use the form on the preferences page.</p>")
-    changed = preferences.save(
-        found.contact_id,
-        found.message_id,
-        set(form.get("on", [])),
-        _topics(),
-        wiring.clock()(),
+    now = wiring.clock()()
+    try:
+        channel = str(Message.get(found.message_id).channel)
+    except Message.DoesNotExist:  # expired: the choices still count
+        channel = ""
+    entries = preferences.changes(
+        found.contact_id, (found.message_id, channel), set(form.get("on", [])), _topics(), now
     )
-    note = "Saved." if changed else "Nothing changed."
-    return _form(found.contact_id, f'<p class="saved" role="status">{note}</p>')
+    try:
+        receive(entries, now)  # the worker records each choice (and funnels hear of it)
+    except Exception:  # the person must see that it did not work, and try again
+        log.exception("storing the preferences of %s failed", found.contact_id)
+        return page(503, "Please try again", "<p>We could not record that right now.</p>")
+    note = "Saved." if entries else "Nothing changed."
+    chosen = {str(entry.properties["channel"]): "un" not in entry.name for entry in entries}
+    return _form(found.contact_id, f'<p class="saved" role="status">{note}</p>', chosen)
 
 
-def _form(contact_id: str, note: str) -> Response:
+def _form(contact_id: str, note: str, chosen: dict[str, bool] | None = None) -> Response:
+    """The form, as stored, or as just chosen (`chosen`: recorded by the worker shortly)."""
+    chosen = chosen or {}
     rows = "".join(
         f'<p><label><input type="checkbox" name="on" value="{html.escape(choice.key)}"'
-        f"{' checked' if choice.enabled else ''}> {html.escape(choice.label)}</label></p>"
+        f"{' checked' if chosen.get(choice.key, choice.enabled) else ''}>"
+        f" {html.escape(choice.label)}</label></p>"
         for choice in preferences.choices(contact_id, _topics())
     )
     if not rows:

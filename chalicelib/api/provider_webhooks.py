@@ -1,18 +1,26 @@
 """Provider callbacks: SendGrid's signed event webhook and Twilio's status and inbound webhooks.
 
 Each verifies its signature before anything is stored, answers 503 when its key is not
-configured (fail closed; the provider retries later) and 403 on a bad signature.
+configured (fail closed; the provider retries later) and 403 on a bad signature, then appends
+what came in to the event log (deduplicated on the provider's ids) and answers; the worker
+applies it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from chalice.app import Blueprint, Request, Response
+from pynamodb.exceptions import PynamoDBException
 
 from chalicelib import wiring
-from chalicelib.api.errors import ApiError, json_errors, json_response
+from chalicelib.api.errors import ApiError, json_errors, json_response, storage_unavailable
+from chalicelib.eventlog.append import Appended, receive
+from chalicelib.eventlog.entry import Entry
 from chalicelib.ingest import limits
+from chalicelib.storage.errors import ConflictError
 from chalicelib.tracking import sendgrid_events, twilio_events
 from chalicelib.tracking.provider_auth import (
     BadSignature,
@@ -31,6 +39,14 @@ FORM = ["application/x-www-form-urlencoded"]
 
 def _raw(request: Request) -> bytes:
     return request.raw_body or b""
+
+
+def _append(entries: Sequence[Entry]) -> Appended:
+    """503 when storage fails: the provider retries, and what was stored stays deduplicated."""
+    try:
+        return receive(entries, datetime.now(UTC))
+    except (PynamoDBException, ConflictError) as error:
+        raise storage_unavailable(error) from error
 
 
 def _verified(check: Any, *args: Any) -> None:
@@ -63,10 +79,20 @@ def sendgrid_webhook() -> Response:
         raise ApiError(400, "body is not JSON") from error
     if not isinstance(events, list):
         raise ApiError(400, "expected a JSON array of events")
-    processed = sum(
-        1 for event in events if isinstance(event, dict) and sendgrid_events.process(event)
+    now = datetime.now(UTC)
+    entries = [
+        found
+        for event in events
+        if isinstance(event, dict) and (found := sendgrid_events.entry(event, now)) is not None
+    ]
+    appended = _append(entries)
+    return json_response(
+        {
+            "received": len(events),
+            "stored": len(appended.stored),
+            "duplicates": len(appended.duplicates),
+        }
     )
-    return json_response({"received": len(events), "processed": processed})
 
 
 def _twilio_params(request: Request, route_path: str) -> FormParams:
@@ -94,7 +120,11 @@ def _twiml(body: str) -> Response:
 def twilio_status() -> Response:
     request = blueprint.current_request
     params = _twilio_params(request, "/webhooks/twilio/status")
-    twilio_events.process_status(params, (request.query_params or {}).get("m"))
+    entry = twilio_events.status_entry(
+        params, (request.query_params or {}).get("m"), datetime.now(UTC)
+    )
+    if entry is not None:
+        _append([entry])
     return _twiml(twilio_events.EMPTY_TWIML)
 
 
@@ -103,4 +133,6 @@ def twilio_status() -> Response:
 def twilio_inbound() -> Response:
     params = _twilio_params(blueprint.current_request, "/webhooks/twilio/inbound")
     help_text = wiring.storage().providers.get("TWILIO_HELP_TEXT") or twilio_events.DEFAULT_HELP
-    return _twiml(twilio_events.process_inbound(params, help_text))
+    entries, answer = twilio_events.inbound(params, datetime.now(UTC), help_text)
+    _append(entries)
+    return _twiml(answer)

@@ -2,15 +2,15 @@
 
 Each verifies its signature over the raw body before anything is read (constant time), answers
 503 when its secret is not configured and 403 on a bad signature (nothing stored either way),
-stores each event once (replays answer 200 as duplicates), and answers 200 to a topic it does
-not map, with a log line, so the shop does not retry or disable the subscription.
+appends each event to the log once (replays answer 200 as duplicates), and answers 200 to a
+topic it does not map, with a log line, so the shop does not retry or disable the subscription.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from chalice.app import Blueprint, Request, Response
@@ -18,10 +18,11 @@ from pynamodb.exceptions import PynamoDBException
 
 from chalicelib import wiring
 from chalicelib.api.errors import ApiError, json_errors, json_response, storage_unavailable
+from chalicelib.eventlog.append import receive
 from chalicelib.ingest.spec import CallError
 from chalicelib.storage.errors import ConflictError
-from chalicelib.webhooks import credentials, fields, orders, shopify, woocommerce
-from chalicelib.webhooks.inbound import Inbound, check, store
+from chalicelib.webhooks import credentials, fields, shopify, woocommerce
+from chalicelib.webhooks.inbound import Inbound, check, to_entries
 from chalicelib.webhooks.signatures import (
     BadSignature,
     WebhookNotConfigured,
@@ -75,20 +76,20 @@ def json_body(raw: bytes) -> Any:
 
 
 def save(events: list[Inbound], namespace: str, source: str) -> Response:
-    """Store the events; 503 (the sender retries, replays are harmless) if storage fails."""
+    """Append the events to the log; 503 (the sender retries, replays are harmless) if storage
+    fails."""
     settings = wiring.storage()
-    now = datetime.now(UTC)
     try:
         check(events)  # before any write
-        events = orders.with_buyers(events, namespace)
-        outcome = store(events, namespace, settings, now, source)
-        orders.remember(events, namespace, now, timedelta(days=settings.event_retention_days))
+        entries = to_entries(events, namespace, source, settings.phone_region)
+        appended = receive(entries, datetime.now(UTC))
     except CallError as error:  # a value DynamoDB cannot store: the sender must fix it
         raise ApiError(400, error.message, field=error.field) from error
     except (PynamoDBException, ConflictError) as error:
         raise storage_unavailable(error) from error
-    stored = [event.name for event in outcome.stored if event.source == source]
-    return json_response({"stored": stored, "duplicates": outcome.duplicates})
+    stored = {(entry.subject, entry.event_id) for entry in appended.stored}
+    names = [entry.name for entry in entries if (entry.subject, entry.event_id) in stored]
+    return json_response({"stored": names, "duplicates": len(appended.duplicates)})
 
 
 def ignored(source: str, topic: str) -> Response:

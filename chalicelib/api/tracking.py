@@ -1,9 +1,10 @@
 """Links people follow from our messages: click redirects and unsubscribes.
 
-GET /r/{token}: record the click, 302 to the signed target (a bad token is a 404, never an open
-redirect; an expired token, or a target whose host is no longer allowed, answers a page).
-GET /u/{token}: a confirmation page (link scanners prefetch GETs, so GET changes nothing).
-POST /u/{token}: RFC 8058 one-click unsubscribe, also what the page's button posts.
+GET /r/{token}: append the click to the event log, 302 to the signed target (a bad token is a
+404, never an open redirect; an expired token, or a target whose host is no longer allowed,
+answers a page). GET /u/{token}: a confirmation page (link scanners prefetch GETs, so GET
+changes nothing). POST /u/{token}: RFC 8058 one-click unsubscribe (also what the page's button
+posts), appended to the log; the worker revokes the consent and tells the funnels.
 """
 
 from __future__ import annotations
@@ -11,12 +12,22 @@ from __future__ import annotations
 import html
 import logging
 import time
+import uuid
+from datetime import UTC, datetime
 
 from chalice.app import Blueprint, Response
 
 from chalicelib import wiring
 from chalicelib.api.pages import not_found, page
-from chalicelib.tracking import consent, message_status
+from chalicelib.eventlog.append import receive
+from chalicelib.eventlog.entry import (
+    CONSENT,
+    STATUS,
+    VERIFIED,
+    Entry,
+    contact_subject,
+    message_subject,
+)
 from chalicelib.tracking.links import host_allowed
 from chalicelib.tracking.tokens import (
     TokenError,
@@ -50,11 +61,19 @@ def click(token: str) -> Response:
         # Signed before the allow-list changed (or the list was emptied): no redirect.
         log.warning("click on %s: host of %r is not allowed", target.message_id, target.url)
         return page(404, "Link not available", "<p>This link does not lead anywhere now.</p>")
+    now = datetime.now(UTC)
+    click = Entry(
+        subject=message_subject(target.message_id),
+        event_id=f"click:{uuid.uuid4().hex}",  # every click counts; the first one is "clicked"
+        type=STATUS,
+        name="clicked",
+        timestamp=now,
+        properties={"url": target.url, "count_click": True},
+        source="click",
+        trust=VERIFIED,
+    )
     try:
-        message = message_status.find(target.message_id)
-        if message is not None:
-            message_status.count(message.message_id, "clicks")  # every click
-            message_status.record(message, "clicked", details={"url": target.url})  # the first
+        receive([click], now)
     except Exception:  # the person gets their page even when recording fails
         log.exception("recording a click on %s failed", target.message_id)
     return Response(
@@ -101,16 +120,26 @@ def unsubscribe(token: str) -> Response:
         request = read_unsubscribe_token(settings.signing_secret, token)
     except TokenError:
         return not_found()
-    consent.revoke(
-        request.contact_id,
-        request.channel,
-        source="unsubscribe_link",
+    now = datetime.now(UTC)
+    opt_out = Entry(
+        subject=contact_subject(request.contact_id),
         event_id=f"unsubscribe:{request.message_id}:{request.channel}",
-        properties={"message_id": request.message_id},
+        type=CONSENT,
+        name="unsubscribed",
+        timestamp=now,
+        properties={
+            "channel": request.channel,
+            "message_id": request.message_id,
+            "source": "unsubscribe_link",
+        },
+        source="unsubscribe_link",
+        trust=VERIFIED,
     )
-    message = message_status.find(request.message_id)
-    if message is not None:
-        message_status.record(message, "unsubscribed", details={"source": "unsubscribe_link"})
+    try:
+        receive([opt_out], now)
+    except Exception:  # the person must see that it did not work, and try again
+        log.exception("storing the unsubscribe of %s failed", request.contact_id)
+        return page(503, "Please try again", "<p>We could not record that right now.</p>")
     what = CHANNEL_NAMES.get(request.channel, f"{request.channel} messages")
     return page(
         200, "You are unsubscribed", f"<p>You will not receive {html.escape(what)} from us.</p>"

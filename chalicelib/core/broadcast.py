@@ -28,7 +28,7 @@ from chalicelib.core.state import ContactView, utc
 PREFIX = "broadcast-"  # the funnel a broadcast runs as: `broadcast-{name}`
 SEND_STEP = "send"
 HAND_OVER_STEP = "hand_over"
-DEFAULT_QUIET_HOURS = QuietHours(start="21:00", end="08:00")  # in the contact's own time zone
+DEFAULT_QUIET_HOURS = QuietHours.model_validate({"start": "21:00", "end": "08:00"})  # contact tz
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|sec|second|m|min|minute|h|hour)\s*$")
 _PER = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600}
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from contextlib import suppress
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from chalicelib.events import StoredEvent
@@ -23,11 +23,11 @@ def attach(
     contact_id: str,
     values: Mapping[str, Any],
     now: datetime,
-    retention: timedelta,
     phone_region: str = "",
     merge: bool = True,
 ) -> list[StoredEvent]:
-    """Claim the keys for the contact; returns the `contact_merged` events of any merge.
+    """Claim the keys for the contact; returns the `contact_merged` events of any merge (each
+    also appended to the log, where the worker hands it to analytics and the funnels).
     `merge=False` claims only keys nobody owns (cheap, and safe while a step is being carried
     out); a key another contact owns is then left for a later `merge=True` call."""
     keys: list[str] = []
@@ -45,6 +45,6 @@ def attach(
             with suppress(ConflictError):
                 store.claim(key, contact_id, now)
         return []
-    resolver = Resolver(now, retention)
+    resolver = Resolver(now)
     resolver.resolve([*own, *new])
     return [merge.event for merge in resolver.merges]

@@ -1,6 +1,8 @@
 """GDPR erasure: a contact and everything that names them, merge tombstones included.
 
-Counters (aggregates) and receipts (messageIds, no contact reference) hold no personal data.
+The contact's events are everything the log files under its identity keys, under
+"contact:{id}", and the provider feedback on its messages. Counters (aggregates) hold no
+personal data.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from collections.abc import Iterable
 
 from pynamodb.models import Model
 
+from chalicelib.eventlog.entry import contact_subject, message_subject
 from chalicelib.identity import store
 from chalicelib.storage.models import Contact, DateMark, Enrollment, Event, Message
 
@@ -23,10 +26,18 @@ def erase(contact_id: str) -> dict[str, int]:
     except Contact.DoesNotExist:
         ids = [contact_id]  # nothing left but maybe stray items: sweep them anyway
     for each in ids:
-        tally["identities"] += _delete(store.of_contact(each))
-        tally["events"] += _delete(Event.query(each, consistent_read=True))
+        identities = store.of_contact(each)
+        messages = list(Message.by_contact.query(each))
+        subjects = [
+            *(item.identity for item in identities),
+            contact_subject(each),
+            *(message_subject(m.message_id) for m in messages),
+        ]
+        for subject in subjects:
+            tally["events"] += _delete(Event.query(subject, consistent_read=True))
+        tally["identities"] += _delete(identities)
         tally["enrollments"] += _delete(Enrollment.query(each, consistent_read=True))
-        tally["messages"] += _delete(Message.by_contact.query(each))
+        tally["messages"] += _delete(messages)
         if marks := _delete(DateMark.by_contact.query(each)):  # only contacts with dates have any
             tally["date_marks"] += marks
         tally["contacts"] += _delete_contact(each)

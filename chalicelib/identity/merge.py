@@ -1,22 +1,24 @@
-"""Merge one contact into another: the absorbed contact's identities, events, enrollments and
-messages move to the survivor, profiles combine, and a tombstone (`merged_into`) stays behind
-for the runtime's in-flight wake-ups. Each step is safe to re-run after a crash."""
+"""Merge one contact into another: the absorbed contact's identities, enrollments and messages
+move to the survivor (its events follow its identities: the log files them by identity key),
+profiles combine, and a tombstone (`merged_into`) stays behind for the runtime's in-flight
+wake-ups. A `contact_merged` event goes to the log. Each step is safe to re-run after a crash."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from pynamodb.constants import ITEM
 
+from chalicelib.eventlog.append import append
+from chalicelib.eventlog.entry import VERIFIED, Entry, contact_subject
 from chalicelib.events import StoredEvent
 from chalicelib.identity import store
 from chalicelib.identity.combine import COUNTS, combine
 from chalicelib.storage import messages as message_store
-from chalicelib.storage.contacts import event_item, save_events
 from chalicelib.storage.errors import ConflictError, conflicts_as_domain_errors
-from chalicelib.storage.models import Contact, Enrollment, Event, Message
+from chalicelib.storage.models import Contact, Enrollment, Message
 
 _RETRIES = 5
 PROFILE_FIELDS = (
@@ -48,13 +50,12 @@ class MergeResult:
     survivor: str
     absorbed: str
     identities: tuple[str, ...]
-    events: int
     enrollments: int
     messages: int
     event: StoredEvent  # `contact_merged`, stored on the survivor
 
 
-def merge(survivor: str, absorbed: str, now: datetime, retention: timedelta) -> MergeResult:
+def merge(survivor: str, absorbed: str, now: datetime) -> MergeResult:
     absorbed_ids = store.of_contact(absorbed)
     users = {i.identity for i in absorbed_ids if i.kind == "user"}
     survivor_users = {i.identity for i in store.of_contact(survivor) if i.kind == "user"}
@@ -63,7 +64,6 @@ def merge(survivor: str, absorbed: str, now: datetime, retention: timedelta) -> 
 
     snapshot = _tombstone(absorbed, survivor)
     moved = tuple(i.identity for i in absorbed_ids if store.repoint(i.identity, absorbed, survivor))
-    events = _move_events(absorbed, survivor)
     enrollments = _move_enrollments(absorbed, survivor)
     messages = _move_messages(absorbed, survivor)
     _combine_into(survivor, absorbed, snapshot)
@@ -78,14 +78,27 @@ def merge(survivor: str, absorbed: str, now: datetime, retention: timedelta) -> 
         properties={
             "absorbed_contact_id": absorbed,
             "identities": list(moved),
-            "events": events,
             "enrollments": enrollments,
             "messages": messages,
         },
         source="identity",
     )
-    save_events([event_item(stored, now, retention)])
-    return MergeResult(survivor, absorbed, moved, events, enrollments, messages, stored)
+    append(
+        [
+            Entry(
+                subject=contact_subject(survivor),
+                event_id=stored.event_id,
+                type=stored.type,
+                name=stored.name,
+                timestamp=now,
+                properties=stored.properties,
+                source=stored.source,
+                trust=VERIFIED,
+            )
+        ],
+        now,
+    )
+    return MergeResult(survivor, absorbed, moved, enrollments, messages, stored)
 
 
 def _tombstone(absorbed: str, survivor: str) -> dict[str, Any]:
@@ -119,20 +132,6 @@ def _profile(contact: Contact) -> dict[str, Any]:
         profile[name] = value.as_dict() if hasattr(value, "as_dict") else value
     profile["merged_from"] = set(contact.merged_from or ())
     return profile
-
-
-def _move_events(absorbed: str, survivor: str) -> int:
-    items = list(Event.query(absorbed, consistent_read=True))
-    copies = []
-    for item in items:
-        data = dict(item.attribute_values)
-        data["contact_id"] = survivor
-        copies.append(Event(**data))
-    save_events(copies)  # copy first, delete after: a crash duplicates, never loses
-    with Event.batch_write() as batch:
-        for item in items:
-            batch.delete(item)
-    return len(items)
 
 
 def _move_enrollments(absorbed: str, survivor: str) -> int:

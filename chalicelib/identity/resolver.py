@@ -1,14 +1,14 @@
 """Which contact is this? Resolves a call's identity keys to one contact, creating or merging.
 
-One Resolver serves one request: it looks identities up in bulk and remembers what it learnt,
-so a batch of 100 calls from one browser costs one BatchGetItem, not 100 reads.
+One Resolver serves one batch of the log: it looks identities up in bulk and remembers what it
+learnt, so a batch of 100 calls from one browser costs one BatchGetItem, not 100 reads.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from chalicelib.identity import store
 from chalicelib.identity.keys import strength
@@ -23,9 +23,8 @@ def new_contact_id() -> str:
 
 
 class Resolver:
-    def __init__(self, now: datetime, retention: timedelta) -> None:
+    def __init__(self, now: datetime) -> None:
         self.now = now
-        self.retention = retention
         self.owners: dict[str, str | None] = {}  # identity key -> contact id (None: unclaimed)
         self.redirects: dict[str, str] = {}  # absorbed contact -> survivor
         self.created: set[str] = set()  # contacts minted by this request
@@ -92,7 +91,7 @@ class Resolver:
             if survivor == absorbed:
                 return survivor
             try:
-                result = merge(survivor, absorbed, self.now, self.retention)
+                result = merge(survivor, absorbed, self.now)
             except MergeRefused:
                 return survivor  # the weaker key stays with its own (different) person
             except AlreadyMerged as already:

@@ -4,29 +4,29 @@ on the sparse `by_onsite` index (messages leave it when shown or expired, so it 
     enter(message, content, now) -> update actions that put a sent message in the inbox
     waiting(contact_id, now) -> the messages to show, oldest first
     leave(message) -> take it out (shown)
-    expire(message_id, now, record) -> drop one not shown in time, recording `expired` (the
-                                       sweeper's pass over `by_onsite_expiry`)
+    expire(message_id, now) -> drop one not shown in time: the `expired` status to append (the
+                               sweeper's pass over `by_onsite_expiry`)
+    status_entry(message_id, status, at) -> a status of an on-site message, for the event log
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from pynamodb.exceptions import UpdateError
 
 from chalicelib.core.funnel import ONSITE_EXPIRY
+from chalicelib.eventlog.entry import STATUS, VERIFIED, Entry, message_subject
 from chalicelib.storage.models import Message
 
 log = logging.getLogger(__name__)
 SHARDS = 4
 SHOWN_AT_ONCE = 3  # more waiting than this: the rest come with the next poll
 EXPIRED = "expired"
-
-Record = Callable[..., bool]  # tracking.message_status.record
 
 
 def shard(message_id: str) -> str:
@@ -63,15 +63,34 @@ def leave(message: Message) -> bool:
         raise
 
 
-def expire(message_id: str, now: datetime, record: Record) -> bool:
-    """The sweeper found an on-site message never shown in its window: it becomes `expired`
-    (funnels may wait for `shown` and branch on this). False when it was shown meanwhile."""
+def expire(message_id: str, now: datetime) -> Entry | None:
+    """The sweeper found an on-site message never shown in its window: out of the inbox, and
+    the `expired` status to append (the worker records it and tells the funnel, which may wait
+    for `shown` and branch on this). None when it was shown meanwhile."""
     try:
         message = Message.get(message_id, consistent_read=True)
     except Message.DoesNotExist:
-        return False
+        return None
     if message.expires_at is None or message.expires_at > now or not leave(message):
-        return False
-    message.refresh(consistent_read=True)
-    record(message, EXPIRED, now)
-    return True
+        return None
+    return status_entry(message_id, EXPIRED, now, source="sweeper")
+
+
+def status_entry(
+    message_id: str,
+    status: str,
+    at: datetime,
+    details: Mapping[str, Any] | None = None,
+    source: str = "onsite",
+) -> Entry:
+    """What became of an on-site message, for the event log: once per message and status."""
+    return Entry(
+        subject=message_subject(message_id),
+        event_id=f"onsite:{message_id}:{status}",
+        type=STATUS,
+        name=status,
+        timestamp=at,
+        properties=dict(details or {}),
+        source=source,
+        trust=VERIFIED,  # the device bound to the visitor's identity reported it (or the sweeper)
+    )

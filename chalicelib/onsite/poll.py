@@ -1,23 +1,25 @@
 """The snippet's poll (POST /v1/onsite): what the visitor did with the messages it showed, then
 the messages waiting for them.
 
-    read(body) -> Poll            validated, or ValueError naming the field
-    answer(poll, now, record) -> {"messages": [...]}
+    read(body) -> Poll                  validated, or ValueError naming the field
+    answer(poll, now) -> Answer         {"messages": [...]}, and the reports' status entries
 
-Reports become message statuses (`shown`, `clicked`, `dismissed`, `submitted`) through the
-same recorder as email opens and clicks, so funnels branch on them and figures count them.
-A report counts only for an on-site message of the visitor's own contact.
+Reports become message statuses (`shown`, `clicked`, `dismissed`, `submitted`): entries of the
+event log, which the worker records as it does email opens and clicks, so funnels branch on
+them and figures count them. A report counts only for an on-site message of the visitor's own
+contact.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from chalicelib.channels.onsite import ONSITE
+from chalicelib.eventlog.entry import Entry
 from chalicelib.onsite import inbox, visitors
 from chalicelib.storage.models import Message
 
@@ -27,7 +29,11 @@ MAX_REPORTS = 20
 MAX_ID = 128
 SHOWN_FIELDS = ("style", "title", "body", "buttons", "capture")
 
-Record = Callable[..., bool]  # tracking.message_status.record(message, status, at, details)
+
+@dataclass(frozen=True)
+class Answer:
+    body: dict[str, Any]  # what the snippet gets
+    statuses: list[Entry]  # what the route appends to the event log
 
 
 @dataclass(frozen=True)
@@ -79,40 +85,39 @@ def read(body: Mapping[str, Any]) -> Poll:
     return Poll(anonymous_id.strip(), device_key, tuple(reports))
 
 
-def answer(poll: Poll, now: datetime, record: Record) -> dict[str, Any]:
+def answer(poll: Poll, now: datetime) -> Answer:
     """Nothing for a stranger: an unknown visitor and a wrong device key get the same empty
     answer as a visitor with no messages."""
     try:
         contact_id = visitors.contact_of(poll.anonymous_id, poll.device_key, now)
     except visitors.NotTheVisitor:
         log.warning("on-site poll with a device key not bound to its anonymous id")
-        return {"messages": []}
+        return Answer({"messages": []}, [])
     if contact_id is None:
-        return {"messages": []}
+        return Answer({"messages": []}, [])
     done = {report.message_id for report in poll.reports}
-    for report in poll.reports:
-        _apply(contact_id, report, now, record)
-    return {
-        "messages": [
-            {"id": message.message_id, **_shown(message.content or {})}
-            for message in inbox.waiting(contact_id, now)
-            if message.message_id not in done
-        ]
-    }
+    statuses = [entry for report in poll.reports for entry in _apply(contact_id, report, now)]
+    messages = [
+        {"id": message.message_id, **_shown(message.content or {})}
+        for message in inbox.waiting(contact_id, now)
+        if message.message_id not in done
+    ]
+    return Answer({"messages": messages}, statuses)
 
 
 def _shown(content: Mapping[str, Any]) -> dict[str, Any]:
     return {name: content[name] for name in SHOWN_FIELDS if content.get(name) is not None}
 
 
-def _apply(contact_id: str, report: Report, now: datetime, record: Record) -> None:
+def _apply(contact_id: str, report: Report, now: datetime) -> list[Entry]:
     try:
         message = Message.get(report.message_id)
     except Message.DoesNotExist:
-        return
+        return []
     if message.channel != ONSITE or message.contact_id != contact_id:
-        return  # not this visitor's: ignored, and no hint why
+        return []  # not this visitor's: ignored, and no hint why
     inbox.leave(message)
-    record(message, "shown", now)  # whatever they did, they saw it first
-    if report.action != "shown":
-        record(message, report.action, now, report.details)
+    shown = inbox.status_entry(message.message_id, "shown", now)  # whatever they did, they saw it
+    if report.action == "shown":
+        return [shown]
+    return [shown, inbox.status_entry(message.message_id, report.action, now, report.details)]

@@ -107,7 +107,8 @@ class BroadcastSend:
         broadcast, _ = self.definitions.of(work)
         ids = members(broadcast.segment, rows)
         work.count("members", len(ids))
-        snapshots = load_snapshots(ids, events=False, addresses=True, workers=WORKERS)
+        now = self.clock()  # quiet hours and caps are judged as this page goes out
+        snapshots = load_snapshots(ids, now, events=False, addresses=True, workers=WORKERS)
         reachable: dict[str, ContactSnapshot] = {}
         for contact_id in ids:
             why = route(broadcast, snapshots[contact_id].view)
@@ -124,9 +125,7 @@ class BroadcastSend:
             broadcast.funnel_name, int(work.params["funnel_version"])
         )
         pace = self._pace(work, broadcast)
-        entered = self.runtime.enter_each(
-            funnel, reachable, self.clock(), before_send=pace, workers=WORKERS
-        )
+        entered = self.runtime.enter_each(funnel, reachable, now, before_send=pace, workers=WORKERS)
         found = {contact_id: entry for contact_id, entry in entered.items() if not entry.new}
         earlier = self._first_messages(found)
         for contact_id, entry in entered.items():
@@ -232,7 +231,7 @@ class BroadcastDryRun:
         work.count("members", len(ids))
         now = self.clock()
         window = cap_window(funnel, self.runtime.workspace_cap)
-        snapshots = load_snapshots(ids, events=False, addresses=True, workers=WORKERS)
+        snapshots = load_snapshots(ids, now, events=False, addresses=True, workers=WORKERS)
 
         def verdict(snapshot: ContactSnapshot) -> tuple[str, bool]:
             """Where it would go (or why not), and whether it would be held for now."""

@@ -17,7 +17,8 @@ from chalicelib.channels.routing import consented
 from chalicelib.core.figures import CONSENT_CHANNELS
 from chalicelib.core.state import ContactView, PastEvent
 from chalicelib.runtime import parallel
-from chalicelib.storage.models import Contact, Event, Identity, Message
+from chalicelib.storage.contacts import events_of, subjects_of
+from chalicelib.storage.models import Contact, Identity, Message
 
 HISTORY_EVENTS = 200  # newest events branch conditions may look at
 ALWAYS_REACHABLE = ("webhook", "outbox")  # need no address of the contact's
@@ -61,34 +62,43 @@ def load_snapshot(
         contact = None
     identities = list(Identity.by_contact.query(contact_id))
     sends = recent_sends(contact_id, now, cap_window)
-    return _snapshot(contact_id, contact, identities, _history(contact_id), sends, cap_window)
+    history = _history(contact, contact_id, identities, now)
+    return _snapshot(contact_id, contact, identities, history, sends, cap_window)
 
 
 def load_snapshots(
-    contact_ids: Sequence[str], *, events: bool, addresses: bool, workers: int = 1
+    contact_ids: Sequence[str],
+    now: datetime,
+    *,
+    events: bool,
+    addresses: bool,
+    workers: int = 1,
 ) -> dict[str, ContactSnapshot]:
     """Snapshots of a job's page of contacts: profiles in BatchGetItem requests, the event
-    history and addresses only when the job's conditions read them (a Query per contact each,
-    on `workers` threads), never the recent sends (caps concern funnel sends, not conditions)."""
+    history and addresses only when the job's conditions read them (a Query per contact and
+    subject each, on `workers` threads), never the recent sends (caps concern funnel sends, not
+    conditions)."""
     contacts = {contact.contact_id: contact for contact in Contact.batch_get(list(contact_ids))}
 
     def snapshot(contact_id: str) -> ContactSnapshot:
+        contact = contacts.get(contact_id)
+        identities = list(Identity.by_contact.query(contact_id)) if addresses or events else []
+        history = _history(contact, contact_id, identities, now) if events else []
         return _snapshot(
-            contact_id,
-            contacts.get(contact_id),
-            list(Identity.by_contact.query(contact_id)) if addresses else [],
-            _history(contact_id) if events else [],
-            (),
-            timedelta(0),
+            contact_id, contact, identities if addresses else [], history, (), timedelta(0)
         )
 
     return dict(zip(contact_ids, parallel.each(snapshot, contact_ids, workers), strict=True))
 
 
-def _history(contact_id: str) -> list[PastEvent]:
+def _history(
+    contact: Contact | None, contact_id: str, identities: list[Identity], now: datetime
+) -> list[PastEvent]:
+    """The newest events filed under the contact's identities and its own subjects."""
+    subjects = subjects_of(contact, contact_id, [item.identity for item in identities])
     events = [
         PastEvent(event.name, event.properties.as_dict(), event.timestamp)
-        for event in Event.query(contact_id, scan_index_forward=False, limit=HISTORY_EVENTS)
+        for event in events_of(subjects, now, HISTORY_EVENTS)
     ]
     events.reverse()
     return events

@@ -89,7 +89,7 @@ class Sweeper:
     ) -> None:
         self.wake_overdue = wake_overdue  # Runtime.wake_overdue(contact_id, enrollment_key)
         self.dispatcher = dispatcher
-        self.expire_onsite = expire_onsite  # onsite.inbox.expire(message_id, now, record)
+        self.expire_onsite = expire_onsite  # True when it expired the message (chalicelib/jobs.py)
 
     def passes(self, work: Work) -> Sequence[Pass]:
         overdue = IndexQuery(

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from chalicelib import wiring
 from chalicelib.core.decisions import UpdateProfile
 from chalicelib.identity.attach import IDENTITY_ATTRIBUTES, attach
 from chalicelib.storage.errors import ConflictError, conflicts_as_domain_errors
@@ -36,15 +35,14 @@ def apply_profile_update(contact_id: str, update: UpdateProfile, attempts: int =
 
 
 def claim_identities(
-    contact_id: str, update: UpdateProfile, now: datetime, merge: bool = True
+    contact_id: str,
+    update: UpdateProfile,
+    now: datetime,
+    phone_region: str = "",
+    merge: bool = True,
 ) -> None:
     """An email or phone a funnel stored (a `wait_reply` answer) becomes an identity of the
     contact, so the next step can send to it; with `merge`, a contact that already owned it
-    merges with this one, and analytics and the funnels are told like for any merge."""
-    if not any(name in update.set for name in IDENTITY_ATTRIBUTES):
-        return
-    settings = wiring.storage()
-    retention = timedelta(days=settings.event_retention_days)
-    merges = attach(contact_id, update.set, now, retention, settings.phone_region, merge)
-    if merges:
-        wiring.event_sink().handle(merges)
+    merges with this one (its `contact_merged` event goes to the log like any merge's)."""
+    if any(name in update.set for name in IDENTITY_ATTRIBUTES):
+        attach(contact_id, update.set, now, phone_region, merge)

@@ -115,6 +115,7 @@ class Runtime:
         clock: Clock,
         observer: RuntimeObserver | None = None,
         links: Mapping[str, str] | None = None,
+        phone_region: str = "",
         workspace_cap: Cap | None = None,
     ) -> None:
         self.funnels = funnels
@@ -124,27 +125,21 @@ class Runtime:
         self.clock = clock
         self.observer: RuntimeObserver = observer or NoObserver()
         self.links = dict(links or {})  # `links.*` for templates: see dispatch.engine_links
+        self.phone_region = phone_region  # reads phone numbers a funnel stores
         self.workspace_cap = workspace_cap  # AUTOFUNNEL_FREQUENCY_CAP, across all funnels
 
     # --- inputs ---------------------------------------------------------------------------
 
     def handle(self, events: Sequence[StoredEvent]) -> None:
-        """The EventSink: match each stored event against funnels, advance and enroll.
-
-        The events are already stored and their senders' retries count as duplicates, so one
-        failing event must not stop the others: it is logged with its ids for replay."""
+        """Match each stored event against funnels, advance and enroll (the worker's call: a
+        failure goes back to the stream, which delivers the event again)."""
         for event in events:
-            try:
-                if event.type == "identify":
-                    self._mark_dates(event.contact_id, event.properties)
-                self._on_event(
-                    event.contact_id,
-                    EventInput(event.name, dict(event.properties), event.timestamp, event.event_id),
-                )
-            except Exception:
-                log.exception(
-                    "funnels missed event %s of contact %s", event.event_id, event.contact_id
-                )
+            if event.type == "identify":
+                self._mark_dates(event.contact_id, event.properties)
+            self._on_event(
+                event.contact_id,
+                EventInput(event.name, dict(event.properties), event.timestamp, event.event_id),
+            )
 
     def handle_wakeup(self, payload: dict[str, object]) -> None:
         """The step-runner Lambda's entry point (EventBridge Scheduler or the local poller)."""
@@ -155,7 +150,7 @@ class Runtime:
         )
 
     def handle_statuses(self, updates: Sequence[MessageStatusUpdate]) -> None:
-        """The StatusSink: a delivery, open, click or reply reaches the enrollment that sent it."""
+        """A delivery, open, click or reply reaches the enrollment that sent the message."""
         for update in updates:
             try:
                 message = Message.get(update.message_id)
@@ -528,7 +523,9 @@ class Runtime:
             elif isinstance(decision, UpdateProfile):
                 apply_profile_update(row.contact_id, decision)
                 self._mark_dates(row.contact_id, decision.set)
-                claim_identities(row.contact_id, decision, contact.now, merge=False)
+                claim_identities(
+                    row.contact_id, decision, contact.now, self.phone_region, merge=False
+                )
                 contact.forget()
         for message in messages:
             if message.status == PENDING or (claimed and message.status == SENDING):
@@ -547,7 +544,9 @@ class Runtime:
                     )
         for decision in decisions:  # last: a merge moves this enrollment and its messages
             if isinstance(decision, UpdateProfile):
-                claim_identities(row.contact_id, decision, contact.now, merge=True)
+                claim_identities(
+                    row.contact_id, decision, contact.now, self.phone_region, merge=True
+                )
 
     def _schedule(
         self, row: Enrollment, decision: ScheduleWakeup, contact: _Contact, depth: int
@@ -650,13 +649,3 @@ def _sequence(enrollment_key: str) -> int:
 
 def _wake_shard(enrollment_key: str) -> str:
     return f"w{int(hashlib.sha256(enrollment_key.encode()).hexdigest()[:8], 16) % WAKE_SHARDS}"
-
-
-class StatusFeed:
-    """The StatusSink side of the runtime."""
-
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
-
-    def handle(self, updates: Sequence[MessageStatusUpdate]) -> None:
-        self.runtime.handle_statuses(updates)

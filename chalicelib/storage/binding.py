@@ -8,11 +8,13 @@ every cold start).
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from pynamodb.connection import Connection
 from pynamodb.models import Model
 
 from chalicelib.config import Settings
-from chalicelib.storage.models import ALL_MODELS
+from chalicelib.storage.models import ALL_MODELS, Event
 
 # The table_name each model is declared with is its logical name; bind() prefixes it per stage.
 LOGICAL_NAMES: dict[type[Model], str] = {model: model.Meta.table_name for model in ALL_MODELS}
@@ -45,6 +47,7 @@ def bind(settings: Settings) -> Connection:
         table = model._get_connection()  # cheap: PynamoDB creates the client on the first call
         shared.add_meta_table(table.get_meta_table())
         table.connection = shared
+    Event.retention = timedelta(days=settings.event_retention_days)
     _bound = shared
     return shared
 

@@ -1,58 +1,24 @@
-"""Contacts as plain data for the API, and their timeline of events."""
+"""Contacts as plain data for the API, and their timeline of events.
+
+A contact's events live in the log under its subjects: each identity key it owns and
+"contact:{id}" (what the worker derived about it), plus those of the contacts merged into it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime, timedelta
+import re
+from collections.abc import Iterable, Iterator
+from datetime import datetime
 from typing import Any
 
-from pynamodb.exceptions import PutError
-
-from chalicelib.events import StoredEvent
-from chalicelib.storage.models import Contact, Event
+from chalicelib.eventlog.entry import CONSENT, STATUS, contact_subject
+from chalicelib.storage.models import Contact, Event, Identity
 
 MAX_TIMELINE = 500
+MAX_PER_SUBJECT = 2000  # a subject's events read at most (a timeline shows the newest)
 _MAX_HOPS = 5  # merged_into chains are compressed on merge; a few hops at most
-
-
-def event_key(timestamp: datetime, event_id: str) -> str:
-    """Fixed-width UTC time first, so a contact's events sort by time as strings."""
-    return f"{timestamp.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}#{event_id}"
-
-
-def event_item(event: StoredEvent, received_at: datetime, retention: timedelta) -> Event:
-    return Event(
-        event.contact_id,
-        event_key(event.timestamp, event.event_id),
-        event_id=event.event_id,
-        type=event.type,
-        name=event.name,
-        properties=event.properties,
-        context=event.context or None,
-        source=event.source,
-        timestamp=event.timestamp,
-        received_at=received_at,
-        expires_at=received_at + retention,
-    )
-
-
-def store_new_event(item: Event) -> bool:
-    """Put the event unless it is stored already (its key holds its id): False then. Jobs name
-    the events they emit after themselves, so a page handled again stores nothing twice."""
-    try:
-        item.save(condition=Event.contact_id.does_not_exist())
-    except PutError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
-
-
-def save_events(items: Iterable[Event]) -> None:
-    """BatchWriteItem, 25 at a time (PynamoDB retries unprocessed items)."""
-    with Event.batch_write() as batch:
-        for item in items:
-            batch.save(item)
+_NOT_SHOWN = (STATUS,)  # provider feedback lives with its message, not on the timeline
+_NAMESPACE = re.compile(r"^[0-9a-f]{10}:")  # eventlog.entry.namespaced: the source's own id follows
 
 
 def resolve(contact_id: str) -> Contact | None:
@@ -86,16 +52,42 @@ def profile_of(contact: Contact) -> dict[str, Any]:
     return profile
 
 
+def subjects_of(contact: Contact | None, contact_id: str, identities: Iterable[str]) -> list[str]:
+    """Where the contact's events are filed: its identity keys and its own subjects."""
+    merged = sorted(contact.merged_from or ()) if contact is not None else []
+    return [*identities, *(contact_subject(c) for c in (contact_id, *merged))]
+
+
+def events_of(subjects: Iterable[str], now: datetime, limit: int) -> list[Event]:
+    """The newest `limit` events under the subjects, newest first (expired ones left out:
+    TTL deletes lag up to two days)."""
+    found = [item for subject in dict.fromkeys(subjects) for item in _live(subject, now)]
+    found.sort(key=lambda item: (item.timestamp, item.event_id), reverse=True)
+    return found[:limit]
+
+
+def _live(subject: str, now: datetime) -> Iterator[Event]:
+    for item in Event.query(subject, limit=MAX_PER_SUBJECT):
+        if item.type in _NOT_SHOWN or (item.expires_at is not None and item.expires_at <= now):
+            continue
+        yield item
+
+
 def timeline(contact_id: str, limit: int = 100) -> list[dict[str, Any]]:
-    """Newest first; events past their retention (TTL not yet applied) are left out."""
+    """Newest first."""
+    try:
+        contact: Contact | None = Contact.get(contact_id)
+    except Contact.DoesNotExist:
+        contact = None
+    keys = [item.identity for item in Identity.by_contact.query(contact_id)]
     now = datetime.now().astimezone()
     events = []
-    for item in Event.query(contact_id, scan_index_forward=False, limit=limit):
-        if item.expires_at is not None and item.expires_at <= now:
-            continue
+    for item in events_of(subjects_of(contact, contact_id, keys), now, limit):
         event = item.to_simple_dict()
-        event.pop("contact_id", None)
-        event.pop("event_key", None)
-        event.pop("expires_at", None)
+        for internal in ("subject", "keys", "lookup", "expires_at", "trust"):
+            event.pop(internal, None)
+        event["event_id"] = _NAMESPACE.sub("", item.event_id)
+        if item.type == CONSENT:
+            event["type"] = "track"  # an opt-out shows as the event funnels saw
         events.append(event)
     return events

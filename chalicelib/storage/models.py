@@ -6,7 +6,9 @@ Table names are placeholders until `chalicelib.storage.binding.bind(settings)` s
 - contacts (contact_id): get a profile; conditional update guarded by `version`.
 - identities (identity = "email:a@b.c"): get → contact; uniqueness by conditional put;
   GSI by_contact lists a contact's identities.
-- events (contact_id, event_key = "time#id"): a contact's timeline, time-ordered; TTL expires_at.
+- events (subject, event_id): the event log. Routes append each inbound event once (a conditional
+  put on its source id); its stream feeds the worker. A contact's timeline is the union of its
+  subjects (its identity keys and "contact:{id}"), one Query each. TTL expires_at.
 - funnels (name, version; 0 = head): get the head (state, latest version) or one version;
   GSI by_listing (sparse, heads only) lists all funnels.
 - enrollments (contact_id, enrollment_key = "funnel#started#id"): a contact's enrollments, all or
@@ -37,6 +39,8 @@ Table names are placeholders until `chalicelib.storage.binding.bind(settings)` s
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from pynamodb.attributes import (
     BooleanAttribute,
     JSONAttribute,
@@ -51,6 +55,8 @@ from pynamodb.attributes import (
 )
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
+
+STREAM_VIEW = "NEW_IMAGE"  # the log is insert-only: the worker reads what was appended
 
 
 class _Meta:
@@ -108,19 +114,28 @@ class Identity(Model):
 
 
 class Event(Model):
+    """One entry of the event log (chalicelib.eventlog): what came in, or what the worker
+    derived, exactly once per source id."""
+
     class Meta(_Meta):
         table_name = "events"
+        stream_view_type = STREAM_VIEW
 
-    contact_id = UnicodeAttribute(hash_key=True)
-    event_key = UnicodeAttribute(range_key=True)  # "{timestamp iso}#{event_id}": time-ordered
-    event_id = UnicodeAttribute()
-    type = UnicodeAttribute()  # track, identify, page, screen, alias, group, webhook...
+    retention = timedelta(days=400)  # set per stage by storage.binding.bind
+
+    subject = UnicodeAttribute(hash_key=True)  # an identity key, "contact:{id}", "message:{id}"...
+    event_id = UnicodeAttribute(range_key=True)  # "{namespace}:{source id}": unique per subject
+    type = UnicodeAttribute()  # track, identify, page, screen, alias, group; status, consent...
     name = UnicodeAttribute()
+    timestamp = UTCDateTimeAttribute()  # when it happened
+    received_at = UTCDateTimeAttribute()
     properties = MapAttribute(default=dict)
     context = MapAttribute(null=True)
+    keys = ListAttribute(of=UnicodeAttribute, null=True)  # identity keys the event carries
+    lookup = ListAttribute(of=UnicodeAttribute, null=True)  # keys only looked up (alias)
     source = UnicodeAttribute(default="api")
-    timestamp = UTCDateTimeAttribute()
-    received_at = UTCDateTimeAttribute()
+    trust = UnicodeAttribute(default="claim")  # claim (public write key) | verified (signed)
+    correlation = UnicodeAttribute(null=True)  # the request that stored it (logs)
     expires_at = TTLAttribute(null=True)
 
 

@@ -36,6 +36,9 @@ def table_properties(model: type[Model]) -> dict[str, Any]:
             }
             for index in indexes
         ]
+    view = getattr(model.Meta, "stream_view_type", None)
+    if view:
+        properties["StreamSpecification"] = {"StreamViewType": view}
     if model in TTL_ATTRIBUTES:
         properties["TimeToLiveSpecification"] = {
             "AttributeName": TTL_ATTRIBUTES[model],

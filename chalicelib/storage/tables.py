@@ -11,17 +11,22 @@ from chalicelib.storage.models import ALL_MODELS
 from chalicelib.storage.schema import logical_name, table_properties
 
 
-def dynamodb_client(settings: Settings) -> Any:
+def dynamodb_client(settings: Settings, service: str = "dynamodb") -> Any:
     session = botocore.session.get_session()
     credentials: dict[str, str] = {}
     if settings.dynamodb_endpoint:
         credentials = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
     return session.create_client(
-        "dynamodb",
+        service,
         region_name=settings.region,
         endpoint_url=settings.dynamodb_endpoint or None,
         **credentials,
     )
+
+
+def streams_client(settings: Settings) -> Any:
+    """DynamoDB Streams (GetRecords...): the same endpoint as the tables locally."""
+    return dynamodb_client(settings, "dynamodbstreams")
 
 
 def create_tables(settings: Settings) -> list[str]:
@@ -35,6 +40,11 @@ def create_tables(settings: Settings) -> list[str]:
             continue
         properties = table_properties(model)
         ttl = properties.pop("TimeToLiveSpecification", None)
+        if "StreamSpecification" in properties:  # CloudFormation's shape has no StreamEnabled
+            properties["StreamSpecification"] = {
+                "StreamEnabled": True,
+                **properties["StreamSpecification"],
+            }
         client.create_table(TableName=name, **properties)
         client.get_waiter("table_exists").wait(
             TableName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100}

@@ -1,8 +1,8 @@
-"""Recording what happened to a sent message, and handing each new status to the funnels.
+"""Recording what happened to a sent message (the worker tells the funnels).
 
 A status is new the first time it lands in the message's history; replays and second clicks
-update nothing the funnels see (clicks are still counted). `Message.status` only moves forward
-(a late `delivered` after `opened` does not move it back).
+change nothing there (clicks are still counted). `Message.status` only moves forward (a late
+`delivered` after `opened` does not move it back).
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ from typing import Any
 
 from pynamodb.exceptions import UpdateError
 
-from chalicelib import wiring
-from chalicelib.statuses import MessageStatusUpdate
 from chalicelib.storage.models import Counter, Message
 
 RANK = {
@@ -87,7 +85,7 @@ def _history_entry(status: str, at: datetime, details: dict[str, Any]) -> dict[s
 def record(
     message: Message, status: str, at: datetime | None = None, details: dict[str, Any] | None = None
 ) -> bool:
-    """Add `status` to the message once; True (and the funnels are told) when it was new."""
+    """Add `status` to the message once; True when it was new."""
     at = at or datetime.now(UTC)
     details = details or {}
     for _ in range(5):  # optimistic locking on Message.version; a racing webhook means re-read
@@ -109,7 +107,4 @@ def record(
             message.refresh(consistent_read=True)
     else:
         return False
-    wiring.status_sink().handle(
-        [MessageStatusUpdate(message.message_id, status, at, dict(details))]
-    )
     return True

@@ -12,9 +12,11 @@ from datetime import datetime
 
 from chalicelib.channels import reachability
 from chalicelib.channels.routing import consented
+from chalicelib.eventlog.entry import CONSENT, VERIFIED, Entry, contact_subject
 from chalicelib.tracking import consent
 
 TOPIC = consent.TOPIC
+SOURCE = "preferences_page"
 CHANNEL_NAMES = {
     "email": "Emails",
     "sms": "Text messages (SMS)",
@@ -50,27 +52,43 @@ def _topic_on(reach: reachability.Reachability, topic: str) -> bool:
     return consented(reach.consents, TOPIC + topic)
 
 
-def save(
+def changes(
     contact_id: str,
-    message_id: str,
+    message: tuple[str, str],
     wanted: Collection[str],
     topics: Iterable[str],
     now: datetime,
-) -> list[str]:
-    """Apply the page's form (`wanted`: the keys left switched on); returns what changed."""
-    changed = []
+) -> list[Entry]:
+    """The page's form (`wanted`: the keys left switched on) as consent entries for the event
+    log, one per choice that changed. The worker records them; funnels see `unsubscribed` /
+    `subscribed {channel}`, or for a topic `topic_unsubscribed` / `topic_subscribed {topic}` (a
+    topic is not a channel: funnels exiting on `unsubscribed` carry on). `message`: (id,
+    channel) of the message whose link opened the page: switching its own channel off is an
+    unsubscribe from it (its figures count it, its enrollment ends); others only name it."""
+    message_id, message_channel = message
+    found = []
     for choice in choices(contact_id, topics):
         on = choice.key in wanted
         if on == choice.enabled:
             continue
-        consent.set_consent(
-            contact_id,
-            choice.key,
-            on,
-            source="preferences_page",
-            event_id=f"preferences:{message_id}:{choice.key}:{now.isoformat()}",
-            at=now,
-            properties={"message_id": message_id},
+        name = "subscribed" if on else "unsubscribed"
+        about: dict[str, str] = {"channel": choice.key}
+        if choice.key.startswith(TOPIC):
+            name, about["topic"] = f"topic_{name}", choice.key[len(TOPIC) :]
+        found.append(
+            Entry(
+                subject=contact_subject(contact_id),
+                event_id=f"preferences:{message_id}:{choice.key}:{now.isoformat()}",
+                type=CONSENT,
+                name=name,
+                timestamp=now,
+                properties={
+                    **about,
+                    "message_id" if choice.key == message_channel else "from_message": message_id,
+                    "source": SOURCE,
+                },
+                source=SOURCE,
+                trust=VERIFIED,  # the person's own signed link
+            )
         )
-        changed.append(choice.key)
-    return changed
+    return found

@@ -1,4 +1,5 @@
-"""SendGrid event webhook events -> message statuses, dead addresses and email opt-outs."""
+"""SendGrid event webhook events -> log entries about our messages (statuses, dead addresses,
+email opt-outs); the worker applies them. Pure: the route appends what this returns."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib.storage.models import Message
-from chalicelib.tracking import consent, identities, message_status, receipts
+from chalicelib.eventlog.entry import PROVIDER, STATUS, VERIFIED, Entry, message_subject, namespaced
 
-STATUS = {
+SOURCE = "sendgrid"
+STATUS_OF = {
     "delivered": "delivered",
     "open": "opened",
     "click": "clicked",
@@ -24,66 +25,55 @@ OPT_OUTS = {"spamreport", "unsubscribe", "group_unsubscribe"}
 DETAIL_FIELDS = ("url", "reason", "type", "status", "bounce_classification", "useragent")
 
 
-def receipt_key(event: dict[str, Any]) -> str:
-    event_id = event.get("sg_event_id")
-    if not event_id:  # never seen in practice; a digest keeps replays idempotent anyway
-        event_id = hashlib.sha256(json.dumps(event, sort_keys=True).encode()).hexdigest()
-    return f"sendgrid:{event_id}"
+def event_id(event: dict[str, Any]) -> str:
+    found = event.get("sg_event_id")
+    if not found:  # never seen in practice; a digest keeps replays idempotent anyway
+        found = hashlib.sha256(json.dumps(event, sort_keys=True).encode()).hexdigest()
+    return str(found)
 
 
-def _message_for(event: dict[str, Any]) -> Message | None:
+def entry(event: dict[str, Any], received: datetime) -> Entry | None:
+    """None for an event we do not map, or one about a message that is not ours."""
+    kind = str(event.get("event") or "")
+    if kind not in STATUS_OF:
+        return None
+    subject = _subject(event)
+    if subject is None:
+        return None
+    details: dict[str, Any] = {
+        name: str(event[name])[:500] for name in DETAIL_FIELDS if event.get(name) is not None
+    }
+    details["provider_event"] = kind
+    if event.get("email"):
+        details["address"] = str(event["email"])
+    if kind == "dropped" or (kind == "bounce" and event.get("type") != "blocked"):
+        details["unreachable"] = True  # hard bounce, suppressed address ("blocked" is temporary)
+    if kind in OPT_OUTS:
+        details["opt_out"] = "email"
+    return Entry(
+        subject=subject,
+        event_id=namespaced(SOURCE, event_id(event)),
+        type=STATUS,
+        name=STATUS_OF[kind],
+        timestamp=_at(event, received),
+        properties=details,
+        source=SOURCE,
+        trust=VERIFIED,
+    )
+
+
+def _subject(event: dict[str, Any]) -> str | None:
     message_id = event.get("message_id")  # our custom arg, echoed on every event
     if isinstance(message_id, str) and message_id:
-        message = message_status.find(message_id)
-        if message is not None:
-            return message
+        return message_subject(message_id)
     sg_message_id = str(event.get("sg_message_id") or "")
     if sg_message_id:  # "<X-Message-Id>.<filter>..." - the prefix is what the send returned
-        return message_status.find_by_provider_id(sg_message_id.split(".")[0])
+        return f"{PROVIDER}{sg_message_id.split('.')[0]}"
     return None
 
 
-def _at(event: dict[str, Any]) -> datetime:
+def _at(event: dict[str, Any], received: datetime) -> datetime:
     try:
         return datetime.fromtimestamp(int(event["timestamp"]), UTC)
-    except (KeyError, TypeError, ValueError):
-        return datetime.now(UTC)
-
-
-def process(event: dict[str, Any]) -> bool:
-    """Apply one event; False when it was a replay (already processed) or not ours."""
-    kind = str(event.get("event") or "")
-    if kind not in STATUS:
-        return False
-    message = _message_for(event)
-    if message is None:
-        return False
-    key = receipt_key(event)
-    if not receipts.claim(key):
-        return False
-    try:
-        _apply(kind, event, message)
-    except Exception:
-        receipts.release(key)  # let SendGrid's retry process it
-        raise
-    return True
-
-
-def _apply(kind: str, event: dict[str, Any], message: Message) -> None:
-    at = _at(event)
-    details = {field: event.get(field) for field in DETAIL_FIELDS if event.get(field) is not None}
-    details["provider_event"] = kind
-    address = str(event.get("email") or message.address or "")
-    if kind == "dropped" or (kind == "bounce" and event.get("type") != "blocked"):
-        # A hard bounce or a suppressed address: never mail it again. ("blocked" is temporary.)
-        identities.mark_unreachable(message.contact_id, "email", address, at)
-    if kind in OPT_OUTS:
-        consent.revoke(
-            message.contact_id,
-            "email",
-            source="sendgrid",
-            event_id=str(event.get("sg_event_id") or receipt_key(event)),
-            at=at,
-            properties={"message_id": message.message_id, "reason": kind},
-        )
-    message_status.record(message, STATUS[kind], at, details)
+    except (KeyError, TypeError, ValueError, OverflowError, OSError):
+        return received

@@ -1,17 +1,26 @@
-"""Twilio callbacks: message status updates, and inbound texts (opt-out keywords, replies)."""
+"""Twilio callbacks as log entries: message status updates, and inbound texts (opt-out keywords,
+replies). Pure: the route appends what these return and answers with TwiML."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from xml.sax.saxutils import escape
 
 from chalicelib.channels.keywords import HELP, START, STOP, keyword
 from chalicelib.channels.retry import TWILIO_UNREACHABLE
-from chalicelib.events import StoredEvent
-from chalicelib.storage.models import Message
-from chalicelib.tracking import consent, identities, message_status, receipts
+from chalicelib.eventlog.entry import (
+    CONSENT,
+    PROVIDER,
+    STATUS,
+    VERIFIED,
+    Entry,
+    message_subject,
+    namespaced,
+)
+from chalicelib.tracking import identities
 
+SOURCE = "twilio"
 DEFAULT_HELP = "Reply STOP to unsubscribe or START to resubscribe. Msg & data rates may apply."
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
@@ -23,99 +32,89 @@ def twiml_message(text: str) -> str:
     )
 
 
-def process_status(params: Mapping[str, str], message_id: str | None = None) -> bool:
-    """Apply one status callback; False for a replay or a message that is not ours.
+def status_entry(
+    params: Mapping[str, str], message_id: str | None, received: datetime
+) -> Entry | None:
+    """One status callback; None for statuses that change nothing (queued, sent).
     `message_id` is the `m` query parameter our status callback URLs carry."""
     sid = params.get("MessageSid") or params.get("SmsSid") or ""
     status = params.get("MessageStatus") or params.get("SmsStatus") or ""
     if not sid or not status:
-        return False
-    message = message_status.find(message_id) if message_id else None
-    message = message or message_status.find_by_provider_id(sid)
-    if message is None:
-        return False
-    key = f"twilio:{sid}:{status}"
-    if not receipts.claim(key):
-        return False
-    try:
-        _apply_status(message, status, params)
-    except Exception:
-        receipts.release(key)
-        raise
-    return True
-
-
-def _apply_status(message: Message, status: str, params: Mapping[str, str]) -> None:
+        return None
     code = params.get("ErrorCode") or ""
-    details = {"provider_status": status, "error_code": code or None}
+    details: dict[str, object] = {"provider_status": status}
+    if code:
+        details["error_code"] = code
     if status == "delivered":
-        message_status.record(message, "delivered", details=details)
+        name = "delivered"
     elif status == "read":  # WhatsApp read receipts
-        message_status.record(message, "opened", details=details)
+        name = "opened"
     elif status in ("failed", "undelivered"):
         dead = code.isdigit() and int(code) in TWILIO_UNREACHABLE
-        if dead and message.address:
-            identities.mark_unreachable(message.contact_id, message.channel, message.address)
-        message_status.record(message, "bounced" if dead else "failed", details=details)
+        name = "bounced" if dead else "failed"
+        if dead:
+            details["unreachable"] = True
+    else:
+        return None
+    return Entry(
+        subject=message_subject(message_id) if message_id else f"{PROVIDER}{sid}",
+        event_id=namespaced(SOURCE, f"{sid}:{status}"),
+        type=STATUS,
+        name=name,
+        timestamp=received,
+        properties=details,
+        source=SOURCE,
+        trust=VERIFIED,
+    )
 
 
-def process_inbound(params: Mapping[str, str], help_text: str = DEFAULT_HELP) -> str:
-    """Apply one inbound text; returns the TwiML to answer with."""
+def inbound(
+    params: Mapping[str, str], received: datetime, help_text: str = DEFAULT_HELP
+) -> tuple[list[Entry], str]:
+    """(entries to append, TwiML to answer) for one inbound text. HELP is answered at once and
+    stored nowhere; STOP and START change consent; anything else is a reply. The sender must
+    already be a contact (their phone an identity): the worker ignores strangers."""
     sid = params.get("MessageSid") or params.get("SmsSid") or ""
-    if sid and not receipts.claim(f"twilio-inbound:{sid}"):
-        return EMPTY_TWIML
-    try:
-        return _apply_inbound(sid, params, help_text)
-    except Exception:
-        if sid:
-            receipts.release(f"twilio-inbound:{sid}")
-        raise
-
-
-def _apply_inbound(sid: str, params: Mapping[str, str], help_text: str) -> str:
     sender = params.get("From") or ""
     body = params.get("Body") or ""
     whatsapp = sender.startswith("whatsapp:")
     number = sender.removeprefix("whatsapp:")
-    channel = "whatsapp" if whatsapp else "sms"
     word = keyword(body)
     if word in HELP:
-        return twiml_message(help_text)
-    identity = identities.contact_for(("whatsapp", "phone") if whatsapp else ("phone",), number)
-    if identity is None:
-        return EMPTY_TWIML  # not a contact of ours; Twilio still applies STOP at its end
-    contact_id = identity.contact_id
-    now = datetime.now(UTC)
-    latest = message_status.latest_to(contact_id, ("sms", "whatsapp"), number)
-    # STOP on WhatsApp opts out of SMS as well: it is the same person and number.
-    channels = ("sms", "whatsapp") if whatsapp else ("sms",)
+        return [], twiml_message(help_text)
+    if not sid or not number:
+        return [], EMPTY_TWIML
+    kinds = ("whatsapp", "phone") if whatsapp else ("phone",)
+    lookup = tuple(identities.key(kind, number) for kind in kinds)
+    channel = "whatsapp" if whatsapp else "sms"
     if word in STOP or word in START:
-        granted = word in START
-        for name in channels:
-            consent.set_consent(
-                contact_id,
-                name,
-                granted,
-                source="twilio",
-                event_id=f"twilio:{sid}:{name}",
-                at=now,
-                properties={"keyword": word},
+        # STOP on WhatsApp opts out of SMS as well: it is the same person and number.
+        channels = ("sms", "whatsapp") if whatsapp else ("sms",)
+        entries = [
+            Entry(
+                subject=lookup[0],
+                event_id=namespaced(SOURCE, f"{sid}:{name}"),
+                type=CONSENT,
+                name="subscribed" if word in START else "unsubscribed",
+                timestamp=received,
+                properties={"channel": name, "keyword": word},
+                lookup=lookup,
+                source=SOURCE,
+                trust=VERIFIED,
             )
-        if not granted and latest is not None:
-            message_status.record(latest, "unsubscribed", now, {"keyword": word})
-        return EMPTY_TWIML  # Twilio answers opt-out keywords with its own confirmation
-    if latest is not None:
-        message_status.record(latest, "replied", now, {"text": body})
-    consent.store_event(
-        StoredEvent(
-            contact_id=contact_id,
-            event_id=f"twilio:{sid}",
-            type="track",
-            name="message_received",
-            timestamp=now,
-            properties={"channel": channel, "text": body}
-            | ({"in_reply_to": latest.message_id} if latest is not None else {}),
-            source="twilio",
-        )
+            for name in channels
+        ]
+        return entries, EMPTY_TWIML  # Twilio answers opt-out keywords with its own confirmation
+    reply = Entry(
+        subject=lookup[0],
+        event_id=namespaced(SOURCE, sid),
+        type="track",
+        name="message_received",
+        timestamp=received,
+        properties={"channel": channel, "text": body},
+        context={"chat": {"channel": channel, "address": number, "reply": body}},
+        lookup=lookup,
+        source=SOURCE,
+        trust=VERIFIED,
     )
-    return EMPTY_TWIML
+    return [reply], EMPTY_TWIML

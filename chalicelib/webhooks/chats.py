@@ -1,23 +1,20 @@
-"""Messenger updates (Telegram, Messenger, Instagram, WhatsApp Cloud) after parsing: store their
-events through the ingest pipeline, then what a chat changes beyond events — consent (/start,
-/stop, a blocked bot), the reply that answers our last message, Meta's 24-hour window — and
-the deep link that ties the chat to a site visitor (one chat per token)."""
+"""Messenger updates (Telegram, Messenger, Instagram, WhatsApp Cloud) after parsing, as log
+entries: their events, and what a chat changes beyond events — consent (/start, /stop, a blocked
+bot), the reply that answers our last message, Meta's 24-hour window — which the worker applies;
+and the deep link that ties the chat to a site visitor (one chat per token)."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
+from typing import Any
 
-from chalicelib.config import Settings
-from chalicelib.identity import store as identity_store
-from chalicelib.tracking import consent, message_status
+from chalicelib.eventlog.entry import CONSENT, VERIFIED, Entry, namespaced
 from chalicelib.tracking.tokens import DeepLink
-from chalicelib.webhooks import deeplinks, windows
-from chalicelib.webhooks.inbound import Inbound, check, store
-
-META_WINDOW = timedelta(hours=24)
+from chalicelib.webhooks import deeplinks
+from chalicelib.webhooks.inbound import Inbound, check, to_entries
 
 
 @dataclass(frozen=True)
@@ -33,35 +30,46 @@ class ChatUpdate:
     link: DeepLink | None = None  # a verified deep link: the chat joins that visitor
 
 
-@dataclass
-class Applied:
-    stored: list[str] = field(default_factory=list)
-    duplicates: int = 0
-    contacts: dict[str, str] = field(default_factory=dict)  # chat identity -> contact id
-
-
-def apply(
-    updates: Sequence[ChatUpdate], namespace: str, settings: Settings, now: datetime, source: str
-) -> Applied:
+def entries(
+    updates: Sequence[ChatUpdate], namespace: str, source: str, now: datetime
+) -> list[Entry]:
+    """The log entries of the updates: their events (the last one carrying the chat's
+    bookkeeping for the worker: the 24-hour window, a reply to our last message) and a consent
+    entry for /start, /stop or a blocked bot. A deep link is claimed here, by the first chat
+    that presents it (a link shared onward links nobody else)."""
     check([event for update in updates for event in update.events])  # before any write
-    updates = [_linked(update, now) for update in updates]
-    outcome = store(
-        [event for update in updates for event in update.events], namespace, settings, now, source
-    )
-    applied = Applied(
-        [event.name for event in outcome.stored if event.source == source], outcome.duplicates
-    )
-    by_event = {event.event_id: event.contact_id for event in outcome.stored}
-    for update in updates:
-        contact_id = next(
-            (by_event[event.event_id] for event in update.events if event.event_id in by_event),
-            None,
-        ) or identity_store.owner(update.identity)  # a replay: the chat's contact
-        if contact_id is None:
-            continue  # e.g. /stop from a chat we never stored: nobody to opt out
-        applied.contacts[update.identity] = contact_id
-        _side_effects(update, contact_id, fresh=any(e.event_id in by_event for e in update.events))
-    return applied
+    found: list[Entry] = []
+    for update in (_linked(update, now) for update in updates):
+        events = to_entries(update.events, namespace, source)
+        if events:
+            chat: dict[str, Any] = {
+                "channel": update.channel,
+                "address": update.address,
+                "identity": update.identity,
+            }
+            if update.window_from is not None:
+                chat["window"] = True
+            if update.reply is not None:
+                chat["reply"] = update.reply
+            last = events[-1]
+            events[-1] = dataclasses.replace(last, context={**last.context, "chat": chat})
+        found.extend(events)
+        if update.consent is not None:
+            at = update.events[-1].at if update.events else (update.window_from or now)
+            found.append(
+                Entry(
+                    subject=update.identity,
+                    event_id=namespaced(namespace, f"{update.update_id}:consent"),
+                    type=CONSENT,
+                    name="subscribed" if update.consent else "unsubscribed",
+                    timestamp=at,
+                    properties={"channel": update.channel},
+                    lookup=(update.identity,),
+                    source=source,
+                    trust=VERIFIED,
+                )
+            )
+    return found
 
 
 def _linked(update: ChatUpdate, now: datetime) -> ChatUpdate:
@@ -81,22 +89,3 @@ def _linked(update: ChatUpdate, now: datetime) -> ChatUpdate:
             for event in update.events
         ]
     return dataclasses.replace(update, events=events, link=None)
-
-
-def _side_effects(update: ChatUpdate, contact_id: str, fresh: bool) -> None:
-    if update.consent is not None:  # idempotent: a replay changes nothing and emits nothing
-        change = consent.grant if update.consent else consent.revoke  # /start, /stop
-        change(
-            contact_id,
-            update.channel,
-            source=update.channel,
-            event_id=f"{update.update_id}:consent",
-        )
-    if update.window_from is not None:
-        windows.extend(update.identity, update.window_from + META_WINDOW)
-    if update.reply is not None and fresh:
-        at = update.events[-1].at if update.events else None
-        # Before the reply: the funnels have already answered it (a question asked again).
-        latest = message_status.latest_to(contact_id, (update.channel,), update.address, before=at)
-        if latest is not None:
-            message_status.record(latest, "replied", at, {"text": update.reply})

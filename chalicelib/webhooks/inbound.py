@@ -1,19 +1,21 @@
 """What a webhook said happened, before identity resolution, and how it is stored: each
-`Inbound` becomes a Segment-style call and goes through the one ingest pipeline, so webhooks
-get the same identity resolution, merges, profile counters (orders, total spent, last order),
-messageId dedupe and hand-off to analytics and the funnels as the tracking API."""
+`Inbound` becomes a Segment-style call appended to the event log (verified: the webhook was
+signed), so webhooks get the same identity resolution, merges, profile counters (orders, total
+spent, last order), dedupe and hand-off to analytics and the funnels as the tracking API."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from chalicelib.config import Settings
-from chalicelib.ingest.pipeline import Outcome, ingest
+from chalicelib.eventlog.entry import ORDER, VERIFIED, Entry, namespaced
+from chalicelib.ingest.entries import Unidentified, call_entry
 from chalicelib.ingest.spec import MAX_ID_LENGTH, Call, check_storable
 
+log = logging.getLogger(__name__)
 IDENTIFY = "identify"
 
 
@@ -67,11 +69,51 @@ def to_call(event: Inbound) -> Call:
     )
 
 
-def store(
-    events: Sequence[Inbound], namespace: str, settings: Settings, now: datetime, source: str
-) -> Outcome:
-    """Store new events once each (`namespace` scopes their ids, e.g. "shopify:shop-domain")."""
-    return ingest([to_call(event) for event in events], namespace, settings, now, source)
+def to_entries(
+    events: Sequence[Inbound], namespace: str, source: str, phone_region: str = ""
+) -> list[Entry]:
+    """`namespace` scopes the events' ids (e.g. "shopify:shop-domain"); it also names the shop
+    an order came from, so the worker can remember who bought it."""
+    entries = []
+    for event in events:
+        order_id = event.properties.get("order_id")
+        shop = {"shop": namespace} if order_id else {}
+        if _identified(event):
+            try:
+                entries.append(
+                    call_entry(
+                        to_call(event),
+                        namespace,
+                        source=source,
+                        trust=VERIFIED,
+                        phone_region=phone_region,
+                        context=shop,
+                    )
+                )
+                continue
+            except Unidentified:
+                pass
+        if order_id:  # a refund naming only its order: the worker finds the buyer
+            entries.append(
+                Entry(
+                    subject=f"{ORDER}{namespace}:{order_id}",
+                    event_id=namespaced(namespace, event.event_id),
+                    type="track",
+                    name=event.name,
+                    timestamp=event.at,
+                    properties=event.properties,
+                    context=shop,
+                    source=source,
+                    trust=VERIFIED,
+                )
+            )
+        else:
+            log.info("%s: %s %s names nobody; ignored", namespace, event.name, event.event_id)
+    return entries
+
+
+def _identified(event: Inbound) -> bool:
+    return bool(event.email or event.phone or event.anonymous_id or event.identities)
 
 
 def _visitor(anonymous_id: str | None) -> str | None:

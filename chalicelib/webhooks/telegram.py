@@ -4,7 +4,7 @@ Private chats only (a chat id is then the person's user id, and where our messag
 - `/start [payload]`: messenger_started {payload, linked} and channel_linked {channel}; a
   payload that is a valid deep-link token links the chat to the site visitor; consent granted.
 - `/stop`, or the person blocking the bot (my_chat_member -> kicked): consent revoked
-  (consent.revoke emits `unsubscribed {channel: telegram}`).
+  (the worker revokes it; funnels see `unsubscribed {channel: telegram}`).
 - other text: message_received {text}; a shared own contact: message_received with the phone.
 - a button press (callback_query): button_clicked {button: callback_data}; the webhook answers
   it with answerCallbackQuery so the button stops spinning.

@@ -1,5 +1,6 @@
 """`chalice local --no-autoreload --stage local` on a free port, for tests that need real HTTP
-(the browser, the official Segment/RudderStack clients)."""
+(the browser, the official Segment/RudderStack clients), with the stream worker polling the
+event log beside it, as `make run` does."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -16,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from autofunnel.dynamodb_local import free_port
+from chalicelib import wiring
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 CHALICE = Path(sys.executable).parent / "chalice"
@@ -40,10 +43,16 @@ def chalice_local(env_overrides: dict[str, str]) -> Iterator[str]:
         start_new_session=True,  # its own process group: stopping it stops everything it started
     )
     url = f"http://127.0.0.1:{port}"
+    stop = threading.Event()
+    worker = threading.Thread(target=_poll_streams, args=(stop,), daemon=True)
     try:
         _wait_until_up(process, url, log)
+        worker.start()
         yield url
     finally:
+        stop.set()
+        if worker.is_alive():
+            worker.join(timeout=10)
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)
             try:
@@ -52,6 +61,12 @@ def chalice_local(env_overrides: dict[str, str]) -> Iterator[str]:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
         log.close()
+
+
+def _poll_streams(stop: threading.Event) -> None:
+    app = wiring.app()
+    while not stop.wait(0.2):
+        app.streams.poll()
 
 
 def _wait_until_up(

@@ -13,7 +13,7 @@ import pytest
 from chalice.test import Client
 
 from autofunnel.timetravel import Stack
-from chalicelib import jobs, wiring
+from chalicelib import jobs
 from chalicelib.config import Settings
 from chalicelib.paging.runner import Budget
 from tests.browser.local_server import chalice_local
@@ -27,18 +27,13 @@ SHOPPER = 42  # in the group that bought a day later
 
 @pytest.fixture
 def seeded_app(settings: Settings, api: Client) -> Iterator[str]:
-    stack = Stack.build(START)
-    stack.runtime.observer = wiring.observer()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(wiring, "runtime", lambda: stack.runtime)
-        patch.setattr(wiring, "clock", lambda: stack.clock)
-        world = World(api, stack)
-        shop_population(world)
-        world.batch([world.track(visitor(SHOPPER), "note_left", note=PAYLOAD)])
-        headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
-        assert world.run_job("/admin/jobs/rfm", headers)["job"]["counts"]["buyers"] == 50
-        again, _ = jobs.start(jobs.RFM)  # a second run, left part-way: one page done
-        jobs.paged_jobs().run(again["id"], Budget(0.01))
+    world = World(api, Stack.build(START))
+    shop_population(world)
+    world.batch([world.track(visitor(SHOPPER), "note_left", note=PAYLOAD)])
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    assert world.run_job("/admin/jobs/rfm", headers)["job"]["counts"]["buyers"] == 50
+    again, _ = jobs.start(jobs.RFM)  # a second run, left part-way: one page done
+    jobs.paged_jobs().run(again["id"], Budget(0.01))
     with chalice_local({}) as url:
         yield url
 

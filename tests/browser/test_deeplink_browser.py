@@ -104,5 +104,6 @@ def test_the_snippet_links_the_visitor_to_their_telegram_chat(browser: Any, bot_
         "messenger_started",
         "channel_linked",
     ]
-    chat = admin_get(bot_app, "/admin/contacts?telegram=427913004")["contacts"]
+    # The stream worker links the chat moments after the webhook's answer.
+    chat = wait_for(lambda: admin_get(bot_app, "/admin/contacts?telegram=427913004")["contacts"])
     assert [c["contact_id"] for c in chat] == [visitor["contact_id"]]

@@ -46,7 +46,7 @@ def admin_get(api: str, path: str) -> Any:
 
 def wait_for(check: Any, timeout: float = 3 * ANSWER_SECONDS) -> Any:
     """Polls `check` until it answers. Generous: the snippet sends one request at a time, and
-    on a busy machine each of a visit's requests takes seconds (funnels still run inline)."""
+    on a busy machine each of a visit's requests takes seconds, and the stream worker follows."""
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:

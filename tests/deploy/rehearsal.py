@@ -29,17 +29,6 @@ PROJECT_FILES = (
     "pyproject.toml",
     "Makefile",
 )
-# Until the event-log worker lands in app.py, the rehearsal deploys a stand-in consumer of the
-# events stream so that the stream mapping and its failure handling are rehearsed too.
-STREAM_CONSUMER = """
-
-from chalicelib.config import events_stream_arn  # noqa: E402  (rehearsal stand-in)
-
-
-@app.on_dynamodb_record(stream_arn=events_stream_arn(), name="worker", batch_size=100)
-def worker(event: Any) -> dict[str, Any]:
-    return {"batchItemFailures": []}
-"""
 
 
 def copy_project(target: Path) -> Path:
@@ -59,9 +48,6 @@ def copy_project(target: Path) -> Path:
     config_path.write_text(json.dumps(config, indent=2))
     policy = (target / ".chalice" / "policy-dev.json").read_text()
     (target / ".chalice" / f"policy-{STAGE}.json").write_text(policy.replace("-dev", f"-{STAGE}"))
-    app = target / "app.py"
-    if "on_dynamodb_record" not in app.read_text():
-        app.write_text(app.read_text() + STREAM_CONSUMER)
     return target
 
 

@@ -147,6 +147,7 @@ def test_the_unpacked_package_answers_a_track_call(
         str(runtime),
         "--write-key",
         WRITE_KEY,
+        "--worker",
         user,
         env=env,
     )
@@ -164,4 +165,4 @@ def test_the_unpacked_package_answers_a_track_call(
     contact = identities.owner(identity_key("user", user))
     assert contact is not None
     enrolled = [e.funnel for e in Enrollment.query(contact)]
-    assert enrolled == ["abandoned_cart"]  # the funnels ran inside the packaged app
+    assert enrolled == ["abandoned_cart"]  # the worker ran the funnels inside the packaged app

@@ -7,20 +7,9 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
-import pytest
 from chalice.test import Client
 
-from chalicelib import wiring
-from chalicelib.events import RecordingSink
 from tests.conftest import WRITE_KEY
-
-
-@pytest.fixture(name="sink")
-def recording_sink(monkeypatch: pytest.MonkeyPatch) -> RecordingSink:
-    """Records what ingestion hands to the funnels, in place of the runtime."""
-    recording = RecordingSink()
-    monkeypatch.setattr(wiring, "event_sink", lambda: recording)
-    return recording
 
 
 def basic(key: str = WRITE_KEY) -> dict[str, str]:

@@ -7,13 +7,14 @@ from datetime import UTC, datetime
 
 from chalice.test import Client
 
+from chalicelib import wiring
 from chalicelib.config import Settings
-from chalicelib.events import RecordingSink
-from chalicelib.ingest.pipeline import ingest
+from chalicelib.eventlog.append import append
+from chalicelib.ingest.entries import call_entry
 from chalicelib.ingest.spec import parse_call
 from chalicelib.storage.models import Contact, Enrollment, Event, Identity, Message
 from tests.conftest import WRITE_KEY
-from tests.integration.ingest_helpers import contact_of, post, recording_sink  # noqa: F401 (fixture)
+from tests.integration.ingest_helpers import contact_of, post
 
 T0 = "2026-11-20T10:00:00Z"
 
@@ -134,7 +135,7 @@ def test_identify_sets_traits_newest_wins_and_consents(
 
 
 def test_cross_device_the_same_email_merges_two_contacts(
-    api: Client, admin_headers: dict[str, str], sink: RecordingSink
+    api: Client, admin_headers: dict[str, str]
 ) -> None:
     laptop = [
         page(
@@ -218,14 +219,14 @@ def test_cross_device_the_same_email_merges_two_contacts(
     tombstone = Contact.get(absorbed)
     assert tombstone.merged_into == survivor
     assert tombstone.attributes.as_dict() == {} and tombstone.page_views == 0
-    assert list(Event.query(absorbed)) == []
+    assert list(Event.query(f"contact:{absorbed}")) == []
     moved = Enrollment.get(survivor, "cart#2026-11-21#e1")
     assert (moved.state, moved.wake_token, moved.version) == ({"step": "m1"}, 3, 1)
     assert list(Enrollment.query(absorbed)) == []
     assert Message.get("msg-1").contact_id == survivor
-    # The merge is recorded and handed to the funnels with the identify that caused it.
-    assert [e.name for e in sink.events[-2:]] == ["contact_merged", "identify"]
-    assert sink.events[-2].properties["absorbed_contact_id"] == absorbed
+    # The merge is recorded on the survivor's timeline (and so handed to the funnels).
+    [merge] = [event for event in merged["timeline"] if event["name"] == "contact_merged"]
+    assert merge["properties"]["absorbed_contact_id"] == absorbed
     # Reading the absorbed id shows the contact it became.
     via_old = api.http.get(f"/admin/contacts/{absorbed}", headers=admin_headers).json_body
     assert via_old["contact_id"] == survivor and via_old["requested_id"] == absorbed
@@ -289,8 +290,8 @@ def test_alias_links_the_previous_id(api: Client, admin_headers: dict[str, str])
 def test_concurrent_first_requests_of_one_visitor_make_one_contact_and_count_everything(
     api: Client, admin_headers: dict[str, str], settings: Settings
 ) -> None:
-    """Four requests race for a brand-new anonymous id (a flush and a beacon, two tabs): the
-    identity's conditional put picks one contact, and ADD counters lose nothing."""
+    """Four requests race to append a brand-new anonymous id's first calls (a flush and a
+    beacon, two tabs): all are stored, and the worker makes one contact that counts them all."""
     now = datetime.now(UTC)
 
     def request(n: int) -> None:
@@ -298,10 +299,11 @@ def test_concurrent_first_requests_of_one_visitor_make_one_contact_and_count_eve
             parse_call({"type": "page", "anonymousId": "racer", "messageId": f"{n}-{i}"}, now)
             for i in range(5)
         ]
-        ingest(calls, WRITE_KEY, settings, now)
+        append([call_entry(call, f"segment:{WRITE_KEY}") for call in calls], now)
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(request, range(4)))
+    wiring.app().drain()
     contact = contact_of(api, admin_headers, anonymous_id="racer")
     assert contact["page_views"] == 20
     assert len(contact["timeline"]) == 20

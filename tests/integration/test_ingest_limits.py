@@ -1,4 +1,5 @@
-"""Limits on shape and size through the HTTP API: every breach is a 4xx naming the limit, and a
+"""Limits on shape and size through the HTTP API: every breach the route can see is a 4xx naming
+the limit; the per-contact trait cap is the stream worker's (it knows the contact), and a
 contact at its cap keeps taking normal events (DynamoDB Local)."""
 
 from __future__ import annotations
@@ -8,9 +9,9 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
-from chalicelib.events import RecordingSink
 from chalicelib.ingest import limits
-from tests.integration.ingest_helpers import contact_of, post, recording_sink  # noqa: F401 (fixture)
+from chalicelib.worker.contact_entries import TRAITS_REFUSED
+from tests.integration.ingest_helpers import contact_of, post
 
 
 def big_traits(call: int, count: int = 30) -> dict[str, str]:
@@ -26,35 +27,33 @@ def test_a_body_of_15000_brackets_is_a_400_not_a_crash(api: Client) -> None:
 
 
 def test_thirteen_31_kb_identifies_leave_a_contact_that_still_takes_events(
-    api: Client, admin_headers: dict[str, str], sink: RecordingSink
+    api: Client, admin_headers: dict[str, str]
 ) -> None:
-    answers = [
-        post(
+    for n in range(13):  # the route stores each: the contact is the worker's to know
+        answer = post(
             api,
             "/v1/identify",
             {"userId": "u-big", "messageId": f"big-{n}", "traits": big_traits(n)},
         )
-        for n in range(13)
-    ]
-    accepted = [n for n, answer in enumerate(answers) if answer.status_code == 200]
-    assert accepted == list(range(limits.MAX_TRAITS_PER_CONTACT // 30))  # 6 x 30 = 180 traits
-    refused = answers[len(accepted)]
-    assert refused.status_code == 422
-    assert refused.json_body["limit"] == "traits_per_contact"
+        assert answer.status_code == 200, answer.body
     # The contact is not bricked: events, and updates of the traits it holds, still land.
     assert post(api, "/v1/track", {"userId": "u-big", "event": "viewed"}).status_code == 200
     update = post(api, "/v1/identify", {"userId": "u-big", "traits": {"c0_t0": "short"}})
     assert update.status_code == 200, update.body
     contact = contact_of(api, admin_headers, user_id="u-big")
-    assert len(contact["attributes"]) == 180
+    kept = limits.MAX_TRAITS_PER_CONTACT // 30  # 6 x 30 = 180 traits
+    assert len(contact["attributes"]) == kept * 30
     assert contact["attributes"]["c0_t0"] == "short"
-    timeline = [event["name"] for event in contact["timeline"]]
-    assert timeline.count("identify") == 7 and "viewed" in timeline
-    # A refused call stored nothing, and may come back once it fits (its receipt was released).
-    assert [event.event_id for event in sink.events].count("big-6") == 0
+    assert "c6_t0" not in contact["attributes"]
+    refusals = [e for e in contact["timeline"] if e["name"] == TRAITS_REFUSED]
+    assert sorted(e["properties"]["refused_event"].split(":")[-1] for e in refusals) == sorted(
+        f"big-{n}" for n in range(kept, 13)
+    )
+    assert {e["properties"]["limit"] for e in refusals} == {"traits_per_contact"}
+    assert "viewed" in [event["name"] for event in contact["timeline"]]
 
 
-def test_a_batch_keeps_the_calls_that_fit_and_names_the_refused(
+def test_a_batch_keeps_the_calls_that_fit_and_records_the_refused(
     api: Client, admin_headers: dict[str, str]
 ) -> None:
     for n in range(6):
@@ -63,22 +62,18 @@ def test_a_batch_keeps_the_calls_that_fit_and_names_the_refused(
         )
     batch: list[dict[str, Any]] = [
         {"type": "track", "userId": "u-b", "event": "first"},
-        {"type": "identify", "userId": "u-b", "traits": big_traits(99)},
+        {"type": "identify", "userId": "u-b", "messageId": "too-many", "traits": big_traits(99)},
         {"type": "track", "userId": "u-b", "event": "second"},
     ]
     response = post(api, "/v1/batch", {"batch": batch})
     assert response.status_code == 200, response.body
-    assert response.json_body["stored"] == 2
-    assert response.json_body["errors"] == [
-        {
-            "index": 1,
-            "field": "batch[1].traits",
-            "error": limits.refusal_message(limits.TRAITS_PER_CONTACT),
-            "limit": "traits_per_contact",
-        }
-    ]
-    names = [e["name"] for e in contact_of(api, admin_headers, user_id="u-b")["timeline"]]
-    assert {"first", "second"} <= set(names)
+    assert response.json_body["stored"] == 3
+    contact = contact_of(api, admin_headers, user_id="u-b")
+    names = [e["name"] for e in contact["timeline"]]
+    assert {"first", "second", TRAITS_REFUSED} <= set(names)
+    [refusal] = [e for e in contact["timeline"] if e["name"] == TRAITS_REFUSED]
+    assert refusal["properties"]["error"] == limits.refusal_message(limits.TRAITS_PER_CONTACT)
+    assert "c99_t0" not in contact["attributes"]
 
 
 @pytest.mark.parametrize(

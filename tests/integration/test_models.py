@@ -19,6 +19,7 @@ from chalicelib.storage.models import (
     Receipt,
     Wakeup,
 )
+from chalicelib.storage.tables import dynamodb_client
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -52,27 +53,29 @@ def test_identity_is_unique_and_listed_per_contact(settings: Settings) -> None:
     assert listed == ["anon:a-1", "email:ann@example.com"]
 
 
-def test_events_are_a_time_ordered_timeline(settings: Settings) -> None:
-    for minutes, name in [(5, "page"), (1, "identify"), (9, "cart_updated")]:
-        at = NOW + timedelta(minutes=minutes)
+def test_the_log_stores_an_event_once_per_subject_and_streams_it(settings: Settings) -> None:
+    def put(subject: str, event_id: str) -> None:
         Event(
-            "c1",
-            f"{at.isoformat()}#{name}",
-            event_id=name,
+            subject,
+            event_id,
             type="track",
-            name=name,
-            properties={"items_count": minutes},
-            timestamp=at,
+            name="cart_updated",
+            properties={"items_count": 1},
+            timestamp=NOW,
             received_at=NOW,
-            expires_at=timedelta(days=400),
-        ).save(condition=Event.event_key.does_not_exist())
-    newest_first = [e.name for e in Event.query("c1", scan_index_forward=False)]
-    assert newest_first == ["cart_updated", "page", "identify"]
-    since = [
-        e.name
-        for e in Event.query("c1", Event.event_key > (NOW + timedelta(minutes=2)).isoformat())
-    ]
-    assert since == ["page", "cart_updated"]
+            expires_at=NOW + timedelta(days=400),
+        ).save(condition=Event.event_id.does_not_exist())
+
+    put("anon:a1", "m1")
+    put("anon:a2", "m1")  # another visitor's id: another event
+    with pytest.raises(ConflictError), conflicts_as_domain_errors("append"):
+        put("anon:a1", "m1")
+    assert [e.event_id for e in Event.query("anon:a1")] == ["m1"]
+    table = dynamodb_client(settings).describe_table(TableName=Event.Meta.table_name)["Table"]
+    assert table["StreamSpecification"] == {
+        "StreamEnabled": True,
+        "StreamViewType": "NEW_IMAGE",
+    }
 
 
 def test_funnel_versions_and_listing(settings: Settings) -> None:

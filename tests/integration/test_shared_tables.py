@@ -28,7 +28,7 @@ def test_every_kind_of_write_is_deleted_after_the_test(
     with Contact.batch_write() as batch:  # BatchWriteItem
         for n in range(30):
             batch.save(Contact(f"c-batch-{n}", first_seen=NOW))
-    with TransactWrite(connection=wiring.dynamodb_connection()) as transaction:
+    with TransactWrite(connection=wiring.app().connection) as transaction:
         transaction.save(
             Identity(
                 "email:a@example.com",

@@ -10,20 +10,14 @@ import pytest
 from chalice.test import Client
 
 from autofunnel.timetravel import Stack
-from chalicelib import wiring
 from chalicelib.config import Settings
 from tests.integration.analytics.population import START, World
 
 
 @pytest.fixture
 def world(settings: Settings, api: Client) -> Iterator[World]:
-    stack = Stack.build(START)
-    stack.runtime.observer = wiring.observer()
-    # Undone before `settings` resets the wiring (which clears the real factories' caches).
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(wiring, "runtime", lambda: stack.runtime)
-        patch.setattr(wiring, "clock", lambda: stack.clock)
-        yield World(api, stack)
+    """The routes, the worker and the runtime of one application, with time moved by hand."""
+    yield World(api, Stack.build(START))
 
 
 @pytest.fixture

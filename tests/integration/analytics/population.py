@@ -14,9 +14,9 @@ from chalice.test import Client
 
 from autofunnel.timetravel import Stack
 from chalicelib import jobs
+from chalicelib.eventlog.entry import STATUS, VERIFIED, Entry, message_subject
 from chalicelib.storage import messages as message_store
 from chalicelib.storage.models import Identity
-from chalicelib.tracking import message_status
 from tests.conftest import WRITE_KEY
 
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # a Monday, 10:00 in Berlin: no quiet hours
@@ -70,11 +70,22 @@ class World:
         return str(Identity.get(f"user:{user}").contact_id)
 
     def react(self, user: str, step_id: str, status: str) -> None:
-        """A provider reports `status` for the user's message of `step_id` (the tracking path)."""
+        """A provider reports `status` for the user's message of `step_id`: what its webhook
+        appends to the log, then the worker."""
         [message] = [
             m for m in message_store.of_contact(self.contact_id(user)) if m.step_id == step_id
         ]
-        assert message_status.record(message, status, self.now)
+        self.stack.append(
+            Entry(
+                subject=message_subject(message.message_id),
+                event_id=f"{status}:{uuid.uuid4().hex}",
+                type=STATUS,
+                name=status,
+                timestamp=self.now,
+                source="test",
+                trust=VERIFIED,
+            )
+        )
 
     def run_job(self, path: str, headers: dict[str, str], body: Any = None) -> Any:
         """Start a job through the admin API (202 and its status route), run the open jobs to
@@ -91,6 +102,7 @@ class World:
         job = started.json_body.get("job", started.json_body)
         assert started.headers["Location"] == job["status_url"] == f"/admin/jobs/{job['id']}"
         jobs.drain()
+        self.stack.drain()  # what the job appended to the log reaches analytics and funnels
         finished = self.admin(job["status_url"], headers)
         assert finished["status"] == "done", finished
         return {**started.json_body, "job": finished}

@@ -40,7 +40,8 @@ steps:
 
 
 def visit(world: World, user: str, source: str | None, sessions: int) -> list[dict[str, Any]]:
-    """`sessions` visits; the first one arriving from `source` (utm_source)."""
+    """`sessions` visits an hour apart; the first one arriving from `source` (utm_source). The
+    worker orders a contact's calls by their timestamps (a batch's are stored concurrently)."""
     calls = []
     for n in range(sessions):
         query = f"?utm_source={source}" if source and n == 0 else ""
@@ -50,6 +51,7 @@ def visit(world: World, user: str, source: str | None, sessions: int) -> list[di
                 "userId": user,
                 "properties": {"url": f"https://shop.example.com/{query}"},
                 "context": {"sessionStart": True},
+                "timestamp": (world.now - timedelta(hours=sessions - n)).isoformat(),
             }
         )
     return calls

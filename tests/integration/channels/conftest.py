@@ -20,28 +20,21 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from chalicelib import wiring
 from chalicelib.config import Settings
-from chalicelib.events import RecordingSink
-from chalicelib.statuses import RecordingStatusSink
-from chalicelib.storage.models import Contact, Identity, Message
+from chalicelib.storage.contacts import timeline
+from chalicelib.storage.models import Contact, Event, Identity, Message
 
 TWILIO_TOKEN = "twilio-auth-token"
 HOST = "af.example.test"
 
 
-@pytest.fixture
-def real_sinks() -> None:
-    """Ask for this to let updates and events reach the funnel runtime instead of recorders."""
+def events_of(contact_id: str) -> list[tuple[str, dict[str, Any]]]:
+    """(name, properties) of what the funnels saw on the contact's timeline, oldest first."""
+    return [(e["name"], e["properties"]) for e in reversed(timeline(contact_id))]
 
 
-@pytest.fixture(autouse=True)
-def recording_sinks(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """What the delivery layer hands to the funnels, kept for the test to read
-    (`wiring.status_sink().updates`, `wiring.event_sink().events`)."""
-    if "real_sinks" in request.fixturenames:
-        return
-    statuses, events = RecordingStatusSink(), RecordingSink()
-    monkeypatch.setattr(wiring, "status_sink", lambda: statuses)
-    monkeypatch.setattr(wiring, "event_sink", lambda: events)
+def logged(subject: str) -> list[Event]:
+    """What the routes appended to the event log under a subject."""
+    return list(Event.query(subject))
 
 
 @pytest.fixture(scope="session")

@@ -11,8 +11,8 @@ import pytest
 from chalice.test import Client
 
 from autofunnel.timetravel import Stack
-from chalicelib import wiring
 from chalicelib.config import Settings
+from chalicelib.eventlog.entry import contact_subject
 from chalicelib.storage import messages as message_store
 from chalicelib.storage.models import Contact, Event, Identity
 
@@ -37,11 +37,8 @@ steps:
 
 
 @pytest.fixture
-def stack(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Stack:
-    built = Stack.build(START)
-    monkeypatch.setattr(wiring, "runtime", lambda: built.runtime)
-    monkeypatch.setattr(wiring, "clock", lambda: built.clock)
-    monkeypatch.setattr(wiring, "funnel_store", lambda: built.funnels)
+def stack(settings: Settings) -> Stack:
+    built = Stack.build(START)  # installed: the routes and the worker run on its clock
     built.publish("weekly_deals.yaml", DEALS)
     built.contact("vera", email="vera@example.com", first_name="Vera")
     Identity(
@@ -88,7 +85,8 @@ def test_the_preference_page_switches_channels_and_topics(stack: Stack, api: Cli
     assert consents["sms"]["granted"] is consents["whatsapp"]["granted"] is False
     assert consents["topic:promotions"]["granted"] is False
     assert "email" not in consents
-    names = [(e.name, e.properties.as_dict()) for e in Event.query("vera")]
+    # Each change is a consent entry of the log, filed under the contact (the worker applied it).
+    names = [(e.name, e.properties.as_dict()) for e in Event.query(contact_subject("vera"))]
     assert any(n == "topic_unsubscribed" and p["topic"] == "promotions" for n, p in names)
     assert any(n == "unsubscribed" and p["channel"] == "sms" for n, p in names)
     assert not any(n == "unsubscribed" and p["channel"] == "email" for n, p in names)

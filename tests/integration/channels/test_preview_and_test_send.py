@@ -23,9 +23,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
-def sendgrid(
-    providers: Settings, monkeypatch: pytest.MonkeyPatch, real_sinks: None
-) -> Iterator[ProviderStub]:
+def sendgrid(providers: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[ProviderStub]:
     with running() as server:
         server.default = lambda request: Reply(202, None, {"X-Message-Id": "sg-test-1"})
         for name, value in {

@@ -119,6 +119,7 @@ def sweep(world: World) -> int:
     """The sweeper job run to its end (a new job each time): the on-site messages it expired."""
     job, _ = jobs.paged_jobs().start(jobs.SWEEPER, world.now)
     jobs.drain()
+    world.stack.drain()  # the worker records `expired` and tells the funnel
     found = jobs.paged_jobs().get(job.job_id)
     assert found is not None and found["status"] == "done", found
     return int(found["counts"]["expired_onsite"])

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from autofunnel.timetravel import Stack
-from chalicelib import jobs, wiring
+from chalicelib import jobs
 from chalicelib.analytics import segment_store
 from chalicelib.analytics.contact_stats import CONTACT_SHARDS, shard
 from chalicelib.config import Settings
@@ -76,15 +76,8 @@ class Shop:
 @pytest.fixture
 def shop(settings: Settings, dynamodb_calls: CallCounter) -> Shop:
     stack = Stack.build(NOW)
-    stack.runtime.observer = wiring.observer()
     wall = Wall()
-    kinds = jobs.kinds(
-        lambda: stack.runtime,
-        stack.clock,
-        wiring.dynamodb_connection,
-        timedelta(days=30),
-        lambda: None,
-    )
+    kinds = jobs.kinds(lambda: stack.runtime, stack.clock, lambda: stack.app.connection)
     paged = PagedJobs(kinds, JobStore(wall), clock=stack.clock)
     return Shop(stack, wall, paged, Broadcasts(stack.funnels, paged, stack.clock), dynamodb_calls)
 

@@ -8,7 +8,7 @@ import pytest
 
 from autofunnel.timetravel import Stack
 from chalicelib.config import Settings
-from chalicelib.events import StoredEvent
+from chalicelib.eventlog.entry import VERIFIED, Entry, contact_subject
 from chalicelib.identity.erase import erase
 from chalicelib.storage.models import Contact, DateMark
 
@@ -32,14 +32,18 @@ def stack(settings: Settings) -> Stack:
 
 
 def identify(stack: Stack, contact_id: str, email: str, **traits: str) -> None:
-    """A contact whose traits arrived through identify, as the ingest API hands them over."""
+    """A contact whose traits arrived through identify, as the worker hands them over."""
     stack.contact(contact_id, email=email, **traits)
-    stack.runtime.handle(
-        [
-            StoredEvent(
-                contact_id, f"id-{contact_id}", "identify", "identify", stack.clock(), dict(traits)
-            )
-        ]
+    stack.append(
+        Entry(
+            contact_subject(contact_id),
+            f"id-{contact_id}",
+            "identify",
+            "identify",
+            stack.clock(),
+            dict(traits),
+            trust=VERIFIED,
+        )
     )
 
 

@@ -9,7 +9,7 @@ from chalice.test import Client
 
 from app import app
 from autofunnel.timetravel import Stack
-from chalicelib import jobs, wiring
+from chalicelib import jobs
 from chalicelib.config import Settings
 from chalicelib.runtime.scheduler import Wakeup
 from chalicelib.storage.models import Enrollment
@@ -19,10 +19,8 @@ NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # 10:00 in Berlin: outside quiet
 
 
 @pytest.fixture
-def stack(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Stack:
-    stack = Stack.build(NOW)
-    monkeypatch.setattr(wiring, "runtime", lambda: stack.runtime)
-    monkeypatch.setattr(wiring, "clock", lambda: stack.clock)
+def stack(settings: Settings) -> Stack:
+    stack = Stack.build(NOW)  # the application the Lambda entry points use
     stack.publish("abandoned_cart.yaml")
     stack.contact("ann", email="ann@example.com", first_name="Ann")
     stack.event(

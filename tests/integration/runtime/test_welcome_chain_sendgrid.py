@@ -47,8 +47,7 @@ def stack(
             "SENDGRID_API_HOST": sendgrid.url,
         },
     )
-    stack = Stack.build(START, live)
-    monkeypatch.setattr(wiring, "runtime", lambda: stack.runtime)  # webhooks reach this stack
+    stack = Stack.build(START, live)  # the application the webhooks' entries reach
     stack.publish("welcome_chain.yaml")
     stack.contact("anna", email="anna@example.com", first_name="Anna")
     return stack, key

@@ -38,7 +38,7 @@ def unset(monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
     for name in names:
         monkeypatch.delenv(name, raising=False)
     config.current.cache_clear()
-    wiring.storage.cache_clear()
+    wiring.reset()
 
 
 def fixture(path: str) -> Any:

@@ -16,7 +16,6 @@ import pytest
 from chalice.test import Client
 
 from autofunnel.timetravel import Stack
-from chalicelib import wiring
 from chalicelib.config import Settings
 from chalicelib.storage import messages
 from chalicelib.storage.models import Enrollment
@@ -38,12 +37,11 @@ CHAT = 427913004
 
 
 @pytest.fixture
-def stack(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Stack:
-    """The routes hand their events to this runtime (wiring.event_sink -> analytics + it)."""
+def stack(settings: Settings) -> Stack:
+    """The application the routes append for and whose worker handles the log."""
     stack = Stack.build(START)
     stack.publish("telegram_guide.yaml")
     stack.publish("product_matrix/core_offer.yaml")
-    monkeypatch.setattr(wiring, "runtime", lambda: stack.runtime)
     return stack
 
 

@@ -1,0 +1,253 @@
+"""Capacity and cost, all-in: DynamoDB units per returning visitor's event and per sent funnel
+message (from the trigger to the provider call), and $ per million at AWS's list prices.
+
+Everything goes through the real routes (chalice.test.Client), the real funnels, analytics and
+the step runner on DynamoDB Local; every DynamoDB call is metered (bench/capacity.py). Lambda
+time is measured around each invocation. The local scheduler's own table (`wakeups`) is left out:
+on AWS, EventBridge Scheduler holds the wake-ups ($1 per million fired, added per wake-up).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import sys
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from autofunnel import dynamodb_local
+from bench.capacity import CapacityMeter, Usage
+
+WRITE_KEY = "bench-write-key"
+VISITORS = 100
+CONTACTS = 100
+SCHEDULER_PRICE = 1.00 / 1e6  # EventBridge Scheduler, per wake-up fired
+BUDGET_EVENT = (2.0, 1.0)  # WRU, RRU
+BUDGET_MESSAGE = (8.0, 2.0)
+FUNNEL = """
+name: three_steps
+trigger: {event: signed_up}
+templates:
+  hello: {email: {subject: "Hello {{ contact.first_name }}", text: "Welcome aboard"}}
+steps:
+  - {id: m1, kind: send, channel: email, template: hello}
+  - {id: w1, kind: wait, duration: 1h}
+  - {id: m2, kind: send, channel: email, template: hello}
+  - {id: w2, kind: wait, duration: 1d}
+  - {id: m3, kind: send, channel: email, template: hello}
+"""
+
+
+def snippet_call(kind: str, anon: str, n: int, at: datetime) -> dict[str, Any]:
+    """A call as the snippet (t.js) sends it."""
+    call: dict[str, Any] = {
+        "type": kind,
+        "anonymousId": anon,
+        "messageId": str(uuid.uuid4()),
+        "originalTimestamp": at.isoformat(),
+        "context": {
+            "library": {"name": "autofunnel.js", "version": "1.0.0"},
+            "page": {
+                "url": f"https://shop.example/products/{n}",
+                "path": f"/products/{n}",
+                "title": "Running shoes - Shop",
+                "referrer": "https://shop.example/",
+            },
+            "userAgent": (
+                "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                "Chrome/126.0 Safari/537.36"
+            ),
+            "locale": "en-US",
+            "sessionId": "1732350000000",
+            "timezone": "Europe/Berlin",
+        },
+    }
+    if kind == "track":
+        call["event"] = "product_viewed"
+        call["properties"] = {"product_id": f"sku-{n}", "price": 89.9, "currency": "EUR"}
+    return call
+
+
+class Harness:
+    """The app as AWS runs it: API Gateway + route Lambdas, the step-runner Lambda (and, once it
+    exists, the stream worker), with a clock the bench moves by hand."""
+
+    def __init__(self, client: Any, meter: CapacityMeter, stack: Any) -> None:
+        self.client = client
+        self.meter = meter
+        self.stack = stack
+        token = base64.b64encode(f"{WRITE_KEY}:".encode()).decode()
+        self.headers = {"Authorization": f"Basic {token}", "Content-Type": "application/json"}
+        self.wakeups = 0
+
+    def post(self, path: str, body: dict[str, Any]) -> None:
+        with self.meter.lambda_time(http_requests=1):
+            response = self.client.http.post(path, headers=self.headers, body=json.dumps(body))
+        assert response.status_code == 200, response.body
+        self.drain()
+
+    def drain(self) -> None:
+        """Run the stream worker until the log is handled (nothing to do while routes work
+        inline)."""
+
+    def advance(self, delta: timedelta) -> None:
+        """Fire the wake-ups that fall due, each one step-runner invocation."""
+        runtime = self.stack.runtime
+        original = runtime.handle_wakeup
+
+        def timed(payload: dict[str, Any]) -> None:
+            with self.meter.lambda_time():
+                original(payload)
+            self.wakeups += 1
+
+        runtime.handle_wakeup = timed
+        try:
+            self.stack.advance(delta)
+        finally:
+            runtime.handle_wakeup = original
+
+
+def setup(start: datetime) -> tuple[Any, Any]:
+    from autofunnel.timetravel import Stack
+    from chalicelib import wiring
+    from chalicelib.storage.tables import create_tables
+
+    wiring.reset()
+    create_tables(wiring.storage())
+    stack = Stack.build(start)
+    stack.funnels._index_ttl = 30.0  # as deployed (the time-travel stack reloads every time)
+    stack.runtime.observer = wiring.observer()  # all-in: analytics counts each step
+    wiring.runtime = lambda: stack.runtime  # type: ignore[assignment]  # routes reach this stack
+    for path in sorted(Path("funnels").rglob("*.yaml")):
+        if not path.name.endswith(".story.yaml"):
+            stack.publish(path.name, path.read_text())
+    stack.publish("three_steps.yaml", FUNNEL)
+    return stack, wiring
+
+
+def events_scenario(harness: Harness, start: datetime, per_request: int) -> tuple[Usage, int]:
+    """Returning visitors (known from an earlier visit) send `per_request` events per request."""
+    visitors = [f"visitor-{per_request}-{n}" for n in range(VISITORS)]
+    for n, anon in enumerate(visitors):  # the earlier visit (not measured)
+        harness.post("/v1/batch", {"batch": [snippet_call("page", anon, n, start)]})
+    harness.meter.take()
+    events = 0
+    for n, anon in enumerate(visitors):
+        calls = [
+            snippet_call("page" if i % 2 == 0 else "track", anon, n + i, start)
+            for i in range(per_request)
+        ]
+        harness.post("/v1/batch", {"batch": calls, "sentAt": start.isoformat()})
+        events += len(calls)
+    return harness.meter.take(), events
+
+
+def messages_scenario(harness: Harness, wiring: Any) -> tuple[Usage, int, Usage]:
+    """Known contacts enter the three-step funnel on a tracked event; three sends each."""
+    users = [f"user-{n}" for n in range(CONTACTS)]
+    for n, user in enumerate(users):  # the sign-up (not measured)
+        harness.post(
+            "/v1/identify",
+            {"userId": user, "traits": {"email": f"u{n}@example.com", "first_name": f"U{n}"}},
+        )
+    harness.meter.take()
+    harness.wakeups = 0
+    for user in users:
+        harness.post("/v1/track", {"userId": user, "event": "signed_up"})
+    trigger = harness.meter.take()
+    harness.advance(timedelta(hours=1))
+    harness.advance(timedelta(days=1))
+    usage = harness.meter.take()
+    usage.add(trigger)
+    from chalicelib.storage.models import Message
+
+    sent = sum(1 for _ in Message.by_via.query("outbox"))
+    return usage, sent, trigger
+
+
+def without_local_scheduler(usage: Usage) -> Usage:
+    """The wakeups table is the local stand-in for EventBridge Scheduler: not an AWS cost."""
+    kept = Usage(
+        calls=usage.calls,
+        seconds=usage.seconds,
+        invocations=usage.invocations,
+        http_requests=usage.http_requests,
+    )
+    for key, units in usage.by_table.items():
+        if key.endswith(" wakeups"):
+            continue
+        kept.by_table[key] = units
+        if key.split(" ")[0] in ("GetItem", "Query", "BatchGetItem", "TransactGetItems"):
+            kept.rru += units
+        else:
+            kept.wru += units
+    return kept
+
+
+def row(label: str, usage: Usage, count: int, extra: float = 0.0) -> str:
+    per = 1e6 / count
+    dollars = usage.dollars() * per + extra * per
+    return (
+        f"  {label:<46}{usage.wru / count:>7.2f}{usage.rru / count:>7.2f}"
+        f"{usage.seconds * 1000 / count:>10.1f}{dollars:>10.2f}"
+    )
+
+
+def detail(usage: Usage, count: int) -> None:
+    for key, units in sorted(usage.by_table.items(), key=lambda kv: -kv[1]):
+        print(f"      {key:<40}{units / count:>7.2f}")
+
+
+def main() -> None:
+    emulator = dynamodb_local.start()
+    start = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    try:
+        os.environ.update(
+            AUTOFUNNEL_DYNAMODB_ENDPOINT=emulator.endpoint,
+            AUTOFUNNEL_TABLE_PREFIX=f"cost{uuid.uuid4().hex[:6]}",
+            AUTOFUNNEL_STAGE="bench",
+            AUTOFUNNEL_WRITE_KEY=WRITE_KEY,
+            AUTOFUNNEL_SIGNING_SECRET="bench-secret",
+            AUTOFUNNEL_PUBLIC_URL="https://af.example",
+        )
+        stack, wiring = setup(start)
+        from chalice.test import Client
+
+        from app import app
+
+        meter = CapacityMeter()
+        meter.install()
+        results: list[tuple[str, Usage, int, float]] = []
+        with Client(app, stage_name="local") as client:
+            harness = Harness(client, meter, stack)
+            for per_request, label in ((1, "1 event per request"), (5, "a visit: 5 per request")):
+                usage, events = events_scenario(harness, start, per_request)
+                results.append((f"returning visitor, {label}", usage, events, 0.0))
+            usage, sent, _ = messages_scenario(harness, wiring)
+            usage = without_local_scheduler(usage)
+            assert sent == 3 * CONTACTS, f"{sent} messages went out, not {3 * CONTACTS}"
+            results.append(
+                ("funnel message, trigger to provider call", usage, sent, harness.wakeups * 1e-6)
+            )
+        meter.uninstall()
+    finally:
+        emulator.stop()
+    print("Capacity and cost all-in on DynamoDB Local (units as AWS bills them)")
+    print(f"  {'':<46}{'WRU':>7}{'RRU':>7}{'Lambda ms':>10}{'$/million':>10}")
+    for label, usage, count, extra in results:
+        print(row(label, usage, count, extra))
+        if os.environ.get("BENCH_DETAIL"):
+            detail(usage, count)
+    print(
+        f"  budget: <= {BUDGET_EVENT[0]:g} WRU + {BUDGET_EVENT[1]:g} RRU per event, "
+        f"<= {BUDGET_MESSAGE[0]:g} WRU + {BUDGET_MESSAGE[1]:g} RRU per message"
+    )
+
+
+if __name__ == "__main__":
+    main()

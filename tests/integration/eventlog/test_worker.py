@@ -1,0 +1,59 @@
+"""The event log's new path: entries appended once, the stream worker does the rest."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from chalicelib import wiring
+from chalicelib.config import Settings
+from chalicelib.eventlog.append import append
+from chalicelib.eventlog.entry import VERIFIED, Entry
+from chalicelib.storage.models import Contact, Identity
+
+AT = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+def page(anon: str, event_id: str, url: str = "https://shop.example/p/1") -> Entry:
+    return Entry(
+        subject=f"anon:{anon}",
+        event_id=event_id,
+        type="page",
+        name="page_viewed",
+        timestamp=AT,
+        properties={"url": url},
+        keys=(f"anon:{anon}",),
+    )
+
+
+def contact_of(key: str) -> Contact:
+    return Contact.get(Identity.get(key).contact_id)
+
+
+def test_an_appended_event_is_stored_once_and_reaches_the_profile(settings: Settings) -> None:
+    first = append([page("a1", "m1"), page("a1", "m2")], AT)
+    again = append([page("a1", "m1")], AT)
+    assert len(first.stored) == 2 and len(again.duplicates) == 1
+
+    assert wiring.app().drain() == 2
+
+    contact = contact_of("anon:a1")
+    assert contact.page_views == 2
+    assert contact.first_touch.as_dict()["landing_page"] == "https://shop.example/p/1"
+
+
+def test_identities_in_one_batch_merge_into_one_contact(settings: Settings) -> None:
+    append([page("laptop", "m1")], AT)
+    identify = Entry(
+        "user:u1",
+        "m2",
+        "identify",
+        "identify",
+        AT,
+        {"email": "ann@example.com"},
+        keys=("user:u1", "anon:laptop", "email:ann@example.com"),
+        trust=VERIFIED,
+    )
+    append([identify], AT)
+    wiring.app().drain()
+    assert contact_of("anon:laptop").contact_id == contact_of("email:ann@example.com").contact_id
+    assert contact_of("user:u1").attributes.as_dict()["email"] == "ann@example.com"
