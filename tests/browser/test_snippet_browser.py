@@ -107,8 +107,13 @@ def test_demo_shop_visit_becomes_one_identified_contact(
     # cart but not yet the landing page, so "direct" as its first touch. Read it once every
     # call was accepted (the queue is empty; a 2xx means stored).
     wait_for(lambda: browser.execute_script("return localStorage.getItem('af_queue') == '[]'"))
-    [contact] = admin_get(api, f"/admin/contacts?email={EMAIL}")["contacts"]
-    assert {"cart_updated", "checkout_started"} <= {e["name"] for e in contact["timeline"]}
+
+    def handled() -> dict | None:  # stored, then handled by the stream worker (it polls)
+        found = admin_get(api, f"/admin/contacts?email={EMAIL}")["contacts"]
+        names = {e["name"] for e in found[0]["timeline"]} if len(found) == 1 else set()
+        return found[0] if {"cart_updated", "checkout_started"} <= names else None
+
+    contact = wait_for(handled)
     assert contact["page_views"] == 2  # the landing page and the in-app navigation
     assert contact["sessions"] == 1
     assert contact["first_touch"]["source"] == "newsletter"
