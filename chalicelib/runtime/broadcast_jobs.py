@@ -36,9 +36,11 @@ from chalicelib.runtime.contacts import ContactSnapshot, load_snapshots, with_wi
 from chalicelib.runtime.dispatch import FAILED, HELD, PENDING, SKIPPED
 from chalicelib.runtime.runner import Entered, Runtime, first_message_key, message_id_of
 from chalicelib.runtime.scheduler import Wakeup
+from chalicelib.storage.models import Broadcast as BroadcastRow
 from chalicelib.storage.models import ContactStats, Enrollment, Message
 
 SEND, DRY_RUN = "broadcast", "broadcast_dry_run"
+GROUP = "broadcast"  # the broadcasts table's one partition
 SENT, HELD_BACK, SKIPPED_OVER, FAILED_SEND = "sent", "held", "skipped", "failed"
 HANDED_OVER = "handed_over"
 PAGE_SIZE = 100
@@ -64,14 +66,19 @@ def members(segment: str, rows: Sequence[ContactStats]) -> list[str]:
 
 
 class _Definitions:
-    """The broadcast and the funnel it runs as, parsed once per job and container."""
+    """The broadcast and the funnel it runs as, parsed once per job and container: from the job
+    (a dry run of an unsaved definition) or from the saved broadcast (a send: its content stays
+    out of the job item, which every checkpoint rewrites and DynamoDB bills by size)."""
 
     def __init__(self) -> None:
         self._parsed: dict[str, tuple[Broadcast, Funnel]] = {}
 
     def of(self, work: Work) -> tuple[Broadcast, Funnel]:
         if work.job_id not in self._parsed:
-            broadcast = Broadcast.model_validate(work.params["definition"])
+            definition = work.params.get("definition")
+            if definition is None:
+                definition = BroadcastRow.get(GROUP, work.params["broadcast"]).definition
+            broadcast = Broadcast.model_validate(definition)
             funnel = Funnel.from_dict(broadcast.funnel_definition())
             version = work.params.get("funnel_version")
             if version is not None:

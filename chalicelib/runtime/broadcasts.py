@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,12 +32,11 @@ from chalicelib.paging.kinds import Work
 from chalicelib.paging.service import PagedJobs
 from chalicelib.paging.store import CANCELLED, DONE, FAILED, QUEUED, RUNNING
 from chalicelib.paging.view import describe
-from chalicelib.runtime.broadcast_jobs import DRY_RUN, SEND
+from chalicelib.runtime.broadcast_jobs import DRY_RUN, GROUP, SEND
 from chalicelib.runtime.funnel_store import ACTIVE, ARCHIVED, FunnelStore
 from chalicelib.storage.models import Broadcast as BroadcastRow
 from chalicelib.storage.models import PagedJob, SavedSegment
 
-GROUP = "broadcast"
 PAST_GRACE = timedelta(minutes=1)  # an `at` this far behind is a mistake, not "now"
 STATS = (
     "sent",
@@ -78,9 +78,9 @@ class Broadcasts:
         now = self.clock()
         row = _row(name)
         if row is not None:
-            if row.checksum == checksum:
-                return self.view(row), "unchanged"
             job = self.jobs.store.get(row.job_id)
+            if row.checksum == checksum and (job is not None or row.status):
+                return self.view(row, job), "unchanged"
             if not _replaceable(row, job):
                 raise BroadcastConflict(
                     f"broadcast {name!r} has started; a broadcast runs once: "
@@ -91,18 +91,7 @@ class Broadcasts:
         published = self.funnels.publish(source, f"{broadcast.funnel_name}.yaml", now)
         if self.funnels.state_of(broadcast.funnel_name) != ACTIVE:  # cancelled, saved again
             self.funnels.set_state(broadcast.funnel_name, ACTIVE)
-        job, _ = self.jobs.start(
-            SEND,
-            broadcast.at or now,
-            {
-                "broadcast": name,
-                "definition": definition,
-                "funnel_name": broadcast.funnel_name,
-                "funnel_version": published.version,
-            },
-            exclusive=False,
-            not_before=broadcast.at,
-        )
+        # The row first, naming its job, then the job (which reads its definition from the row).
         fresh = row is None
         row = row or BroadcastRow(GROUP, name, created_at=now)
         row.definition = definition
@@ -110,11 +99,23 @@ class Broadcasts:
         row.segment = broadcast.segment
         row.at = broadcast.at
         row.funnel_version = published.version
-        row.job_id = job.job_id
+        row.job_id = f"{SEND}-{name}-{uuid.uuid4().hex[:8]}"
         row.status = None
         row.counts = None
         row.updated_at = now
         row.save()
+        job, _ = self.jobs.start(
+            SEND,
+            broadcast.at or now,
+            {
+                "broadcast": name,
+                "funnel_name": broadcast.funnel_name,
+                "funnel_version": published.version,
+            },
+            job_id=row.job_id,
+            exclusive=False,
+            not_before=broadcast.at,
+        )
         return self.view(row, job), "created" if fresh else "updated"
 
     def dry_run(self, name: str, data: Any | None) -> dict[str, Any]:
@@ -204,8 +205,8 @@ class Broadcasts:
     def _status(self, row: BroadcastRow, job: PagedJob | None) -> str:
         if row.status:
             return str(row.status)
-        if job is None:
-            return DONE
+        if job is None:  # expired unfinished, or never created (a save that failed half-way)
+            return FAILED
         if job.status == QUEUED:
             due = job.not_before is None or job.not_before <= self.clock()
             return "queued" if due else "scheduled"
