@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.channels.onsite import ONSITE
@@ -117,7 +117,9 @@ def _apply(contact_id: str, report: Report, now: datetime) -> list[Entry]:
     if message.channel != ONSITE or message.contact_id != contact_id:
         return []  # not this visitor's: ignored, and no hint why
     inbox.leave(message)
-    shown = inbox.status_entry(message.message_id, "shown", now)  # whatever they did, they saw it
     if report.action == "shown":
-        return [shown]
-    return [shown, inbox.status_entry(message.message_id, report.action, now, report.details)]
+        return [inbox.status_entry(message.message_id, "shown", now)]
+    # Whatever they did, they saw it first: a millisecond earlier, so that the worker (which
+    # orders a message's entries by time) hears of it first.
+    seen = inbox.status_entry(message.message_id, "shown", now - timedelta(milliseconds=1))
+    return [seen, inbox.status_entry(message.message_id, report.action, now, report.details)]
