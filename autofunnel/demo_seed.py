@@ -164,13 +164,13 @@ class Shop:
         ]
         self.carts = [(u, at) for u, at in self.carts if u not in buyers]
         self.orders += len(buyers)
-        self.send(
-            [
+        calls = []
+        for u in buyers:  # the site funnel's checkout stage, then the order
+            calls.append(_track(u, "checkout_started"))
+            calls.append(
                 _track(u, "order_completed", total=self.rng.choice([39.0, 59.9, 89.0, 120.0]))
-                for u in buyers
-            ],
-            server=True,
-        )
+            )
+        self.send(calls, server=True)
 
     def react(self, since: datetime) -> None:
         """Providers report deliveries, opens and clicks of the messages sent since `since`."""

@@ -56,6 +56,7 @@ class Settings:
     dead_letter_queue_arn: str = ""
     time_scale: float = 1.0  # local demos only: >1 makes funnel time pass faster
     clock_epoch: str = ""  # the moment the scaled clock starts from (shared by local processes)
+    clock_start: str = ""  # local demos: funnel time at that moment (default: the epoch)
     providers: Mapping[str, str] = field(default_factory=dict)
     event_retention_days: int = 400  # stored events expire (DynamoDB TTL) this long after receipt
     dedupe_window_days: int = 14  # how long a messageId is remembered (retries come within hours)
@@ -144,6 +145,7 @@ class Settings:
             dead_letter_queue_arn=env.get("AUTOFUNNEL_DEAD_LETTER_QUEUE_ARN", ""),
             time_scale=_positive_float(env, "AUTOFUNNEL_TIME_SCALE", 1.0),
             clock_epoch=env.get("AUTOFUNNEL_CLOCK_EPOCH", ""),
+            clock_start=env.get("AUTOFUNNEL_CLOCK_START", ""),
             providers={
                 name: value for name, value in env.items() if name.startswith(PROVIDER_PREFIXES)
             },

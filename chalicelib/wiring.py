@@ -105,7 +105,7 @@ class App:
         from chalicelib.analytics.sink import AnalyticsSink
 
         window = timedelta(days=self.settings.attribution_window_days)
-        return AnalyticsSink(window, self.now)
+        return AnalyticsSink(window, self.now, self.connection)
 
     @cached_property
     def runtime(self) -> Runtime:
@@ -183,7 +183,7 @@ def bootstrap(
     if clock is None:
         from chalicelib.runtime.clock import clock_for
 
-        clock = clock_for(settings.time_scale, settings.clock_epoch)
+        clock = clock_for(settings.time_scale, settings.clock_epoch, settings.clock_start)
     return App(settings, clock, funnel_index_ttl, channels, scheduler)
 
 

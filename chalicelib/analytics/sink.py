@@ -13,19 +13,37 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from chalicelib.analytics import attribution, contact_stats, counters, keys, segments
-from chalicelib.analytics.orders import is_order, order_value
+from pynamodb.connection import Connection
+
+from chalicelib.analytics import (
+    attribution,
+    contact_stats,
+    counters,
+    keys,
+    order_ledger,
+    segments,
+    site_funnel,
+)
+from chalicelib.analytics.orders import is_cancellation, is_order, is_refund, order_value
 from chalicelib.analytics.tally import Tally, money
+from chalicelib.core.figures import REVENUE_FIELDS
 from chalicelib.events import StoredEvent
+from chalicelib.storage.models import ContactStats, Message
 
 log = logging.getLogger(__name__)
 MERGED = "contact_merged"
 
 
 class AnalyticsSink:
-    def __init__(self, attribution_window: timedelta, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        attribution_window: timedelta,
+        clock: Callable[[], datetime],
+        connection: Connection,
+    ) -> None:
         self.window = attribution_window
         self.clock = clock
+        self.connection = connection  # order ledgers change in transactions
 
     def handle(self, events: Sequence[StoredEvent]) -> None:
         by_contact: dict[str, list[StoredEvent]] = defaultdict(list)
@@ -47,20 +65,33 @@ class AnalyticsSink:
         if sighting.new:
             tally.add(keys.day_scope(first), keys.day_metric(first, "contacts"))
             tally.add(keys.COHORTS_SCOPE, keys.cohort_metric(*cohort, "contacts"))
+        stats = sighting.stats
         for event in sorted(events, key=lambda e: e.timestamp):
             tally.add(keys.day_scope(event.timestamp), keys.day_metric(event.timestamp, "events"))
+            if not stats.merged_into:
+                site_funnel.reach(
+                    stats, site_funnel.stage_of_event(event.name), event.timestamp, tally
+                )
             if is_order(event):
-                self._order(tally, contact_id, cohort, event)
+                self._order(tally, contact_id, cohort, event, stats)
+            elif is_refund(event) or is_cancellation(event):
+                self._take_back(tally, contact_id, cohort, event)
             elif event.name == MERGED:
                 absorbed = str(event.properties.get("absorbed_contact_id") or "")
                 _merge(tally, contact_id, absorbed, event.timestamp)
         return tally
 
     def _order(
-        self, tally: Tally, contact_id: str, cohort: tuple[str, str], event: StoredEvent
+        self,
+        tally: Tally,
+        contact_id: str,
+        cohort: tuple[str, str],
+        event: StoredEvent,
+        sighted: ContactStats,
     ) -> None:
         at, value = event.timestamp, order_value(event.properties)
         stats = contact_stats.record_order(contact_id, value, at)
+        orders = int(stats.orders)
         day = keys.day_scope(at)
         tally.add(day, keys.day_metric(at, "orders"))
         tally.add(day, keys.day_metric(at, "revenue"), value)
@@ -72,6 +103,63 @@ class AnalyticsSink:
         touched = attribution.last_touched(contact_id, at, self.window)
         if touched is not None:
             tally.update(attribution.credit(touched, value, at))
+        order_id = str(event.properties.get("order_id") or "")
+        if order_id:
+            credited = touched.message_id if touched is not None else None
+            change = order_ledger.record_order(
+                self.connection, order_id, event.event_id, contact_id, value, credited
+            )
+            if change is not None:  # counted before, or cancelled before it arrived
+                orders += change.delta.orders
+                _moved(tally, change, cohort, at, orders)
+        if orders >= 1 and not sighted.merged_into:
+            stage = site_funnel.REPEAT_BUYER if orders >= 2 else site_funnel.BUYER
+            site_funnel.reach(sighted, stage, at, tally)
+
+    def _take_back(
+        self, tally: Tally, contact_id: str, cohort: tuple[str, str], event: StoredEvent
+    ) -> None:
+        """A refund or cancellation: the order counts for less, or for nothing."""
+        order_id = str(event.properties.get("order_id") or "")
+        if not order_id:
+            log.info("%s of %s names no order: figures unchanged", event.name, contact_id)
+            return
+        at = event.timestamp
+        if is_refund(event):
+            amount = order_value(event.properties, ("amount", *REVENUE_FIELDS))
+            tally.add(keys.day_scope(at), keys.day_metric(at, "refunds"), amount)
+            change = order_ledger.refund(
+                self.connection, order_id, event.event_id, contact_id, amount
+            )
+        else:
+            tally.add(keys.day_scope(at), keys.day_metric(at, "cancellations"))
+            change = order_ledger.cancel(self.connection, order_id, event.event_id, contact_id)
+        if change is not None:
+            orders = contact_stats.sight(contact_id, at).stats.orders
+            _moved(tally, change, cohort, at, int(orders))
+
+
+def _moved(
+    tally: Tally, change: order_ledger.Change, cohort: tuple[str, str], at: datetime, now: int
+) -> None:
+    """Day, cohort and attribution figures follow an order that counts for less (or more)."""
+    orders, value = change.delta.orders, change.delta.value
+    day = keys.day_scope(at)
+    tally.add(day, keys.day_metric(at, "orders"), orders)
+    tally.add(day, keys.day_metric(at, "revenue"), value)
+    tally.add(keys.COHORTS_SCOPE, keys.cohort_metric(*cohort, "orders"), orders)
+    tally.add(keys.COHORTS_SCOPE, keys.cohort_metric(*cohort, "revenue"), value)
+    before = now - orders
+    if before > 0 and now <= 0:
+        tally.add(keys.COHORTS_SCOPE, keys.cohort_metric(*cohort, "buyers"), -1)
+    elif before <= 0 < now:
+        tally.add(keys.COHORTS_SCOPE, keys.cohort_metric(*cohort, "buyers"))
+    if change.credited_message:
+        try:
+            message = Message.get(change.credited_message)
+        except Message.DoesNotExist:
+            return
+        tally.update(attribution.credit(message, value, at, orders))
 
 
 def _merge(tally: Tally, survivor: str, absorbed: str, at: datetime) -> None:
@@ -96,3 +184,4 @@ def _merge(tally: Tally, survivor: str, absorbed: str, at: datetime) -> None:
         tally.add(keys.COHORTS_SCOPE, keys.cohort_metric(*new, "revenue"), revenue)
     for segment in gone.segments or ():
         tally.add(keys.segment_scope(segment), "members", -1)
+    site_funnel.absorb(contact_stats.sight(survivor, at).stats, gone, at, tally)

@@ -190,7 +190,10 @@ def _move_messages(absorbed: str, survivor: str) -> int:
         for _ in range(_RETRIES):
             try:
                 with conflicts_as_domain_errors("move message"):
-                    message.update(actions=[Message.contact_id.set(survivor)])
+                    moves = [Message.contact_id.set(survivor)]
+                    if message.onsite_inbox:  # an on-site message still waiting: theirs now
+                        moves.append(Message.onsite_inbox.set(survivor))
+                    message.update(actions=moves)
                 moved += 1
                 break
             except ConflictError:

@@ -4,24 +4,17 @@ per request applies them."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from chalicelib.core import trust
+from chalicelib.core.figures import ORDER_EVENTS, normalised_name, order_value
 from chalicelib.ingest.spec import Call
 from chalicelib.ingest.touch import touch_of
 
-ORDER_EVENTS = {"order_completed"}
-REVENUE_FIELDS = ("total", "revenue", "value")
 CONSENT_TRAIT = "consents"  # identify traits {"consents": {"email": true, "sms": false}}
-
-
-def normalised_name(name: str) -> str:
-    """ "Order Completed" (Segment's e-commerce spec) and "order_completed" are one event."""
-    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
 
 @dataclass
@@ -61,7 +54,7 @@ class ProfileDelta:
                 self.last_touch = touch
         if is_order(call) and trust.counts_orders(call.trust):
             self.orders += 1
-            self.spent += _revenue(call.properties)
+            self.spent += order_value(call.properties)
             self.last_order_at = max(filter(None, (self.last_order_at, at)))
         if call.type == "identify" and getattr(call, "changes", True):
             self._identify(call)
@@ -102,23 +95,3 @@ def is_order(call: Any) -> bool:
     """An order event (Segment's "Order Completed"), from any source: whether it counts is the
     trust rules' call (`trust.counts_orders`)."""
     return call.type == "track" and normalised_name(call.name) in ORDER_EVENTS
-
-
-MAX_ORDER_TOTAL = Decimal("1e12")  # beyond any shop's order: a typo or an attack, not revenue
-
-
-def _revenue(properties: dict[str, Any]) -> Decimal:
-    for name in REVENUE_FIELDS:
-        value = properties.get(name)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            number = Decimal(str(value))
-        elif isinstance(value, str):
-            try:
-                number = Decimal(value)
-            except ArithmeticError:
-                continue
-        else:
-            continue
-        if number.is_finite() and abs(number) < MAX_ORDER_TOTAL:
-            return number
-    return Decimal(0)

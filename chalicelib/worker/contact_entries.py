@@ -64,12 +64,14 @@ def stored_event(contact_id: str, entry: Entry) -> StoredEvent:
 
 
 def _consent(contact_id: str, entry: Entry) -> None:
+    """A channel's (`subscribed`/`unsubscribed`) or a topic's (`topic_subscribed`/...: the
+    channel is then "topic:<name>") opt-in or opt-out."""
     channel = str(entry.properties.get("channel") or "")
     if not channel:
         return
-    granted = entry.name == "subscribed"
+    granted = entry.name in ("subscribed", "topic_subscribed")
     channels = [channel]
-    if granted and entry.trust == trust.PROVIDER:
+    if entry.name == "subscribed" and entry.trust == trust.PROVIDER:
         # A YES texted from the number: it is theirs (proven), and it answers our confirmation.
         channels += opt_in.confirmed(contact_id, entry.lookup)
     for name in dict.fromkeys(channels):
