@@ -11,6 +11,7 @@ from chalicelib.api import (
     admin,
     admin_funnels,
     admin_jobs,
+    broadcasts,
     dashboard,
     deeplinks,
     guard,
@@ -18,6 +19,9 @@ from chalicelib.api import (
     held,
     ingest,
     messenger_webhooks,
+    onsite,
+    preferences,
+    preview,
     provider_webhooks,
     segments,
     shop_webhooks,
@@ -36,6 +40,7 @@ app.register_blueprint(health.blueprint)
 app.register_blueprint(admin.blueprint)
 app.register_blueprint(admin_funnels.blueprint)
 app.register_blueprint(admin_jobs.blueprint)
+app.register_blueprint(broadcasts.blueprint)
 app.register_blueprint(tracking.blueprint)
 app.register_blueprint(provider_webhooks.blueprint)
 app.register_blueprint(ingest.blueprint)
@@ -46,6 +51,9 @@ app.register_blueprint(dashboard.blueprint)
 app.register_blueprint(shop_webhooks.blueprint)
 app.register_blueprint(messenger_webhooks.blueprint)
 app.register_blueprint(deeplinks.blueprint)
+app.register_blueprint(onsite.blueprint)
+app.register_blueprint(preview.blueprint)
+app.register_blueprint(preferences.blueprint)
 app.register_blueprint(held.blueprint)
 
 

@@ -14,10 +14,12 @@ def main() -> None:
 def _register() -> None:
     from autofunnel import (
         admin_commands,
+        broadcast_commands,
         dev_commands,
         funnel_commands,
         job_commands,
         ops_commands,
+        preview_commands,
         stats_commands,
         telegram_commands,
     )
@@ -27,8 +29,10 @@ def _register() -> None:
         ops_commands,
         funnel_commands,
         admin_commands,
+        preview_commands,
         stats_commands,
         job_commands,
+        broadcast_commands,
         telegram_commands,
     )
     for command in [command for module in modules for command in module.COMMANDS]:

@@ -103,8 +103,13 @@ class Shop:
     def now(self) -> datetime:
         return self.stack.clock.now
 
-    def send(self, calls: list[dict[str, Any]]) -> None:
-        key = os.environ.get("AUTOFUNNEL_WRITE_KEY", "dev-write-key")
+    def send(self, calls: list[dict[str, Any]], server: bool = False) -> None:
+        """Through the tracking API: the site's calls with its write key; the shop's backend's
+        (orders, customers) with a server key, so that they count."""
+        if server:
+            key = (os.environ.get("AUTOFUNNEL_SERVER_KEYS") or "dev-server-key").split(",")[0]
+        else:
+            key = os.environ.get("AUTOFUNNEL_WRITE_KEY", "dev-write-key")
         token = base64.b64encode(f"{key}:".encode()).decode()
         headers = {"Authorization": f"Basic {token}", "Content-Type": "application/json"}
         for start in range(0, len(calls), 100):
@@ -159,12 +164,13 @@ class Shop:
         ]
         self.carts = [(u, at) for u, at in self.carts if u not in buyers]
         self.orders += len(buyers)
-        self.send(
-            [
+        calls = []
+        for u in buyers:  # the site funnel's checkout stage, then the order
+            calls.append(_track(u, "checkout_started"))
+            calls.append(
                 _track(u, "order_completed", total=self.rng.choice([39.0, 59.9, 89.0, 120.0]))
-                for u in buyers
-            ]
-        )
+            )
+        self.send(calls, server=True)
 
     def react(self, since: datetime) -> None:
         """Providers report deliveries, opens and clicks of the messages sent since `since`."""
@@ -241,7 +247,7 @@ def _returning_customers(shop: Shop) -> None:
             value = shop.rng.choice([25.0, 49.0, 79.9, 120.0, 240.0])
             call = _track(user, "order_completed", total=value)
             calls.append({**call, "timestamp": at.isoformat()})
-    shop.send(calls)
+    shop.send(calls, server=True)
 
 
 @contextlib.contextmanager

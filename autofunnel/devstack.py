@@ -12,8 +12,9 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from autofunnel import demo_seed, dynamodb_local
 from autofunnel.funnel_commands import funnel_files
@@ -28,6 +29,10 @@ log = logging.getLogger(__name__)
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEV_ADMIN_KEY = "dev-admin-key"
 DEV_WRITE_KEY = "dev-write-key"
+DEV_SERVER_KEY = "dev-server-key"
+DEV_IDENTITY_SECRET = "local-identity-secret"
+DEMO_TIMEZONE = "Europe/Berlin"  # the example funnels' zone: the shop's, for a local demo
+DAYTIME = (time(9, 0), time(20, 0))  # a sped-up demo starting outside this jumps to 09:00
 JOB_BUDGET_SECONDS = 2.0  # per job and tick of the local loop (a Lambda gets up to 15 minutes)
 
 
@@ -37,8 +42,11 @@ class LocalOptions:
     data_dir: Path
     admin_key: str
     write_key: str
+    server_key: str = DEV_SERVER_KEY
+    identity_secret: str = DEV_IDENTITY_SECRET
     time_scale: float = 1.0
     funnels_dir: Path = PROJECT_DIR / "funnels"
+    demo_timezone: str = DEMO_TIMEZONE
 
     @classmethod
     def from_env(cls, time_scale: float | None = None) -> LocalOptions:
@@ -47,24 +55,51 @@ class LocalOptions:
             data_dir=Path(os.environ.get("AUTOFUNNEL_DATA_DIR") or PROJECT_DIR / ".data"),
             admin_key=os.environ.get("AUTOFUNNEL_ADMIN_KEY") or DEV_ADMIN_KEY,
             write_key=os.environ.get("AUTOFUNNEL_WRITE_KEY") or DEV_WRITE_KEY,
+            server_key=os.environ.get("AUTOFUNNEL_SERVER_KEYS") or DEV_SERVER_KEY,
+            identity_secret=os.environ.get("AUTOFUNNEL_IDENTITY_SECRET") or DEV_IDENTITY_SECRET,
             time_scale=time_scale or float(os.environ.get("AUTOFUNNEL_TIME_SCALE") or 1),
+            demo_timezone=os.environ.get("AUTOFUNNEL_DEMO_TIMEZONE") or DEMO_TIMEZONE,
         )
 
 
-def local_environment(options: LocalOptions, dynamodb_endpoint: str) -> dict[str, str]:
-    """The settings the local API and scheduler share (the `local` Chalice stage)."""
+def demo_start(wall: datetime, zone: str = DEMO_TIMEZONE) -> datetime:
+    """Where a sped-up demo starts funnel time: now, in the shop's daytime; otherwise the next
+    09:00 there. Quiet hours (21:00-08:00 in the contact's zone, else the funnel's) would hold a
+    reminder from a late-evening walkthrough until morning: moving the start keeps them intact
+    and the demo visible at any hour."""
+    local = wall.astimezone(ZoneInfo(zone))
+    if DAYTIME[0] <= local.time() < DAYTIME[1]:
+        return wall
+    morning = local.replace(hour=DAYTIME[0].hour, minute=0, second=0, microsecond=0)
+    if local.time() >= DAYTIME[1]:
+        morning = (local + timedelta(days=1)).replace(
+            hour=DAYTIME[0].hour, minute=0, second=0, microsecond=0
+        )
+    return morning.astimezone(UTC)
+
+
+def local_environment(
+    options: LocalOptions, dynamodb_endpoint: str, wall: datetime | None = None
+) -> dict[str, str]:
+    """The settings the local API and scheduler share (the `local` Chalice stage). `wall`: the
+    time it is now (a test may pretend another hour)."""
+    epoch = datetime.now(UTC)
+    start = demo_start(wall or epoch, options.demo_timezone) if options.time_scale != 1 else None
     return {
         "AUTOFUNNEL_STAGE": "local",
         "AUTOFUNNEL_TABLE_PREFIX": "autofunnel-local",
         "AUTOFUNNEL_DYNAMODB_ENDPOINT": dynamodb_endpoint,
         "AUTOFUNNEL_ADMIN_KEY": options.admin_key,
         "AUTOFUNNEL_WRITE_KEY": options.write_key,
+        "AUTOFUNNEL_SERVER_KEYS": options.server_key,
+        "AUTOFUNNEL_IDENTITY_SECRET": options.identity_secret,
         "AUTOFUNNEL_SIGNING_SECRET": os.environ.get("AUTOFUNNEL_SIGNING_SECRET")
         or "local-signing-secret",
         "AUTOFUNNEL_PUBLIC_URL": f"http://127.0.0.1:{options.port}",
         "AUTOFUNNEL_SCHEDULER": "local",
         "AUTOFUNNEL_TIME_SCALE": str(options.time_scale),
-        "AUTOFUNNEL_CLOCK_EPOCH": datetime.now(UTC).isoformat(),
+        "AUTOFUNNEL_CLOCK_EPOCH": epoch.isoformat(),
+        "AUTOFUNNEL_CLOCK_START": start.isoformat() if start else "",
     }
 
 
@@ -91,6 +126,14 @@ def run(options: LocalOptions, on_ready: Callable[[dict[str, str]], None] | None
             print(
                 f"Funnel time runs {options.time_scale:g}x faster than the wall clock", flush=True
             )
+            start = env.get("AUTOFUNNEL_CLOCK_START", "")
+            if start and start != env["AUTOFUNNEL_CLOCK_EPOCH"]:
+                at = datetime.fromisoformat(start).astimezone(ZoneInfo(options.demo_timezone))
+                print(
+                    f"It is night in {options.demo_timezone}: funnel time starts at "
+                    f"{at:%a %H:%M} there, so quiet hours do not hold the demo's messages",
+                    flush=True,
+                )
         if on_ready is not None:
             on_ready(env)
         _print_keys(options)
@@ -193,6 +236,8 @@ def _print_keys(options: LocalOptions) -> None:
     for name, value, default in [
         ("AUTOFUNNEL_ADMIN_KEY", options.admin_key, DEV_ADMIN_KEY),
         ("AUTOFUNNEL_WRITE_KEY", options.write_key, DEV_WRITE_KEY),
+        ("AUTOFUNNEL_SERVER_KEYS", options.server_key, DEV_SERVER_KEY),
+        ("AUTOFUNNEL_IDENTITY_SECRET", options.identity_secret, DEV_IDENTITY_SECRET),
     ]:
         note = " (development default; set the variable to change it)" if value == default else ""
         print(f"{name}={value}{note}", flush=True)

@@ -51,9 +51,11 @@ def validate(paths: tuple[Path, ...]) -> None:
     funnels, problems = load_funnels([p for p in paths if p not in stories])
     for story in stories:
         try:
-            parse_story(story.read_text(encoding="utf-8"), str(story))
+            parsed = parse_story(story.read_text(encoding="utf-8"), str(story))
         except FunnelValidationError as exc:
             problems.extend(exc.problems)
+            continue
+        problems.extend(story_problems(story, parsed))
     for problem in problems:
         click.echo(str(problem), err=True)
     for warning in _link_warnings([p for p in paths if p not in stories]):
@@ -62,6 +64,26 @@ def validate(paths: tuple[Path, ...]) -> None:
         click.echo(f"{len(problems)} problem(s)", err=True)
         sys.exit(1)
     click.echo(f"ok: {len(funnels)} funnel(s), {len(stories)} story file(s)")
+
+
+def story_problems(path: Path, story: Any) -> list[Any]:
+    """A story with a `funnel:` runs through the simulator: its expectations must hold, and a
+    send that reaches nothing (as production would route it for the story's contact) must be
+    listed under `expect: unreachable`."""
+    from chalicelib.core import simulator
+    from chalicelib.core.problems import Problem, locate
+    from chalicelib.core.validate import load_yaml
+
+    if not story.funnel:
+        return []
+    funnels, problems = load_funnels([path.parent / story.funnel])
+    if problems:
+        return []  # reported with the funnels themselves
+    line, field = locate(load_yaml(path.read_text(encoding="utf-8"), str(path))[1], ("expect",))
+    return [
+        Problem(str(path), line, field, mismatch.replace("\n", " "))
+        for mismatch in simulator.check(story, simulator.simulate(funnels, story))
+    ]
 
 
 def _link_warnings(paths: list[Path]) -> list[Any]:
@@ -142,7 +164,13 @@ def _print_table(result: Any, story: Any) -> None:
     table = Table(title=f"{story.name} — {story.contact.get('id', 'contact-1')}")
     for column in ("offset", "local time", "funnel", "step", "what", "channel", "detail"):
         table.add_column(column, overflow="fold")
-    styles = {"send": "bold green", "exit": "bold", "conversion": "bold cyan", "input": "dim"}
+    styles = {
+        "send": "bold green",
+        "skip": "bold red",
+        "exit": "bold",
+        "conversion": "bold cyan",
+        "input": "dim",
+    }
     for row in result.rows:
         table.add_row(
             simulator.format_offset(row.offset),

@@ -27,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from py_compile import PycInvalidationMode
@@ -330,3 +331,18 @@ def _module_path(project_dir: Path, module: str) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+def unpack_like_lambda(archive: Path, root: Path) -> tuple[Path, Path]:
+    """The package as Lambda lays it out: (`/var/task`, the zip unpacked; `/var/runtime`, a
+    stand-in holding only the SDK the python3.11 runtime provides, with its bytecode)."""
+    import botocore
+    import jmespath
+
+    task, runtime = root / "task", root / "runtime"
+    with zipfile.ZipFile(archive) as zipped:
+        zipped.extractall(task)
+    runtime.mkdir()
+    for module in (botocore, jmespath):
+        shutil.copytree(Path(module.__file__).parent, runtime / module.__name__)
+    return task, runtime

@@ -22,6 +22,17 @@ BAR_WIDTH = 40
 @click.option("--rfm", is_flag=True, help="the RFM grid and segments with their LTV")
 @click.option("--templates", is_flag=True, help="per message template and channel")
 @click.option("--cohorts", is_flag=True, help="first-touch cohorts and LTV per source")
+@click.option(
+    "--site", is_flag=True, help="the site-wide funnel: visitors to repeat buyers, with conversion"
+)
+@click.option(
+    "--by",
+    type=click.Choice(["day", "week", "source"]),
+    default="week",
+    show_default=True,
+    help="with --site: group visitors by the day or week they were first seen, or by source",
+)
+@click.option("--days", type=int, default=30, show_default=True, help="with --site: how far back")
 @URL_OPTION
 @KEY_OPTION
 def stats(
@@ -30,6 +41,9 @@ def stats(
     rfm: bool,
     templates: bool,
     cohorts: bool,
+    site: bool,
+    by: str,
+    days: int,
     url: str | None,
     admin_key: str | None,
 ) -> None:
@@ -37,7 +51,10 @@ def stats(
     api = AdminApi.from_env(url, admin_key)
     console = Console(highlight=False)
     try:
-        if rfm:
+        if site:
+            query = _site_query(by, days)
+            print_site(console, api.call("GET", f"/admin/stats/site?{query}")[1])
+        elif rfm:
             print_rfm(console, api.call("GET", "/admin/stats/rfm")[1])
         elif templates:
             print_templates(console, api.call("GET", "/admin/stats/templates")[1]["templates"])
@@ -114,6 +131,49 @@ def print_funnel(console: Console, body: dict[str, Any]) -> None:
     console.print(bar_chart(bars))
     for split in body["splits"]:
         print_split(console, split)
+
+
+def _site_query(by: str, days: int) -> str:
+    from datetime import UTC, datetime, timedelta
+    from urllib.parse import urlencode
+
+    last = datetime.now(UTC).date()
+    first = last - timedelta(days=max(1, days) - 1)
+    return urlencode({"by": by, "from": str(first), "to": str(last)})
+
+
+STAGE_LABELS = {
+    "visitors": "visitors",
+    "product_viewers": "product viewers",
+    "carts": "carts",
+    "checkouts": "checkouts",
+    "buyers": "buyers",
+    "repeat_buyers": "repeat buyers",
+}
+
+
+def print_site(console: Console, body: dict[str, Any]) -> None:
+    """The whole site's funnel with each stage's share of the one before, then per group."""
+    total, stages = body["total"], body["stages"]
+    console.print("[bold]Site funnel[/bold] (contacts first seen in the period, how far they got)")
+    shares = total["from_previous"]
+    labels = [
+        STAGE_LABELS[s] + (f" ({_pct(shares[s])} of previous)" if s in shares else "")
+        for s in stages
+    ]
+    console.print(bar_chart([(label, total[s]) for label, s in zip(labels, stages, strict=True)]))
+    table = Table()
+    table.add_column(body["by"])
+    for stage in stages:
+        table.add_column(STAGE_LABELS[stage], justify="right")
+    table.add_column("visitor → buyer", justify="right")
+    for row in [*body["rows"], {body["by"]: "total", **total}]:
+        table.add_row(
+            str(row[body["by"]]),
+            *[_n(row[stage]) for stage in stages],
+            _pct(row["from_visitors"]["buyers"]),
+        )
+    console.print(table)
 
 
 def bar_chart(bars: list[tuple[str, float]]) -> Text:

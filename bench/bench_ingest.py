@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from autofunnel import dynamodb_local
 from chalicelib import wiring
+from chalicelib.static.build import BUDGET
 from chalicelib.storage.models import Event
 from chalicelib.storage.tables import create_tables
 
@@ -214,7 +215,7 @@ def main() -> None:
             f"{calls / count:>13.2f}"
         )
     size = len(gzip.compress(snippet, compresslevel=9))
-    print(f"  snippet /t.js: {len(snippet)} bytes minified, {size} bytes gzipped (budget 4096)")
+    print(f"  snippet /t.js: {len(snippet)} bytes minified, {size} bytes gzipped (budget {BUDGET})")
 
 
 if __name__ == "__main__":

@@ -42,10 +42,13 @@ class Settings:
     dynamodb_endpoint: str = ""  # empty on AWS; DynamoDB Local's URL locally
     table_prefix: str = "autofunnel-dev"
     admin_key: str = ""
-    write_keys: tuple[WriteKey, ...] = ()
+    write_keys: tuple[WriteKey, ...] = ()  # public: they sit in every page
+    server_keys: tuple[str, ...] = ()  # secret: the shop's backend (its calls are proof)
+    identity_secret: str = ""  # signs identity hashes: HMAC-SHA256(secret, user id or email)
     signing_secret: str = ""  # signs click, unsubscribe and deep-link tokens
     public_url: str = ""  # https base URL the API is reachable at (links in messages)
     site_url: str = ""  # the shop's own site: `{{ links.site }}` in templates
+    shop_name: str = ""  # how texts name the shop ("Reply YES to get texts from <shop>")
     scheduler: str = "local"  # "local" (DynamoDB-backed poller) or "eventbridge"
     schedule_group: str = ""
     scheduler_role_arn: str = ""
@@ -53,6 +56,7 @@ class Settings:
     dead_letter_queue_arn: str = ""
     time_scale: float = 1.0  # local demos only: >1 makes funnel time pass faster
     clock_epoch: str = ""  # the moment the scaled clock starts from (shared by local processes)
+    clock_start: str = ""  # local demos: funnel time at that moment (default: the epoch)
     providers: Mapping[str, str] = field(default_factory=dict)
     event_retention_days: int = 400  # stored events expire (DynamoDB TTL) this long after receipt
     dedupe_window_days: int = 14  # how long a messageId is remembered (retries come within hours)
@@ -88,6 +92,17 @@ class Settings:
             site = None
         return tuple(dict.fromkeys(filter(None, (site, *self.link_hosts))))
 
+    @property
+    def shop_display_name(self) -> str:
+        """AUTOFUNNEL_SHOP_NAME, else the site's host name, else "us"."""
+        if self.shop_name:
+            return self.shop_name
+        try:
+            host = urlsplit(self.site_url).hostname if self.site_url else None
+        except ValueError:
+            host = None
+        return (host or "us").removeprefix("www.")
+
     def table_name(self, logical_name: str) -> str:
         return f"{self.table_prefix}-{logical_name}"
 
@@ -97,6 +112,13 @@ class Settings:
         for candidate in self.write_keys:
             if hmac.compare_digest(candidate.key.encode(), key.encode()) and found is None:
                 found = candidate
+        return found
+
+    def server_key(self, key: str) -> bool:
+        """Whether `key` is one of the server keys (compared in constant time with each)."""
+        found = False
+        for candidate in self.server_keys:
+            found |= hmac.compare_digest(candidate.encode(), key.encode())
         return found
 
     @classmethod
@@ -110,9 +132,12 @@ class Settings:
             table_prefix=env.get("AUTOFUNNEL_TABLE_PREFIX") or f"autofunnel-{stage}",
             admin_key=env.get("AUTOFUNNEL_ADMIN_KEY", ""),
             write_keys=_parse_write_keys(env),
+            server_keys=_server_keys(env),
+            identity_secret=env.get("AUTOFUNNEL_IDENTITY_SECRET", ""),
             signing_secret=env.get("AUTOFUNNEL_SIGNING_SECRET", ""),
             public_url=env.get("AUTOFUNNEL_PUBLIC_URL", "").rstrip("/"),
             site_url=env.get("AUTOFUNNEL_SITE_URL", "").rstrip("/"),
+            shop_name=env.get("AUTOFUNNEL_SHOP_NAME", "").strip(),
             scheduler=env.get("AUTOFUNNEL_SCHEDULER", "local"),
             schedule_group=env.get("AUTOFUNNEL_SCHEDULE_GROUP", ""),
             scheduler_role_arn=env.get("AUTOFUNNEL_SCHEDULER_ROLE_ARN", ""),
@@ -120,6 +145,7 @@ class Settings:
             dead_letter_queue_arn=env.get("AUTOFUNNEL_DEAD_LETTER_QUEUE_ARN", ""),
             time_scale=_positive_float(env, "AUTOFUNNEL_TIME_SCALE", 1.0),
             clock_epoch=env.get("AUTOFUNNEL_CLOCK_EPOCH", ""),
+            clock_start=env.get("AUTOFUNNEL_CLOCK_START", ""),
             providers={
                 name: value for name, value in env.items() if name.startswith(PROVIDER_PREFIXES)
             },
@@ -254,6 +280,19 @@ def _parse_write_keys(env: Mapping[str, str]) -> tuple[WriteKey, ...]:
     if single and all(existing.key != single for existing in keys):
         keys.append(WriteKey(single))
     return tuple(keys)
+
+
+def _server_keys(env: Mapping[str, str]) -> tuple[str, ...]:
+    """AUTOFUNNEL_SERVER_KEYS: keys separated by commas or spaces; none may be a write key too
+    (a key in every page's source would make every claim proof)."""
+    keys = tuple(dict.fromkeys(env.get("AUTOFUNNEL_SERVER_KEYS", "").replace(",", " ").split()))
+    public = {key.key for key in _parse_write_keys(env)}
+    if public & set(keys):
+        raise SettingsError(
+            "AUTOFUNNEL_SERVER_KEYS and AUTOFUNNEL_WRITE_KEYS share a key: a server key must be "
+            "secret, and write keys are in every page"
+        )
+    return keys
 
 
 class _Current:

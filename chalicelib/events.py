@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from chalicelib.core.trust import CLAIM
+
 
 @dataclass(frozen=True)
 class StoredEvent:
@@ -18,4 +20,5 @@ class StoredEvent:
     properties: dict[str, Any] = field(default_factory=dict)
     context: dict[str, Any] = field(default_factory=dict)
     source: str = "api"
+    trust: str = CLAIM  # what its source proves (chalicelib.core.trust): orders count if proven
     position: str = ""  # the log entry's place in the stream (the worker's batch tally)

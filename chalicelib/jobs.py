@@ -23,10 +23,12 @@ from chalicelib.paging.view import describe
 if TYPE_CHECKING:
     from pynamodb.connection import Connection
 
+    from chalicelib.runtime.broadcasts import Broadcasts
     from chalicelib.runtime.runner import Runtime
 
 SWEEPER, DATE_TRIGGERS, RFM = "sweeper", "date_triggers", "rfm"
 SEGMENT_BACKFILL, SEGMENT_RECHECKS = "segment_backfill", "segment_rechecks"
+BROADCAST, BROADCAST_DRY_RUN = "broadcast", "broadcast_dry_run"
 TICK_MINUTES = 1  # the `job_runner` tick that continues unfinished jobs
 
 
@@ -77,10 +79,19 @@ def kinds(
     to the event log: the stream worker hands them to analytics and the funnels."""
 
     def sweeper() -> JobKind:
+        from chalicelib.eventlog.append import append
+        from chalicelib.onsite import inbox
         from chalicelib.runtime.periodic_jobs import Sweeper
 
         found = runtime()
-        return Sweeper(found.wake_overdue, found.dispatcher)
+
+        def expire(message_id: str, now: datetime) -> bool:
+            expired = inbox.expire(message_id, now)
+            if expired is not None:  # the worker records it and tells the funnel
+                append([expired], now)
+            return expired is not None
+
+        return Sweeper(found.wake_overdue, found.dispatcher, expire)
 
     def date_triggers() -> JobKind:
         from chalicelib.runtime.periodic_jobs import DateTriggers
@@ -102,6 +113,17 @@ def kinds(
 
         return SegmentRechecks(clock, connection())
 
+    def broadcast() -> JobKind:
+        from chalicelib.runtime.broadcast_jobs import BroadcastSend
+        from chalicelib.runtime.broadcasts import finished
+
+        return BroadcastSend(runtime(), clock, finished)
+
+    def broadcast_dry_run() -> JobKind:
+        from chalicelib.runtime.broadcast_jobs import BroadcastDryRun
+
+        return BroadcastDryRun(runtime(), clock)
+
     return Kinds(
         {
             SWEEPER: sweeper,
@@ -109,6 +131,8 @@ def kinds(
             RFM: rfm,
             SEGMENT_BACKFILL: backfill,
             SEGMENT_RECHECKS: rechecks,
+            BROADCAST: broadcast,
+            BROADCAST_DRY_RUN: broadcast_dry_run,
         }
     )
 
@@ -116,8 +140,16 @@ def kinds(
 def paged_jobs() -> PagedJobs:
     application = wiring.app()
     return PagedJobs(
-        kinds(lambda: application.runtime, application.now, lambda: application.connection)
+        kinds(lambda: application.runtime, application.now, lambda: application.connection),
+        clock=application.now,
     )
+
+
+def broadcasts() -> Broadcasts:
+    """Saving, following and cancelling broadcasts (their sends are `broadcast` jobs)."""
+    from chalicelib.runtime.broadcasts import Broadcasts
+
+    return Broadcasts(wiring.funnel_store(), paged_jobs(), lambda: wiring.clock()())
 
 
 def run_periodic(kind: str, budget: Budget) -> dict[str, Any]:

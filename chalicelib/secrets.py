@@ -6,7 +6,8 @@ name; the value is read once per container (one GetParameters call per 10 names,
 and cached with the settings.
 
 Off the laptop (no DynamoDB Local endpoint), a documented development default, or a secret (the
-admin key, the signing secret) shorter than MIN_SECRET_LENGTH, is refused: every HTTP route
+admin key, the signing secret, the identity secret, a server key) shorter than
+MIN_SECRET_LENGTH, is refused: every HTTP route
 answers 503 and the log says which setting to fix (the answer does not: it would tell a stranger
 which key is weak). Write keys are public by design (they sit in every page), so only the
 development defaults are refused among them.
@@ -25,7 +26,14 @@ SSM_BATCH = 10  # GetParameters takes at most 10 names
 MIN_SECRET_LENGTH = 32
 # The keys the README and `make run` document for local use: never valid on AWS.
 DEVELOPMENT_DEFAULTS = frozenset(
-    {"dev-admin-key", "dev-write-key", "local-signing-secret", "WRITE_KEY"}
+    {
+        "dev-admin-key",
+        "dev-write-key",
+        "dev-server-key",
+        "local-signing-secret",
+        "local-identity-secret",
+        "WRITE_KEY",
+    }
 )
 
 Fetch = Callable[[Sequence[str]], Mapping[str, str]]
@@ -81,6 +89,11 @@ def weak_secrets(settings: Settings) -> list[str]:
     secret = {
         "AUTOFUNNEL_ADMIN_KEY": settings.admin_key,
         "AUTOFUNNEL_SIGNING_SECRET": settings.signing_secret,
+        "AUTOFUNNEL_IDENTITY_SECRET": settings.identity_secret,
+        **{
+            f"AUTOFUNNEL_SERVER_KEYS (key {index + 1})": key
+            for index, key in enumerate(settings.server_keys)
+        },
     }
     public = {f"the write key {key.key!r}": key.key for key in settings.write_keys}
     problems = []

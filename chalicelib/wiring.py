@@ -10,6 +10,7 @@ clock; the entry points then use it.
 
 from __future__ import annotations
 
+from collections.abc import Set
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -138,7 +139,11 @@ class App:
     @cached_property
     def worker(self) -> Worker:
         """The event log's stream worker (the `worker` Lambda; polled locally)."""
+        from chalicelib.tracking import opt_in
         from chalicelib.worker.handler import Worker
+
+        def confirm_numbers(contact_id: str, channels: Set[str], now: datetime) -> None:
+            opt_in.request(contact_id, channels, now, self.settings, self.dispatcher)
 
         return Worker(
             self.runtime,
@@ -147,6 +152,7 @@ class App:
             self.now,
             timedelta(days=self.settings.event_retention_days),
             self.settings.phone_region,
+            confirm_numbers,
         )
 
     @cached_property
@@ -188,7 +194,7 @@ def bootstrap(
     if clock is None:
         from chalicelib.runtime.clock import clock_for
 
-        clock = clock_for(settings.time_scale, settings.clock_epoch)
+        clock = clock_for(settings.time_scale, settings.clock_epoch, settings.clock_start)
     return App(settings, clock, funnel_index_ttl, channels, scheduler)
 
 

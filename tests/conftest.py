@@ -29,6 +29,8 @@ from tests.shared_tables import UNGUARDED_CALL, SharedTables, worker_name
 
 ADMIN_KEY = "test-admin-key"
 WRITE_KEY = "test-write-key"
+SERVER_KEY = "test-server-key"
+IDENTITY_SECRET = "test-identity-secret"
 
 # A marker each fixture implies: a test that uses the fixture, directly or through another one,
 # carries the marker, so `-m "not integration"` never starts DynamoDB Local.
@@ -125,6 +127,8 @@ def _test_environment(dynamodb: dynamodb_local.DynamoDBLocal) -> dict[str, str]:
         "AUTOFUNNEL_TABLE_PREFIX": f"test-{worker_name()}",
         "AUTOFUNNEL_ADMIN_KEY": ADMIN_KEY,
         "AUTOFUNNEL_WRITE_KEY": WRITE_KEY,
+        "AUTOFUNNEL_SERVER_KEYS": SERVER_KEY,
+        "AUTOFUNNEL_IDENTITY_SECRET": IDENTITY_SECRET,
         "AUTOFUNNEL_SIGNING_SECRET": "test-signing-secret",
         "AUTOFUNNEL_PUBLIC_URL": "https://af.example.test",
         "AUTOFUNNEL_SITE_URL": "https://shop.example",  # tracked links may go there

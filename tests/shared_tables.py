@@ -1,6 +1,6 @@
 """One set of tables per test worker, created once and emptied after every test.
 
-Creating a stage's twelve tables (with their indexes) costs DynamoDB Local about a second, and
+Creating a stage's fourteen tables (with their indexes) costs DynamoDB Local about a second, and
 deleting them another half: more than most tests. So each worker creates them once, and after
 each test deletes exactly the items that test wrote. Every write goes through botocore's
 `BaseClient._make_api_call` (PynamoDB's too), where `record` notes the key; `empty` deletes those

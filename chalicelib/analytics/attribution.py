@@ -44,18 +44,20 @@ def touched_at(
     return max(inside) if inside else None
 
 
-def credit(message: Message, value: Decimal, at: datetime) -> Tally:
+def credit(message: Message, value: Decimal, at: datetime, orders: int = 1) -> Tally:
+    """Credit an order (or, negative, take back a refunded or cancelled one's credit)."""
     tally = Tally()
     scope = keys.funnel_scope(str(message.funnel), int(message.funnel_version or 0))
-    tally.add(scope, "attributed_orders")
+    tally.add(scope, "attributed_orders", orders)
     tally.add(scope, "attributed_revenue", value)
-    tally.add(scope, keys.step_metric(message.step_id, "attributed_orders"))
+    tally.add(scope, keys.step_metric(message.step_id, "attributed_orders"), orders)
     tally.add(scope, keys.step_metric(message.step_id, "attributed_revenue"), value)
     if message.template_id:
         template = keys.TEMPLATES_SCOPE
         tally.add(
             template,
             keys.template_metric(message.funnel, message.template_id, message.channel, "orders"),
+            orders,
         )
         tally.add(
             template,

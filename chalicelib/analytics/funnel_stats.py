@@ -29,6 +29,10 @@ STEP_FIGURES = (
     "unsubscribed",
     "bounced",
     "failed",
+    "shown",  # on-site messages: seen on the page, closed, their form sent, never shown
+    "dismissed",
+    "submitted",
+    "expired",
     "converted",
     "revenue",
     "exited",

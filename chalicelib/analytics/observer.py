@@ -1,6 +1,6 @@
-"""The runtime's observer: a committed enrollment step, or a send that failed for good, puts its
-figures (see step_figures) into the change's own transaction, as a tally the stream worker
-folds into the counters (chalicelib.analytics.fold)."""
+"""The runtime's observer: committed enrollment steps (one, or a broadcast's chunk) and sends
+that failed for good put their figures (see step_figures) into the change's own transaction, as
+a tally the stream worker folds into the counters (chalicelib.analytics.fold)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.analytics import step_figures
 from chalicelib.analytics.fold import Ledger
-from chalicelib.core.decisions import Trace
-from chalicelib.core.state import EnrollmentState
+from chalicelib.analytics.tally import Tally
+from chalicelib.runtime.observer import Committed
 from chalicelib.storage.models import Message
 
 FAILED = "failed"
@@ -23,18 +23,13 @@ class AnalyticsObserver:
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
 
-    def step_committed(
-        self,
-        transaction: TransactWrite,
-        key: str,
-        before: EnrollmentState | None,
-        after: EnrollmentState,
-        trace: Sequence[Trace],
-        messages: Sequence[Message],
-        now: datetime,
-    ) -> None:
-        tally = step_figures.step_committed(before, after, trace, messages, now)
-        self.ledger.put_in(transaction, f"step:{key}", tally, now)
+    def count_in(self, transaction: TransactWrite, key: str, steps: Sequence[Committed]) -> None:
+        """One tally for all of them (a page of a broadcast: one item, not one per step)."""
+        tally = Tally()
+        for step in steps:
+            tally.update(step_figures.step_committed(*step))
+        if steps:
+            self.ledger.put_in(transaction, key, tally, steps[0].now)
 
     def send_failed(
         self,

@@ -113,7 +113,8 @@ def _measured(work: Work) -> int:
 
 
 def _buyer(row: ContactStats) -> rfm.Buyer | None:
-    if row.merged_into or not row.last_order_at:
+    # A buyer whose every order was cancelled or refunded is no buyer any more.
+    if row.merged_into or not row.last_order_at or not row.orders or row.orders <= 0:
         return None
     return rfm.Buyer(row.contact_id, int(row.orders), float(row.revenue), row.last_order_at)
 

@@ -18,16 +18,11 @@ from typing import Any
 
 from chalicelib.analytics import keys
 from chalicelib.analytics.tally import Tally
-from chalicelib.core.decisions import Trace
+from chalicelib.core.decisions import IMPLIED, MESSAGE_STATUSES, Trace
 from chalicelib.core.state import ACTIVE, COMPLETED, CONVERTED, EXITED, EnrollmentState
 
 PENDING, SKIPPED = "pending", "skipped"  # message statuses at creation (runtime.dispatch)
-REACTIONS = ("delivered", "opened", "clicked", "bounced", "replied", "unsubscribed", "failed")
-IMPLIED = {
-    "clicked": ("opened", "delivered"),
-    "opened": ("delivered",),
-    "replied": ("opened", "delivered"),
-}
+REACTIONS = MESSAGE_STATUSES
 ENDINGS = {CONVERTED: "converted", EXITED: "exited", COMPLETED: "completed"}
 
 

@@ -9,6 +9,7 @@ from chalice.app import Blueprint
 from chalicelib import wiring
 from chalicelib.api.auth import require_admin
 from chalicelib.api.errors import ApiError, json_errors, json_response
+from chalicelib.channels import reachability
 from chalicelib.identity import store
 from chalicelib.identity.erase import erase
 from chalicelib.identity.keys import InvalidIdentity, identity_key
@@ -86,10 +87,20 @@ def erase_contact(contact_id: str):  # type: ignore[no-untyped-def]
 def _view(contact: Contact, limit: int) -> dict[str, Any]:
     contact_id = contact.contact_id
     profile = contacts.profile_of(contact)
+    identities = store.of_contact(contact_id)
     profile["identities"] = [
-        {"kind": item.kind, "value": item.value, "since": item.created_at.isoformat()}
-        for item in store.of_contact(contact_id)
+        {
+            "kind": item.kind,
+            "value": item.value,
+            "since": item.created_at.isoformat(),
+            "proof": item.proof,  # the trusted source that proved it; None: a claim
+        }
+        for item in identities
     ]
+    reach = reachability.from_records(contact, identities, contact_id)
+    profile["addresses"] = reach.addresses  # where each channel's messages go
+    if reach.unconfirmed:
+        profile["unconfirmed"] = reach.unconfirmed  # claimed numbers awaiting a YES
     profile["timeline"] = contacts.timeline(contact_id, limit)
     profile["enrollments"] = views.enrollments_of(contact_id)
     profile["messages"] = views.messages_of(contact_id, limit)

@@ -10,7 +10,14 @@ from chalicelib import wiring
 from chalicelib.api.auth import require_admin
 from chalicelib.api.errors import ApiError, json_errors, json_response
 from chalicelib.core.problems import FunnelValidationError
-from chalicelib.runtime.funnel_store import ACTIVE, ARCHIVED, PAUSED, UnknownFunnel, head_summary
+from chalicelib.runtime.funnel_store import (
+    ACTIVE,
+    ARCHIVED,
+    PAUSED,
+    UnknownFunnel,
+    WrongName,
+    head_summary,
+)
 from chalicelib.runtime.views import message_summary
 from chalicelib.storage import messages as messages_store
 from chalicelib.storage.errors import ConflictError
@@ -20,6 +27,7 @@ blueprint = Blueprint(__name__)
 YAML_TYPES = ["application/yaml", "application/x-yaml", "text/yaml", "text/plain"]
 STATE_CHANGES = {"pause": PAUSED, "resume": ACTIVE, "archive": ARCHIVED}
 MAX_FUNNEL_BYTES = 256 * 1024
+BROADCAST_PREFIX = "broadcast-"  # chalicelib.core.broadcast.PREFIX: their funnels are theirs
 
 
 @blueprint.route("/admin/funnels/{name}", methods=["PUT"], content_types=YAML_TYPES)
@@ -34,9 +42,13 @@ def publish_funnel(name: str):  # type: ignore[no-untyped-def]
         source = raw.decode("utf-8")
     except UnicodeDecodeError as error:
         raise ApiError(400, "the funnel must be UTF-8 YAML") from error
+    if name.startswith(BROADCAST_PREFIX):
+        raise ApiError(
+            400, f"funnel names starting {BROADCAST_PREFIX!r} belong to broadcasts", field="name"
+        )
     store = wiring.funnel_store()
     try:
-        published = store.publish(source, f"{name}.yaml", wiring.clock()())
+        published = store.publish(source, f"{name}.yaml", wiring.clock()(), name=name)
     except FunnelValidationError as invalid:
         raise ApiError(
             422,
@@ -45,10 +57,10 @@ def publish_funnel(name: str):  # type: ignore[no-untyped-def]
         ) from invalid
     except ConflictError as conflict:
         raise ApiError(409, "another upload of this funnel won the race; retry") from conflict
-    if published.name != name:
+    except WrongName as other:
         raise ApiError(
-            400, f"the URL names {name!r} but the YAML names {published.name!r}", field="name"
-        )
+            400, f"the URL names {name!r} but the YAML names {str(other)!r}", field="name"
+        ) from other
     body: dict[str, Any] = {
         "name": published.name,
         "version": published.version,

@@ -1,10 +1,12 @@
 """The Segment-compatible tracking API: POST /v1/{identify,track,page,screen,group,alias,batch}.
 
-Existing Segment and RudderStack clients point their host here unchanged. Each valid call is
-appended to the event log once (its messageId, per site); the stream worker does the rest.
+Existing Segment and RudderStack clients point their host here unchanged, with a site's public
+write key (its calls are claims, unless an identity hash proves who is signed in) or a secret
+server key (chalicelib.ingest.verification). Each valid call is appended to the event log once
+(its messageId, per site), carrying how much it proves; the stream worker does the rest.
 Answers: 200
 {"success": true, ...} (a batch also lists per-call `errors`; the valid calls are stored),
-400 naming the bad field, 401 for a missing or unknown write key, 413 past Segment's size limits,
+400 naming the bad field, 401 for a missing or unknown key, 413 past Segment's size limits,
 503 when storage is unavailable (clients retry; stored calls are deduplicated on messageId).
 A limit that needs the contact (its trait cap) is the worker's to apply: the traits that do not
 fit are refused there, and the contact's timeline shows a `traits_refused` event.
@@ -29,8 +31,9 @@ from chalicelib.config import WriteKey
 from chalicelib.eventlog.append import receive
 from chalicelib.ingest import cors, limits
 from chalicelib.ingest.entries import call_entry
-from chalicelib.ingest.http import decode_body, write_key_of
+from chalicelib.ingest.http import decode_body, ingest_key_of
 from chalicelib.ingest.spec import MAX_BATCH_BYTES, MAX_CALL_BYTES, Call, CallError, parse_call
+from chalicelib.ingest.verification import with_trust
 from chalicelib.storage.errors import ConflictError
 
 blueprint = Blueprint(__name__)
@@ -57,10 +60,12 @@ def _handle(call_type: str | None) -> Response:
     try:
         limit = MAX_BATCH_BYTES if call_type is None else MAX_CALL_BYTES
         body = decode_body(request.raw_body or b"", request.headers, limit)
-        write_key = write_key_of(request.headers, body, settings)
+        key = ingest_key_of(request.headers, body, settings)
+        write_key = key.write_key
         now = datetime.now(UTC)
-        calls, errors = _parse(body, call_type, now)
-        namespace = f"segment:{write_key.key}"
+        parsed, errors = _parse(body, call_type, now)
+        calls = [with_trust(call, key.server, settings.identity_secret) for call in parsed]
+        namespace = f"segment:{key.key}"
         entries = [call_entry(c, namespace, phone_region=settings.phone_region) for c in calls]
         appended = receive(entries, now)
     except ApiError as error:

@@ -18,6 +18,7 @@ from pynamodb.exceptions import PynamoDBException
 
 from chalicelib import wiring
 from chalicelib.api.errors import ApiError, json_errors, json_response, storage_unavailable
+from chalicelib.core.trust import SHOP
 from chalicelib.eventlog.append import receive
 from chalicelib.ingest.spec import CallError
 from chalicelib.storage.errors import ConflictError
@@ -81,7 +82,7 @@ def save(events: list[Inbound], namespace: str, source: str) -> Response:
     settings = wiring.storage()
     try:
         check(events)  # before any write
-        entries = to_entries(events, namespace, source, settings.phone_region)
+        entries = to_entries(events, namespace, source, settings.phone_region, trust=SHOP)
         appended = receive(entries, datetime.now(UTC))
     except CallError as error:  # a value DynamoDB cannot store: the sender must fix it
         raise ApiError(400, error.message, field=error.field) from error

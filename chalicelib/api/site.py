@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from functools import lru_cache
 from pathlib import Path
 
@@ -45,14 +46,33 @@ def demo() -> Response:
     key = params.get("key") or next((k.key for k in settings.write_keys), "")
     if not key or settings.write_key(key) is None:
         raise ApiError(400, "no write key for the demo: set AUTOFUNNEL_WRITE_KEY", field="key")
+    nonce = secrets.token_urlsafe(16)
     page = (
         static_text("demo.html")
         # Without a public URL, "./t.js" resolves beside /demo (under API Gateway's stage path too).
         .replace("{{API_JSON}}", _script_json(settings.public_url or "."))
         .replace("{{WRITE_KEY_JSON}}", _script_json(key))
+        .replace("{{NONCE}}", nonce)
     )
     return Response(
-        body=page, status_code=200, headers={"Content-Type": "text/html; charset=utf-8"}
+        body=page,
+        status_code=200,
+        headers={
+            "Content-Type": "text/html; charset=utf-8",
+            "Cache-Control": "no-store",
+            "Content-Security-Policy": demo_policy(nonce, settings.public_url),
+        },
+    )
+
+
+def demo_policy(nonce: str, api: str) -> str:
+    """A strict policy, as a careful shop would set: the snippet must work under it (no inline
+    style or script of its own, nothing loaded but /t.js, requests to the API only)."""
+    hosts = f"'self' {api}".strip()
+    return (
+        f"default-src 'none'; script-src 'nonce-{nonce}' {hosts}; style-src 'nonce-{nonce}'; "
+        f"connect-src {hosts}; img-src 'self' data:; form-action 'self'; base-uri 'none'; "
+        "frame-ancestors 'none'"
     )
 
 

@@ -8,6 +8,9 @@ GET /admin/stats/cohorts                    first-touch cohorts and LTV per sour
 GET /admin/stats/contacts/{id}              one contact's LTV, RFM, segments, messages, journeys
 GET /admin/stats/rfm                        the RFM grid, segments with counts and average LTV
 GET /admin/stats/segments?from=&to=         saved segments' members now and per day
+GET /admin/stats/site?from=&to=&by=day|week|source
+                                            the site-wide funnel: visitors -> product viewers
+                                            -> carts -> checkouts -> buyers -> repeat buyers
 """
 
 from __future__ import annotations
@@ -120,6 +123,19 @@ def segments():  # type: ignore[no-untyped-def]
 
     first, last = _range(_admin())
     return json_response({"segments": segment_stats.segments(first, last)})
+
+
+@blueprint.route("/admin/stats/site", methods=["GET"])
+@json_errors
+def site():  # type: ignore[no-untyped-def]
+    from chalicelib.analytics import site_funnel
+
+    params = _admin()
+    by = params.get("by") or "day"
+    if by not in ("day", "week", "source"):
+        raise ApiError(400, "by is day, week or source", field="by")
+    first, last = _range(params)
+    return json_response(site_funnel.funnel(first, last, by))
 
 
 def _range(params: dict[str, Any]) -> tuple[date, date]:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-import phonenumbers
-
 from chalicelib.config import ANY_COUNTRY
 
 
 def country_of(phone: str) -> str | None:
     """ISO country of an E.164 number ("+12125550100" -> "US", "+18765550100" -> "JM")."""
+    import phonenumbers  # only when a text is due, not in every cold start
+
     try:
         return phonenumbers.region_code_for_number(phonenumbers.parse(phone, None))
     except phonenumbers.NumberParseException:

@@ -21,6 +21,7 @@ from chalicelib.channels.base import (
     TemporaryFailure,
 )
 from chalicelib.channels.daily_limits import DailyBudget
+from chalicelib.channels.onsite import ONSITE
 from chalicelib.channels.quiet_hours import next_allowed_time
 from chalicelib.channels.ratelimit import RateLimiter, limits_from
 from chalicelib.channels.retry import retry_at, with_retries
@@ -221,7 +222,7 @@ def prepare(
         if channel == "email" and signed
         else None
     )
-    if signed:
+    if signed and channel != ONSITE:  # the snippet reports on-site clicks itself
         sent_at = now or datetime.now(UTC)
         content = rewrite_links(
             content,

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 from chalicelib.channels.base import Channel
 from chalicelib.channels.messenger import GRAPH_API, GRAPH_VERSION, MetaMessenger
+from chalicelib.channels.onsite import ONSITE, OnsiteChannel
 from chalicelib.channels.outbox import OutboxChannel
 from chalicelib.channels.sendgrid_email import SENDGRID_HOST, SendGridEmail
 from chalicelib.channels.telegram import TELEGRAM_API, TelegramBot
@@ -17,13 +18,14 @@ from chalicelib.channels.twilio_sms import TwilioMessaging
 from chalicelib.channels.webhook import WebhookChannel
 from chalicelib.config import Settings
 
-CHANNELS = ("email", "sms", "whatsapp", "telegram", "messenger", "instagram", "webhook")
+CHANNELS = ("email", "sms", "whatsapp", "telegram", "messenger", "instagram", "webhook", "onsite")
 
 
 def build_channels(settings: Settings) -> dict[str, Channel]:
     p: Mapping[str, str] = {key: value.strip() for key, value in settings.providers.items()}
     outbox = OutboxChannel()
     channels: dict[str, Channel] = dict.fromkeys(CHANNELS, outbox)
+    channels[ONSITE] = OnsiteChannel()  # shown by the snippet: nothing to configure
 
     if p.get("SENDGRID_API_KEY") and p.get("SENDGRID_FROM_EMAIL"):
         channels["email"] = SendGridEmail(

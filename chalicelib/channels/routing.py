@@ -15,6 +15,7 @@ ADDRESS_KINDS: dict[str, tuple[str, ...]] = {
     "telegram": ("telegram",),
     "messenger": ("messenger",),
     "instagram": ("instagram",),
+    "onsite": ("anon",),  # a browser of the contact's: the snippet shows the message there
 }
 
 

@@ -12,10 +12,17 @@ _GSM_BASIC = set(
 _GSM_EXTENDED = set("^{}\\[~]|€\f")  # two septets each
 
 
+def sms_encoding(text: str) -> str:
+    """GSM-7 when every character is in the GSM alphabet, else UCS-2 (one emoji is enough)."""
+    if all(char in _GSM_BASIC or char in _GSM_EXTENDED for char in text):
+        return "GSM-7"
+    return "UCS-2"
+
+
 def sms_segments(text: str) -> int:
     if not text:
         return 1
-    if all(char in _GSM_BASIC or char in _GSM_EXTENDED for char in text):
+    if sms_encoding(text) == "GSM-7":
         length = sum(2 if char in _GSM_EXTENDED else 1 for char in text)
         single, part = 160, 153
     else:

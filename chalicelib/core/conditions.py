@@ -2,7 +2,7 @@
 
 A condition is a one-key mapping, told apart by its key (no `kind:` noise in YAML):
 
-    attributes: {plan: pro, orders_count: {gte: 2}}      # profile attributes (a `where`)
+    attributes: {plan: pro, orders_count: {gte: 2}}      # attributes and figures (a `where`)
     event: request_submitted                             # event history of the contact
       (where:, within: 30d, since_enrollment: true, at_least: 2)
     reaction: opened, messages: [m1, m2, m3], at_least: 2  # reactions to this funnel's sends
@@ -23,7 +23,19 @@ from chalicelib.core.matching import Where
 
 Channel = Literal["email", "sms", "whatsapp", "telegram", "messenger", "instagram", "onsite"]
 CHANNELS: tuple[str, ...] = Channel.__args__  # type: ignore[attr-defined]
-Reaction = Literal["delivered", "opened", "clicked", "bounced", "replied", "unsubscribed", "failed"]
+Reaction = Literal[
+    "delivered",
+    "opened",
+    "clicked",
+    "bounced",
+    "replied",
+    "unsubscribed",
+    "failed",
+    "shown",
+    "dismissed",
+    "submitted",
+    "expired",
+]
 REACTIONS: tuple[str, ...] = Reaction.__args__  # type: ignore[attr-defined]
 
 

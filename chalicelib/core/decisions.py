@@ -22,7 +22,21 @@ MESSAGE_STATUSES = (
     "replied",
     "unsubscribed",
     "failed",
+    # on-site messages (the snippet reports them): shown, closed, its form sent, never shown
+    "shown",
+    "dismissed",
+    "submitted",
+    "expired",
 )
+# A reaction implies the weaker ones: a click was an open, an open a delivery.
+IMPLIED: dict[str, tuple[str, ...]] = {
+    "clicked": ("opened", "delivered"),
+    "opened": ("delivered",),
+    "replied": ("opened", "delivered"),
+    "shown": ("opened", "delivered"),
+    "dismissed": ("opened", "delivered"),
+    "submitted": ("clicked", "opened", "delivered"),
+}
 
 
 # --- inputs -------------------------------------------------------------------------------
@@ -34,6 +48,9 @@ class EventInput:
     properties: dict[str, Any]
     occurred_at: datetime
     event_id: str = ""
+    # False for a claim (chalicelib.core.trust): it may convert a goal (the person says they
+    # bought: stop the reminders), but its value is no revenue.
+    counts_value: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ Rules the runtime can rely on:
   cap across all funnels) applies to every send step besides the funnel's, unless the step
   says `cap: false`. contact.recent_sends must reach back `clock.cap_window(...)`.
 - status "unsubscribed" ends the enrollment as exited; reactions imply the weaker ones
-  (clicked -> opened -> delivered; replied -> opened).
+  (decisions.IMPLIED: clicked -> opened -> delivered; an on-site message shown -> opened).
 - The runtime must pass the funnel version the enrollment started on (state.version);
   a mismatch raises ValueError, so a new version never disturbs running enrollments.
 """
@@ -43,6 +43,7 @@ from typing import Any
 
 from chalicelib.core import clock, templates
 from chalicelib.core.decisions import (
+    IMPLIED,
     MESSAGE_STATUSES,
     CallWebhook,
     CancelWakeup,
@@ -64,6 +65,7 @@ from chalicelib.core.funnel import (
     END,
     FUNNEL_ENTERED,
     MESSAGE_RECEIVED,
+    ONSITE_EXPIRY,
     BranchStep,
     Cap,
     ExitStep,
@@ -114,12 +116,9 @@ __all__ = [
     "start",
 ]
 
-_IMPLIED = {
-    "clicked": ("delivered", "opened"),
-    "opened": ("delivered",),
-    "replied": ("delivered", "opened"),
-}
 _STOP = object()  # returned by a step that waits or ends the enrollment
+TOPIC = "topic:"  # a topic's consent, beside the channels' ("topic:promotions": False)
+UNREACHABLE = "reaches nothing"  # a send none of whose channels reaches the contact (trace)
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,6 +296,7 @@ class _Run:
         if goal and ev.name == goal.event and matches(ev.properties, goal.where):
             if goal.within is None or utc(ev.occurred_at) <= s.started_at + goal.within:
                 raw = get_path(ev.properties, goal.value) if goal.value else None
+                raw = raw if ev.counts_value else None
                 s.value = _number(raw)
                 self.decisions.append(RecordConversion(ev.name, s.value, utc(ev.occurred_at)))
                 self.end(CONVERTED, f"goal {ev.name}")
@@ -352,7 +352,7 @@ class _Run:
         if st.status not in MESSAGE_STATUSES or st.step_id not in s.visits:
             return  # not a message this enrollment sent
         seen = s.reactions.setdefault(st.step_id, {})
-        for status in (*_IMPLIED.get(st.status, ()), st.status):
+        for status in (*IMPLIED.get(st.status, ()), st.status):
             seen.setdefault(status, utc(st.at))
         if st.status == "unsubscribed":
             self.end(EXITED, "unsubscribed")
@@ -423,9 +423,13 @@ class _Run:
         return _HANDLERS[type(step)](self, step)
 
     def _send(self, step: SendStep) -> Any:
+        topic = self.funnel.topic
+        if topic and self.contact.consents.get(TOPIC + topic) is False:
+            self.note(step.id, "skip", f"opted out of the topic {topic}")
+            return self.next_of(step)
         channels = tuple(str(ch) for ch in step.channels if self.contact.can_reach(ch))
         if not channels:
-            self.note(step.id, "skip", "no reachable channel")
+            self.note(step.id, "skip", f"{UNREACHABLE}: {', '.join(step.channels)}")
             return self.next_of(step)
         policy = clock.effective(step.policy, self.funnel.policy)
         sends = (*self.contact.recent_sends, *self.sent_now)
@@ -442,6 +446,9 @@ class _Run:
         except Exception as exc:  # a template that breaks on real data: skip, don't crash
             self.note(step.id, "skip", f"template error: {exc}")
             return self.next_of(step)
+        if "onsite" in rendered:  # shown on a later visit, or never: how long it may wait
+            expires = step.expires or ONSITE_EXPIRY
+            rendered["onsite"]["expires_in"] = int(expires.total_seconds())
         key = f"{self.state.enrollment_id}:{step.id}:{self.state.visits.get(step.id, 1)}"
         template_id = step.template or f"{self.funnel.name}:{step.id}"
         self.decisions.append(
@@ -467,10 +474,16 @@ class _Run:
         if self._met_now(step):
             self.note(step.id, "met", "already")
             return step.on_met or self.after(step)
-        until = f"until {(self.now + step.timeout).isoformat()}" if step.timeout else "no timeout"
-        self.note(step.id, "wait", until)
-        if step.timeout is not None:
-            self.schedule(self.now + step.timeout, "timeout")
+        if step.timeout is None:
+            self.note(step.id, "wait", "no timeout")
+            return _STOP
+        base = self.state.started_at if step.anchor == "enrollment" else self.now
+        deadline = base + step.timeout
+        if deadline <= self.now:  # a deadline from entry that is already behind
+            self.note(step.id, "timeout", "deadline already passed")
+            return step.on_timeout or self.after(step)
+        self.note(step.id, "wait", f"until {deadline.isoformat()}")
+        self.schedule(deadline, "timeout")
         return _STOP
 
     def _wait_reply(self, step: WaitReplyStep) -> Any:

@@ -49,7 +49,7 @@ def _reaction(cond: c.ReactionCond, f: Facts) -> bool:
 
 
 _EVAL: dict[type, Callable[[Any, Facts], bool]] = {
-    c.AttributesCond: lambda cond, f: matches(f.contact.attributes, cond.attributes),
+    c.AttributesCond: lambda cond, f: matches(f.contact.profile, cond.attributes),
     c.EventCond: _event,
     c.ReactionCond: _reaction,
     c.SegmentCond: lambda cond, f: any(s in f.contact.segments for s in cond.segment),

@@ -13,6 +13,7 @@ Models are frozen so a Funnel can be cached per Lambda container and shared safe
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import cached_property
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
@@ -38,6 +39,7 @@ CHANNEL_LINKED = "channel_linked"  # properties: {channel}
 MESSAGE_RECEIVED = "message_received"  # properties: {channel, text}
 BUTTON_CLICKED = "button_clicked"  # properties: {channel, button}
 ATTRIBUTE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+ONSITE_EXPIRY = timedelta(days=7)  # an on-site message not shown within this long is dropped
 
 
 class _Model(BaseModel):
@@ -85,10 +87,30 @@ class TextPart(_Model):
     buttons: list[Button] = Field(default_factory=list)
 
 
+class Capture(_Model):
+    """A one-field form under an on-site message: what the person types identifies them."""
+
+    field: Literal["email", "phone"]
+    placeholder: str | None = None
+    button: str = "Send"
+
+
 class OnsitePart(_Model):
+    """A message the snippet shows on the site: a centred `popup`, a `banner` along the top or
+    a `chat` bubble in the corner. `html` is a body with simple markup (sanitised: p, br, b,
+    strong, i, em, u, a, ul, ol, li, span, h3, h4); `text` a plain one."""
+
+    style: Literal["popup", "banner", "chat"] = "popup"
     title: str | None = None
-    text: str
+    text: str | None = None
+    html: str | None = None
     buttons: list[Button] = Field(default_factory=list)
+    capture: Capture | None = None
+
+    @model_validator(mode="after")
+    def _has_body(self) -> OnsitePart:
+        _exactly_one(self, "text", "html")
+        return self
 
 
 class Content(_Model):
@@ -259,6 +281,7 @@ class SendStep(_Step):
     content: Content | None = None  # or the message inline
     stage: str | None = None  # product-matrix stage label, e.g. tripwire
     policy: Policy | None = None
+    expires: Duration | None = None  # on-site: not shown within this long after sending: dropped
     next: StepId | None = None
 
     @model_validator(mode="after")
@@ -308,12 +331,15 @@ class WaitUntilStep(_Step):
     message: StepId | None = None  # the send step whose reaction we wait for
     condition: Condition | None = None
     timeout: Duration | None = None
+    anchor: Literal["step", "enrollment"] = "step"  # count `timeout` from now or from entry
     on_met: StepId | None = None  # default: the next step in order
     on_timeout: StepId | None = None  # default: the next step in order
 
     @model_validator(mode="after")
     def _shape(self) -> WaitUntilStep:
         _exactly_one(self, "event", "reply", "button", "reaction", "condition")
+        if self.anchor == "enrollment" and self.timeout is None:
+            raise ValueError("`anchor: enrollment` needs a `timeout`")
         if (self.reaction is None) != (self.message is None):
             raise ValueError("`reaction` and `message` go together")
         _chat_filters(self, self.reply)
@@ -453,6 +479,7 @@ class Funnel(_Model):
     description: str = ""
     version: int = 0  # set on upload
     tags: list[str] = Field(default_factory=list)  # e.g. stage: tripwire, core, winback
+    topic: str | None = Field(None, pattern=ID_PATTERN, max_length=64)  # opt-out-able, e.g. news
     trigger: Trigger
     reentry: Reentry = Field(default_factory=Reentry)
     goal: Goal | None = None

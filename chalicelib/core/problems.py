@@ -7,9 +7,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-import yaml
+if TYPE_CHECKING:  # PyYAML's import is 16 ms of an API cold start that never parses a funnel
+    import yaml
 
 
 class Problem(NamedTuple):
@@ -39,6 +40,8 @@ def format_field(path: Loc) -> str:
 
 
 def _child(node: yaml.Node, key: str | int) -> tuple[yaml.Node, yaml.Node] | None:
+    import yaml
+
     """(key node, value node) of a mapping entry or sequence item, if present."""
     if isinstance(node, yaml.MappingNode) and isinstance(key, str):
         for k, v in node.value:
@@ -50,7 +53,7 @@ def _child(node: yaml.Node, key: str | int) -> tuple[yaml.Node, yaml.Node] | Non
     return None
 
 
-Found = tuple[int, list[str | int], yaml.Node, yaml.Node]  # (matched, path, key node, value)
+Found = tuple[int, list[str | int], "yaml.Node", "yaml.Node"]  # (matched, path, key node, value)
 
 
 def _walk(node: yaml.Node, loc: Loc, i: int) -> Found:
@@ -92,6 +95,8 @@ def locate(root: yaml.Node | None, loc: Loc, tags: frozenset[str] = frozenset())
 
 def template_line(node: yaml.Node, line_in_template: int) -> int:
     """File line of a template's n-th line: block scalars (| and >) start on the next line."""
+    import yaml
+
     if isinstance(node, yaml.ScalarNode) and node.style in ("|", ">"):
         return node.start_mark.line + 1 + line_in_template
     return node.start_mark.line + 1

@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chalicelib.core import conditions as c
+from chalicelib.core import figures
 from chalicelib.core.evaluate import Facts, holds
 from chalicelib.core.funnel import ID_PATTERN, SEGMENT_ENTERED
 from chalicelib.core.matching import matches
@@ -61,6 +62,11 @@ def parse_segment(name: str, data: Any) -> SegmentDefinition:
             raise InvalidSegment("`since_enrollment` has no meaning outside a funnel")
         if isinstance(cond, c.SegmentCond) and name in cond.segment:
             raise InvalidSegment("a segment cannot be defined by itself")
+        if isinstance(cond, c.AttributesCond):
+            for path in cond.attributes:
+                problem = figures.unknown_field(path)
+                if problem:
+                    raise InvalidSegment(f"condition.attributes.{path}: {problem}")
     return definition
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.core import engine, templates
+from chalicelib.core import engine, figures, templates
 from chalicelib.core.decisions import (
     MESSAGE_STATUSES,
     CallWebhook,
@@ -41,6 +41,13 @@ from chalicelib.core.index import TriggerIndex, matches_trigger, may_enter
 from chalicelib.core.state import ContactView, EnrollmentState, PastEvent
 from chalicelib.core.story import Story, StoryInput, parse_offset
 
+BLANK_FIGURES = {
+    "orders_count": 0,
+    "total_spent": 0,
+    "lifetime_value": 0,
+    "sessions": 0,
+    "page_views": 0,
+}  # a new contact's figures, as production starts them
 HORIZON = timedelta(days=400)  # stop a story with no `until` this long after its last input
 _SHOWN_TRACE = {"branch", "split", "defer", "met", "timeout", "skip", "goto", "update", "linger"}
 
@@ -95,6 +102,7 @@ def _contact(story: Story) -> ContactView:
         events=history,
         segments=frozenset(c.get("segments") or ()),
         rfm_segment=c.get("rfm"),
+        figures={**BLANK_FIGURES, **dict(c.get("figures") or {})},
     )
 
 
@@ -184,7 +192,9 @@ class Simulation:
     def _event(self, name: str, props: dict[str, Any]) -> None:
         ev = EventInput(name, props, self.now, f"ev-{next(self.seq)}")
         self.contact = replace(
-            self.contact, events=(*self.contact.events, PastEvent(name, props, self.now))
+            self.contact,
+            events=(*self.contact.events, PastEvent(name, props, self.now)),
+            figures=figures.after_event(self.contact.figures, name, props, self.now),
         )
         interested = {f.name for f in self.index.candidates(name)}
         for state in list(self.states.values()):
@@ -294,6 +304,20 @@ def check(story: Story, result: Result) -> list[str]:
             problems.append(
                 "sends differ:\n  expected: " + _fmt(want) + "\n  actual:   " + _fmt(got)
             )
+    unreachable = [
+        (row.offset, row.step)
+        for row in result.rows
+        if row.kind == "skip" and row.detail.startswith(engine.UNREACHABLE)
+    ]
+    want_unreachable = [str(step) for step in expect.get("unreachable") or []]
+    if [step for _, step in unreachable] != want_unreachable:
+        problems.append(
+            "sends that reach nothing (no channel of the step reaches the contact, as "
+            "production routes it): expected "
+            + (", ".join(want_unreachable) or "none")
+            + ", actual "
+            + (", ".join(f"{format_offset(o)} {s}" for o, s in unreachable) or "none")
+        )
     status = expect.get("status")
     if isinstance(status, str) and result.status() != status:
         problems.append(f"status: expected {status}, got {result.status()}")

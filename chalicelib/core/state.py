@@ -6,6 +6,9 @@ ContactView is built by the runtime for each call and never stored by the engine
     It may or may not already contain the input event; the engine de-duplicates.
   recent_sends: times of messages sent to the contact by any funnel (for per-contact caps).
   consents: channel -> bool; a channel without an entry counts as allowed.
+  figures: what the system keeps about the contact (core/figures.py: orders_count,
+    total_spent, first_touch ...). `profile` is attributes with the figures over them: what
+    `attributes:` conditions and `contact.*` in templates see.
 
 EnrollmentState is stored on the enrollment item: `to_dict()` is JSON-safe and compact (times
 are epoch milliseconds, so there are no floats besides `value` and whatever the trigger event
@@ -17,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, NamedTuple
 
 ACTIVE, CONVERTED, EXITED, COMPLETED = "active", "converted", "exited", "completed"
@@ -40,14 +44,21 @@ class ContactView:
     segments: frozenset[str] = frozenset()
     rfm_segment: str | None = None
     recent_sends: tuple[datetime, ...] = ()
+    figures: Mapping[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def profile(self) -> dict[str, Any]:
+        """Attributes, with the figures over them (a trait never fakes a figure)."""
+        rfm = {"rfm_segment": self.rfm_segment} if self.rfm_segment is not None else {}
+        return {**self.attributes, **rfm, **self.figures}
 
     def can_reach(self, channel: str) -> bool:
         return channel in self.reachable_channels and self.consents.get(channel, True) is not False
 
     def template_data(self) -> dict[str, Any]:
-        """`contact.*` in templates: attributes plus a few built-ins."""
+        """`contact.*` in templates: the profile plus a few built-ins."""
         return {
-            **self.attributes,
+            **self.profile,
             "id": self.contact_id,
             "tags": sorted(self.tags),
             "segments": sorted(self.segments),

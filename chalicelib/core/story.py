@@ -8,6 +8,7 @@
       channels: [email, telegram]     # reachable channels (has an address)
       consents: {sms: false}
       attributes: {first_name: Anna}
+      figures: {orders_count: 2, first_touch: {source: google}}   # see core/figures.py
       tags: [vip]
       segments: []
       rfm: at_risk
@@ -21,6 +22,7 @@
     expect:
       status: converted               # or {funnel_name: status, ...}
       sends: ["+30m m1 email", "+1d30m m2 email"]   # exact list, in order: OFFSET STEP CHANNEL
+      unreachable: [popup]            # sends none of whose channels reaches the contact
 
 Commands: `event NAME {props}`, `delivered|opened|clicked|bounced|replied|unsubscribed|failed
 STEP` (STEP may be `funnel/step`), `set {k: v}`, `unset k`, `tag T`, `untag T`, `segment S`

@@ -1,8 +1,9 @@
 """Liquid templates: compiling (cached), the render context, and static checks for validation.
 
 Render context (the variables a template may use):
-    contact.*        the contact's attributes, plus contact.id, contact.tags, contact.segments,
-                     contact.rfm_segment
+    contact.*        the contact's attributes and figures (contact.orders_count,
+                     contact.first_touch.source ...: see figures.py), plus contact.id,
+                     contact.tags, contact.segments
     event.*          properties of the event that started the enrollment (cart items, total)
     links.*          URLs the runtime supplies per message: links.unsubscribe,
                      links.preferences, links.view_online, links.site
@@ -18,6 +19,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from chalicelib.core import figures, onsite_html
 from chalicelib.core.funnel import Content, EmailPart, OnsitePart
 
 if TYPE_CHECKING:  # Liquid is imported on the first compile: most cold starts render nothing
@@ -26,7 +28,7 @@ if TYPE_CHECKING:  # Liquid is imported on the first compile: most cold starts r
 
 ROOTS = frozenset({"contact", "event", "links", "unsubscribe_url", "funnel"})
 LINK_KEYS = frozenset({"unsubscribe", "preferences", "view_online", "site"})
-CONTACT_BUILTINS = frozenset({"id", "tags", "segments", "rfm_segment"})
+CONTACT_BUILTINS = frozenset({"id", "tags", "segments"})
 
 SAMPLE_LINKS = {
     "unsubscribe": "https://example.com/u/sample-token",
@@ -43,6 +45,26 @@ SAMPLE_CONTACT = {
     "city": "Springfield",
     "country": "US",
     "language": "en",
+}
+SAMPLE_FIGURES = {
+    "orders_count": 2,
+    "total_spent": 148.5,
+    "lifetime_value": 148.5,
+    "last_order_at": "2024-02-20T15:04:00+00:00",
+    "first_seen": "2024-01-08T10:30:00+00:00",
+    "last_seen": "2024-03-01T18:12:00+00:00",
+    "sessions": 7,
+    "page_views": 31,
+    "first_touch": {
+        "source": "google",
+        "medium": "cpc",
+        "campaign": "spring",
+        "at": "2024-01-08T10:30:00+00:00",
+    },
+    "last_touch": {"source": "newsletter", "medium": "email", "at": "2024-03-01T18:00:00+00:00"},
+    "rfm_segment": "loyal",
+    "consents": dict.fromkeys(figures.CONSENT_CHANNELS, True),
+    "timezone": "Europe/Berlin",
 }
 
 __all__ = ["compile_template", "render", "render_content", "render_url", "render_value"]
@@ -141,16 +163,44 @@ def render_content(content: Content, channel: str, context: Mapping[str, Any]) -
             if source is not None:
                 out[name] = render(source, context, html=name == "html")
         return out
+    if isinstance(part, OnsitePart):
+        return _onsite(part, context)
     out = {"text": render(part.text, context)}
-    if isinstance(part, OnsitePart) and part.title is not None:
+    out["buttons"] = _buttons(part.buttons, context)
+    return out
+
+
+def _onsite(part: OnsitePart, context: Mapping[str, Any]) -> dict[str, Any]:
+    """An on-site message: its body as a sanitised tree (onsite_html.py) and as plain text."""
+    out: dict[str, Any] = {"style": part.style}
+    if part.title is not None:
         out["title"] = render(part.title, context)
-    out["buttons"] = [
+    if part.html is not None:
+        out["body"] = onsite_html.tree(render(part.html, context, html=True))
+        out["text"] = onsite_html.plain(out["body"])
+    else:
+        out["text"] = render(part.text or "", context)
+        out["body"] = [out["text"]]
+    out["buttons"] = [  # a link the page could not follow safely is no button
+        b for b in _buttons(part.buttons, context) if "id" in b or onsite_html.safe_href(b["url"])
+    ]
+    if part.capture is not None:
+        capture = part.capture
+        out["capture"] = {
+            "field": capture.field,
+            "placeholder": render(capture.placeholder or "", context),
+            "button": render(capture.button, context),
+        }
+    return out
+
+
+def _buttons(buttons: Any, context: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [
         {"text": render(b.text, context), "url": render(b.url, context)}
         if b.url is not None
         else {"text": render(b.text, context), "id": b.id}
-        for b in part.buttons
+        for b in buttons
     ]
-    return out
 
 
 def check_template(
@@ -179,9 +229,8 @@ def _unknown(
         return f"unknown template variable '{root}' (known: {', '.join(sorted(ROOTS))})"
     if root == "links" and key and key not in LINK_KEYS:
         return f"unknown link 'links.{key}' (known: {', '.join(sorted(LINK_KEYS))})"
-    known = None if known_contact is None else known_contact | CONTACT_BUILTINS
-    if root == "contact" and key and known is not None and key not in known:
-        return f"'contact.{key}' is not in sample.contact"
+    if root == "contact" and key and key not in CONTACT_BUILTINS:
+        return figures.unknown_field(".".join(segs[1:]), known_contact, "contact.")
     if root == "event" and key and known_event is not None and key not in known_event:
         return f"'event.{key}' is not in sample.event"
     return None

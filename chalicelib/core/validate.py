@@ -15,7 +15,7 @@ import yaml
 from pydantic import ValidationError
 
 from chalicelib.core import conditions as c
-from chalicelib.core import flow, hosts, templates
+from chalicelib.core import figures, flow, hosts, templates
 from chalicelib.core.funnel import (
     END,
     STEP_KINDS,
@@ -101,7 +101,13 @@ def _to_problem(finding: Finding, root: yaml.Node | None, filename: str) -> Prob
 
 
 def semantic_checks(funnel: Funnel) -> list[Finding]:
-    return [*_structure(funnel), *_reactions(funnel), *_content(funnel), *_templates(funnel)]
+    return [
+        *_structure(funnel),
+        *_reactions(funnel),
+        *_fields(funnel),
+        *_content(funnel),
+        *_templates(funnel),
+    ]
 
 
 def _structure(funnel: Funnel) -> Iterator[Finding]:
@@ -153,8 +159,17 @@ def _conditions(funnel: Funnel) -> Iterator[tuple[Loc, Any]]:
         elif isinstance(step, WaitUntilStep) and step.condition is not None:
             roots.append((("steps", i, "condition"), step.condition))
     for loc, cond in roots:
-        for sub in c.walk(cond):
-            yield loc, sub
+        yield from _nested(loc, cond)
+
+
+def _nested(loc: Loc, cond: Any) -> Iterator[tuple[Loc, Any]]:
+    yield loc, cond
+    if isinstance(cond, c.AllCond | c.AnyCond):
+        key, parts = ("all", cond.all_) if isinstance(cond, c.AllCond) else ("any", cond.any_)
+        for k, part in enumerate(parts):
+            yield from _nested((*loc, key, k), part)
+    elif isinstance(cond, c.NotCond):
+        yield from _nested((*loc, "not"), cond.not_)
 
 
 def _reactions(funnel: Funnel) -> Iterator[Finding]:
@@ -173,6 +188,19 @@ def _reactions(funnel: Funnel) -> Iterator[Finding]:
                 yield (*loc, "at_least"), "at_least is more than the messages listed", None
 
 
+def _fields(funnel: Funnel) -> Iterator[Finding]:
+    """`attributes:` filters naming a field nobody provides (a typo of a figure, a figure's
+    unknown sub-field, or, when the funnel declares sample.contact, an undeclared attribute)."""
+    sample = funnel.sample
+    known = set(templates.SAMPLE_CONTACT) | set(sample.contact) if sample else None
+    for loc, cond in _conditions(funnel):
+        if isinstance(cond, c.AttributesCond):
+            for path in cond.attributes:
+                problem = figures.unknown_field(path, known)
+                if problem:
+                    yield (*loc, "attributes", path), problem, None
+
+
 def _content(funnel: Funnel) -> Iterator[Finding]:
     for i, step in enumerate(funnel.steps):
         if not isinstance(step, SendStep):
@@ -180,6 +208,8 @@ def _content(funnel: Funnel) -> Iterator[Finding]:
         if step.template is not None and step.template not in funnel.templates:
             yield ("steps", i, "template"), f"unknown template {step.template!r}", None
             continue
+        if step.expires is not None and "onsite" not in step.channels:
+            yield ("steps", i, "expires"), "`expires` is for on-site messages only", None
         content = funnel.content_for(step)
         where = f"template {step.template!r}" if step.template else "`content`"
         for j, channel in enumerate(step.channels):
@@ -231,8 +261,9 @@ def _templates(funnel: Funnel) -> Iterator[Finding]:
     sample = funnel.sample
     known_contact = set(templates.SAMPLE_CONTACT) | set(sample.contact) if sample else None
     known_event = set(sample.event) if sample else None
-    contact = {**templates.SAMPLE_CONTACT, **(sample.contact if sample else {})}
-    contact |= {"id": "sample-contact", "tags": [], "segments": [], "rfm_segment": None}
+    contact = {**templates.SAMPLE_CONTACT, **templates.SAMPLE_FIGURES}
+    contact |= {**(sample.contact if sample else {}), "id": "sample-contact"}
+    contact |= {"tags": [], "segments": []}
     ctx = templates.make_context(
         contact, sample.event if sample else {}, templates.SAMPLE_LINKS, funnel.name, "sample"
     )

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from chalicelib import observability
-from chalicelib.eventlog.entry import Entry
+from chalicelib.eventlog.entry import Entry, trust_level
 from chalicelib.storage.errors import ConflictError, conflicts_as_domain_errors
 from chalicelib.storage.models import Event
 
@@ -41,6 +41,7 @@ def item_of(entry: Entry, now: datetime) -> Event:
         lookup=list(entry.lookup) or None,
         source=entry.source,
         trust=entry.trust,
+        anchor=entry.anchor,
         correlation=entry.correlation or None,
         expires_at=received + Event.retention,
     )
@@ -58,7 +59,8 @@ def entry_of(item: Event, position: str = "") -> Entry:
         keys=tuple(item.keys or ()),
         lookup=tuple(item.lookup or ()),
         source=item.source,
-        trust=item.trust,
+        trust=trust_level(item.trust),
+        anchor=item.anchor,
         received_at=item.received_at,
         correlation=item.correlation or "",
         position=position,

@@ -1,7 +1,8 @@
 """Attributes that are identities (email, phone), when a funnel sets them (a `wait_reply`
 answer, an `update` step), become the contact's identity keys too, so a later shop order with
-that email lands on the same person. Resolution is ingestion's own: a contact that already owns
-the key merges with this one, the stronger identity's contact surviving."""
+that email lands on the same person. Resolution is ingestion's own, with the trust of the
+contact's own answer: a contact that already owns the key merges into this one only if it
+holds nothing proven."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from contextlib import suppress
 from datetime import datetime
 from typing import Any
 
+from chalicelib.core import trust
 from chalicelib.events import StoredEvent
 from chalicelib.identity import store
 from chalicelib.identity.keys import InvalidIdentity, identity_key
@@ -45,6 +47,8 @@ def attach(
             with suppress(ConflictError):
                 store.claim(key, contact_id, now)
         return []
+    # The person's own answer (a reply in its chat) is theirs, but proves nothing: a contact
+    # that owned the address merges in only if it holds nothing proven (chalicelib.core.trust).
     resolver = Resolver(now)
-    resolver.resolve([*own, *new])
+    resolver.resolve_call(new, trust_level=trust.CONTACT, home=contact_id)
     return [merge.event for merge in resolver.merges]

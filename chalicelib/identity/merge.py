@@ -1,18 +1,21 @@
 """Merge one contact into another: the absorbed contact's identities, enrollments and messages
 move to the survivor (its events follow its identities: the log files them by identity key),
 profiles combine, and a tombstone (`merged_into`) stays behind for the runtime's in-flight
-wake-ups. A `contact_merged` event goes to the log. Each step is safe to re-run after a crash."""
+wake-ups. A `contact_merged` event goes to the log. Each step is safe to re-run after a crash,
+and a crash at any point leaves what re-runs it (tests/integration/test_merge_faults.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from pynamodb.constants import ITEM
 
+from chalicelib.core.trust import INTERNAL
 from chalicelib.eventlog.append import append
-from chalicelib.eventlog.entry import VERIFIED, Entry, contact_subject
+from chalicelib.eventlog.entry import Entry, contact_subject
 from chalicelib.events import StoredEvent
 from chalicelib.identity import store
 from chalicelib.identity.combine import COUNTS, combine
@@ -55,20 +58,23 @@ class MergeResult:
     event: StoredEvent  # `contact_merged`, stored on the survivor
 
 
-def merge(survivor: str, absorbed: str, now: datetime) -> MergeResult:
+def merge(survivor: str, absorbed: str, now: datetime, named: Iterable[str] = ()) -> MergeResult:
+    """`named`: the identity keys of the event that caused the merge; they move last."""
     absorbed_ids = store.of_contact(absorbed)
     users = {i.identity for i in absorbed_ids if i.kind == "user"}
     survivor_users = {i.identity for i in store.of_contact(survivor) if i.kind == "user"}
     if users and survivor_users and users.isdisjoint(survivor_users):
         raise MergeRefused(f"{absorbed} and {survivor} have different user ids")
 
+    # The order matters for a re-run after a crash: the identities move last, the event's own
+    # keys last of all, so until every step is done the absorbed contact still owns a key the
+    # event names, and its retry (or the stream's redelivery) merges them again, finishing it.
     snapshot = _tombstone(absorbed, survivor)
-    moved = tuple(i.identity for i in absorbed_ids if store.repoint(i.identity, absorbed, survivor))
+    _combine_into(survivor, absorbed, snapshot)
     enrollments = _move_enrollments(absorbed, survivor)
     messages = _move_messages(absorbed, survivor)
-    _combine_into(survivor, absorbed, snapshot)
-    _clear_tombstone(absorbed, survivor)
-
+    last = set(named)
+    moved = tuple(i.identity for i in sorted(absorbed_ids, key=lambda i: i.identity in last))
     stored = StoredEvent(
         contact_id=survivor,
         event_id=f"merge-{absorbed}",
@@ -82,6 +88,7 @@ def merge(survivor: str, absorbed: str, now: datetime) -> MergeResult:
             "messages": messages,
         },
         source="identity",
+        trust=INTERNAL,
     )
     append(
         [
@@ -93,17 +100,21 @@ def merge(survivor: str, absorbed: str, now: datetime) -> MergeResult:
                 timestamp=now,
                 properties=stored.properties,
                 source=stored.source,
-                trust=VERIFIED,
+                trust=INTERNAL,
             )
         ],
         now,
     )
+    for key in moved:
+        store.repoint(key, absorbed, survivor)  # (False: an earlier run moved it)
+    _clear_tombstone(absorbed, survivor)
     return MergeResult(survivor, absorbed, moved, enrollments, messages, stored)
 
 
 def _tombstone(absorbed: str, survivor: str) -> dict[str, Any]:
     """Mark the absorbed contact first (atomically reading its profile): a crash after this
-    point leaves a contact that says where its data went."""
+    point leaves a contact that says where its data went, its profile intact (no write lands on
+    a tombstone) until the survivor has combined it."""
     connection = Contact._get_connection()
     try:
         with conflicts_as_domain_errors("tombstone contact"):
@@ -119,10 +130,9 @@ def _tombstone(absorbed: str, survivor: str) -> dict[str, Any]:
     old = response.get("Attributes")
     if not old:
         return {}
-    contact = Contact.from_raw_data(old)
-    if contact.merged_into == survivor:
-        return {}  # a re-run: the profile was combined (or lost with nothing in it) before
-    return _profile(contact)
+    # A re-run finds its own tombstone and the profile still there: the survivor's
+    # `merged_from` says whether it was combined already.
+    return _profile(Contact.from_raw_data(old))
 
 
 def _profile(contact: Contact) -> dict[str, Any]:
@@ -180,7 +190,10 @@ def _move_messages(absorbed: str, survivor: str) -> int:
         for _ in range(_RETRIES):
             try:
                 with conflicts_as_domain_errors("move message"):
-                    message.update(actions=[Message.contact_id.set(survivor)])
+                    moves = [Message.contact_id.set(survivor)]
+                    if message.onsite_inbox:  # an on-site message still waiting: theirs now
+                        moves.append(Message.onsite_inbox.set(survivor))
+                    message.update(actions=moves)
                 moved += 1
                 break
             except ConflictError:
@@ -198,7 +211,7 @@ def _combine_into(survivor: str, absorbed: str, snapshot: dict[str, Any]) -> Non
         except Contact.DoesNotExist:
             contact = Contact(survivor)
         if absorbed in (contact.merged_from or ()):
-            return  # combined by an earlier run
+            return  # combined by an earlier run (that crashed before the end)
         combined = combine(_profile(contact), snapshot) if snapshot else {}
         actions = [
             getattr(Contact, name).set(value)

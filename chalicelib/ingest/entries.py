@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.eventlog.entry import CLAIM, Entry, identity_subject, namespaced
+from chalicelib.eventlog.entry import Entry, identity_subject, namespaced
 from chalicelib.ingest.identities import identities_of
 from chalicelib.ingest.spec import Call
 
@@ -15,16 +15,18 @@ def call_entry(
     namespace: str,
     *,
     source: str = "segment",
-    trust: str = CLAIM,
+    trust: str | None = None,
     phone_region: str = "",
     context: dict[str, Any] | None = None,
 ) -> Entry:
+    """`trust`: what the source proves (default: the call's own, set by the route)."""
     found = identities_of(call, phone_region)
     keys = tuple(key for key in found.keys if key not in found.lookup_only)
     if not keys and not found.lookup_only:
         raise Unidentified(f"{call.name} names nobody: no user id, anonymous id, email or phone")
+    level = trust or call.trust
     return Entry(
-        subject=identity_subject(keys or found.lookup_only),
+        subject=identity_subject(keys or found.lookup_only, level),
         event_id=namespaced(namespace, call.message_id),
         type=call.type,
         name=call.name,
@@ -34,7 +36,8 @@ def call_entry(
         keys=keys,
         lookup=found.lookup_only,
         source=source,
-        trust=trust,
+        trust=level,
+        anchor=call.anchor,
     )
 
 

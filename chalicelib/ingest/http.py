@@ -7,6 +7,7 @@ import base64
 import binascii
 import zlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.api.errors import ApiError
@@ -66,9 +67,35 @@ def limit_error(error: limits.LimitExceeded) -> ApiError:
     )
 
 
+@dataclass(frozen=True)
+class IngestKey:
+    """The key a tracking call came with: a site's public write key, or a secret server key."""
+
+    key: str
+    write_key: WriteKey | None  # None: a server key, which no browser origin may use
+
+    @property
+    def server(self) -> bool:
+        return self.write_key is None
+
+
+def ingest_key_of(
+    headers: Mapping[str, str], body: Mapping[str, Any], settings: Settings
+) -> IngestKey:
+    """A write key or a server key (AUTOFUNNEL_SERVER_KEYS), sent the same way."""
+    key = _given_key(headers, body)
+    if settings.server_key(key):
+        return IngestKey(key, None)
+    return IngestKey(key, _known_write_key(key, settings))
+
+
 def write_key_of(
     headers: Mapping[str, str], body: Mapping[str, Any], settings: Settings
 ) -> WriteKey:
+    return _known_write_key(_given_key(headers, body), settings)
+
+
+def _given_key(headers: Mapping[str, str], body: Mapping[str, Any]) -> str:
     """Segment sends the write key as the Basic auth user name; `writeKey` in the body also works
     (navigator.sendBeacon cannot set headers)."""
     key = _basic_user(headers.get("authorization") or "")
@@ -80,6 +107,10 @@ def write_key_of(
             "missing write key: use HTTP Basic auth with the write key as user name, "
             "or put writeKey in the body",
         )
+    return key
+
+
+def _known_write_key(key: str, settings: Settings) -> WriteKey:
     write_key = settings.write_key(key)
     if write_key is None:
         raise ApiError(401, "unknown write key")

@@ -143,7 +143,8 @@ def fit_traits(
     refused: list[tuple[Any, Limit]] = []
     names = None if existing is None else set(existing)
     for call in calls:
-        written = profile_traits(call.traits) if call.type == "identify" else set()
+        changes = call.type == "identify" and getattr(call, "changes", True)
+        written = profile_traits(call.traits) if changes else set()
         if not written:
             kept.append(call)
         elif names is None:

@@ -4,23 +4,17 @@ per request applies them."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from chalicelib.core import trust
+from chalicelib.core.figures import ORDER_EVENTS, normalised_name, order_value
 from chalicelib.ingest.spec import Call
 from chalicelib.ingest.touch import touch_of
 
-ORDER_EVENTS = {"order_completed"}
-REVENUE_FIELDS = ("total", "revenue", "value")
 CONSENT_TRAIT = "consents"  # identify traits {"consents": {"email": true, "sms": false}}
-
-
-def normalised_name(name: str) -> str:
-    """ "Order Completed" (Segment's e-commerce spec) and "order_completed" are one event."""
-    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
 
 @dataclass
@@ -42,7 +36,10 @@ class ProfileDelta:
     seen: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def add(self, call: Call) -> None:
-        """Calls must be added in time order (newest trait wins)."""
+        """Calls must be added in time order (newest trait wins). What the trust rules allow
+        (chalicelib.core.trust): a call that may not change the contact (`changes` false)
+        adds only to its counters; orders count when their source proves them; a claim's SMS
+        or WhatsApp consent is not consent but a request for a double opt-in."""
         at = call.timestamp
         self.first_seen = at if self.first_seen is None else min(self.first_seen, at)
         self.last_seen = at if self.last_seen is None else max(self.last_seen, at)
@@ -58,42 +55,46 @@ class ProfileDelta:
             self.first_touch = self.first_touch or touch
             if is_new:
                 self.last_touch = touch
-        if call.type == "track" and normalised_name(call.name) in ORDER_EVENTS:
+        if is_order(call) and trust.counts_orders(call.trust):
             self.orders += 1
-            self.spent += _revenue(call.properties)
+            self.spent += order_value(call.properties)
             self.last_order_at = max(filter(None, (self.last_order_at, at)))
-        if call.type == "identify":
+        if call.type == "identify" and getattr(call, "changes", True):
             self._identify(call)
 
     def _identify(self, call: Call) -> None:
         for name, value in call.traits.items():
             if name == CONSENT_TRAIT and isinstance(value, dict):
                 for channel, granted in value.items():
-                    if isinstance(granted, bool) and channel:
-                        self.consents[channel] = {
-                            "granted": granted,
-                            "at": call.timestamp.isoformat(),
-                            "source": "identify",
-                        }
+                    if not isinstance(granted, bool) or not channel:
+                        continue
+                    if granted and not trust.may_grant(call.trust, channel):
+                        continue  # a claimed SMS/WhatsApp consent: see `opt_in_channels`
+                    self.consents[channel] = {
+                        "granted": granted,
+                        "at": call.timestamp.isoformat(),
+                        "source": "identify",
+                    }
             elif name:
                 self.traits[name] = value
 
 
-MAX_ORDER_TOTAL = Decimal("1e12")  # beyond any shop's order: a typo or an attack, not revenue
+def opt_in_channels(call: Any) -> set[str]:
+    """The channels a call asks consent for that its source cannot give (a claim's SMS or
+    WhatsApp): each takes a double opt-in (chalicelib.tracking.opt_in)."""
+    if call.type != "identify" or not getattr(call, "changes", True):
+        return set()
+    asked = call.traits.get(CONSENT_TRAIT)
+    if not isinstance(asked, dict):
+        return set()
+    return {
+        channel
+        for channel, granted in asked.items()
+        if granted is True and channel and not trust.may_grant(call.trust, channel)
+    }
 
 
-def _revenue(properties: dict[str, Any]) -> Decimal:
-    for name in REVENUE_FIELDS:
-        value = properties.get(name)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            number = Decimal(str(value))
-        elif isinstance(value, str):
-            try:
-                number = Decimal(value)
-            except ArithmeticError:
-                continue
-        else:
-            continue
-        if number.is_finite() and abs(number) < MAX_ORDER_TOTAL:
-            return number
-    return Decimal(0)
+def is_order(call: Any) -> bool:
+    """An order event (Segment's "Order Completed"), from any source: whether it counts is the
+    trust rules' call (`trust.counts_orders`)."""
+    return call.type == "track" and normalised_name(call.name) in ORDER_EVENTS

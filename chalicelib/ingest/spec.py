@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from chalicelib.core.trust import CLAIM
 from chalicelib.ingest import limits
 from chalicelib.ingest.limits import MAX_BATCH_BYTES, MAX_CALL_BYTES, Limit, LimitExceeded
 
@@ -63,6 +64,14 @@ class Call:
     # Identity keys vouched for by a verified server-side source (a signed shop or messenger
     # webhook); never read from a client's JSON, so a browser cannot claim a Telegram chat.
     identities: tuple[str, ...] = ()
+    # How much the source proves (chalicelib.core.trust), set by the route from the key used
+    # and the identity hash; `anchor` is the identity key a valid hash proved.
+    trust: str = CLAIM
+    anchor: str | None = None
+    user_hash: str | None = None  # as sent (`userHash` or `context.userHash`); never stored
+    # Set by identity resolution: False when the rules keep its traits and consents off the
+    # contact it landed on (a claim about a known person, or about somebody else).
+    changes: bool = True
 
 
 def parse_call(
@@ -104,6 +113,7 @@ def parse_call(
     traits = _object(raw, "traits")
     properties = _object(raw, "properties")
     context = {**_object(defaults, "context"), **_object(raw, "context")}
+    user_hash = _user_hash(raw, context)
     if kind == "track":
         name = raw.get("event")
         if not isinstance(name, str) or not name.strip():
@@ -147,7 +157,23 @@ def parse_call(
         traits=traits,
         properties=properties,
         context=context,
+        user_hash=user_hash,
     )
+
+
+MAX_HASH_LENGTH = 128  # a hex SHA-256 is 64
+
+
+def _user_hash(raw: dict[str, Any], context: dict[str, Any]) -> str | None:
+    """The identity hash (Intercom's `user_hash`): on the call, or in its context. Taken out of
+    the context so it is never stored: it is a credential."""
+    found = context.pop("userHash", None)
+    value = raw.get("userHash", found)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > MAX_HASH_LENGTH:
+        raise CallError("userHash", "userHash must be the hex HMAC-SHA256 of the user id or email")
+    return value.strip().lower()
 
 
 def _optional_id(raw: dict[str, Any], name: str) -> str | None:

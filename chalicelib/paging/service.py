@@ -4,7 +4,7 @@ routes, the local loop) call, given the job kinds they built."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,10 +16,16 @@ from chalicelib.storage.models import PagedJob
 
 
 class PagedJobs:
-    def __init__(self, kinds: Mapping[str, JobKind], store: JobStore | None = None) -> None:
+    def __init__(
+        self,
+        kinds: Mapping[str, JobKind],
+        store: JobStore | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self.kinds = kinds  # may build each kind on first use (chalicelib/jobs.Kinds)
         self.store = store or JobStore()
         self.runner = Runner(self.store, self.kinds)
+        self.clock = clock or self.store.now  # business time: when a job's `not_before` is due
 
     def start(
         self,
@@ -29,19 +35,24 @@ class PagedJobs:
         *,
         job_id: str | None = None,
         supersede: bool = False,
+        exclusive: bool = True,
+        not_before: datetime | None = None,
     ) -> tuple[PagedJob, bool]:
         """Queue a job of `kind`; (job, created). One job of a kind is open at a time: while
         one is queued or running it is returned instead, unless `supersede` cancels it first
-        (a segment saved again must be back-filled with the new definition)."""
+        (a segment saved again must be back-filled with the new definition). A kind whose jobs
+        are independent of each other (broadcasts) starts with `exclusive=False`. A job with
+        `not_before` stays queued until then (business time)."""
         if kind not in self.kinds:
             raise ValueError(f"unknown job kind {kind!r}")
-        open_jobs = self.store.active(kind)
-        if open_jobs and not supersede:
-            return open_jobs[0], False
-        for job in open_jobs:
-            self.store.cancel(job.job_id)
+        if exclusive:
+            open_jobs = self.store.active(kind)
+            if open_jobs and not supersede:
+                return open_jobs[0], False
+            for job in open_jobs:
+                self.store.cancel(job.job_id)
         job_id = job_id or f"{kind}-{self.store.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-        return self.store.create(job_id, kind, as_of, params)
+        return self.store.create(job_id, kind, as_of, params, not_before)
 
     def start_periodic(self, kind: str, as_of: datetime, every: timedelta) -> PagedJob:
         """This period's job (named after the period, so a repeated schedule makes none), or
@@ -51,14 +62,23 @@ class PagedJobs:
         return job
 
     def run(self, job_id: str, budget: Budget) -> PagedJob | None:
+        job = self.store.get(job_id)
+        if job is not None and not self.due(job):
+            return job
         return self.runner.run(job_id, budget)
 
+    def due(self, job: PagedJob) -> bool:
+        return job.not_before is None or job.not_before <= self.clock()
+
     def continue_open(self, budget: Budget) -> list[PagedJob]:
-        """The tick: every queued or running job, oldest first, while the budget lasts."""
+        """The tick: every queued or running job that is due, oldest first, while the budget
+        lasts."""
         ran = []
         for job in self.store.active():
             if budget.remaining() <= 0:
                 break
+            if not self.due(job):
+                continue
             after = self.runner.run(job.job_id, budget)
             if after is not None:
                 ran.append(after)

@@ -37,7 +37,12 @@ class JobStore:
     # --- creating and reading -------------------------------------------------------------
 
     def create(
-        self, job_id: str, kind: str, as_of: datetime, params: dict[str, Any] | None = None
+        self,
+        job_id: str,
+        kind: str,
+        as_of: datetime,
+        params: dict[str, Any] | None = None,
+        not_before: datetime | None = None,
     ) -> tuple[PagedJob, bool]:
         """The job, created queued unless one with this id exists; (job, created)."""
         now = self.now()
@@ -48,6 +53,7 @@ class JobStore:
             active=ACTIVE,
             params=params or {},
             as_of=as_of,
+            not_before=not_before,
             created_at=now,
             updated_at=now,
         )

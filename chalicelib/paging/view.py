@@ -30,6 +30,7 @@ def describe(job: PagedJob) -> dict[str, Any]:
         "status": job.status,
         "params": job.params or {},
         "as_of": job.as_of.isoformat(),
+        "not_before": job.not_before.isoformat() if job.not_before else None,
         "created_at": job.created_at.isoformat(),
         "updated_at": job.updated_at.isoformat(),
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,

@@ -19,14 +19,18 @@ def system_clock() -> datetime:
 
 @dataclass(frozen=True)
 class ScaledClock:
-    epoch: datetime
+    epoch: datetime  # the wall-clock moment funnel time started from
     scale: float
+    start: datetime | None = None  # funnel time at `epoch` (default: `epoch` itself)
 
     def __call__(self) -> datetime:
-        return self.epoch + (datetime.now(UTC) - self.epoch) * self.scale
+        return (self.start or self.epoch) + (datetime.now(UTC) - self.epoch) * self.scale
 
 
-def clock_for(time_scale: float, epoch: str) -> Clock:
+def clock_for(time_scale: float, epoch: str, start: str = "") -> Clock:
+    """`start`: a local demo may begin funnel time elsewhere than the wall clock (in the shop's
+    daytime, so quiet hours do not hold what it shows; see autofunnel/devstack.py)."""
     if time_scale == 1 or not epoch:
         return system_clock
-    return ScaledClock(datetime.fromisoformat(epoch), time_scale)
+    begin = datetime.fromisoformat(start) if start else None
+    return ScaledClock(datetime.fromisoformat(epoch), time_scale, begin)

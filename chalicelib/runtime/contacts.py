@@ -14,12 +14,14 @@ from typing import Any
 
 from chalicelib.channels import reachability
 from chalicelib.channels.routing import consented
+from chalicelib.core.figures import CONSENT_CHANNELS
 from chalicelib.core.state import ContactView, PastEvent
+from chalicelib.runtime import parallel
 from chalicelib.storage.contacts import events_of, subjects_of
 from chalicelib.storage.models import Contact, Identity, Message
 
 HISTORY_EVENTS = 200  # newest events branch conditions may look at
-ALWAYS_REACHABLE = ("webhook", "onsite", "outbox")  # need no address of the contact's
+ALWAYS_REACHABLE = ("webhook", "outbox")  # need no address of the contact's
 
 
 @dataclass(frozen=True)
@@ -65,21 +67,28 @@ def load_snapshot(
 
 
 def load_snapshots(
-    contact_ids: Sequence[str], now: datetime, *, events: bool, addresses: bool
+    contact_ids: Sequence[str],
+    now: datetime,
+    *,
+    events: bool,
+    addresses: bool,
+    workers: int = 1,
 ) -> dict[str, ContactSnapshot]:
     """Snapshots of a job's page of contacts: profiles in BatchGetItem requests, the event
     history and addresses only when the job's conditions read them (a Query per contact and
-    subject each), never the recent sends (caps concern funnel sends, not conditions)."""
+    subject each, on `workers` threads), never the recent sends (caps concern funnel sends, not
+    conditions)."""
     contacts = {contact.contact_id: contact for contact in Contact.batch_get(list(contact_ids))}
-    snapshots = {}
-    for contact_id in contact_ids:
+
+    def snapshot(contact_id: str) -> ContactSnapshot:
         contact = contacts.get(contact_id)
         identities = list(Identity.by_contact.query(contact_id)) if addresses or events else []
         history = _history(contact, contact_id, identities, now) if events else []
-        snapshots[contact_id] = _snapshot(
+        return _snapshot(
             contact_id, contact, identities if addresses else [], history, (), timedelta(0)
         )
-    return snapshots
+
+    return dict(zip(contact_ids, parallel.each(snapshot, contact_ids, workers), strict=True))
 
 
 def _history(
@@ -117,8 +126,39 @@ def _snapshot(
         segments=frozenset(attributes.get("segments") or ()),
         rfm_segment=attributes.get("rfm_segment"),
         recent_sends=sends,
+        figures=figures_of(contact, reach) if contact else {},
     )
     return ContactSnapshot(view, contact.merged_into if contact else None, reach, cap_window)
+
+
+def figures_of(contact: Contact, reach: reachability.Reachability) -> dict[str, Any]:
+    """What the system keeps about the contact (core/figures.py), as conditions see it."""
+    spent = _number(contact.total_spent)
+    found: dict[str, Any] = {
+        "orders_count": int(contact.orders_count or 0),
+        "total_spent": spent,
+        "lifetime_value": spent,
+        "last_order_at": _iso(contact.last_order_at),
+        "first_seen": _iso(contact.first_seen),
+        "last_seen": _iso(contact.last_seen),
+        "sessions": int(contact.sessions or 0),
+        "page_views": int(contact.page_views or 0),
+        "first_touch": _plain(contact.first_touch) or None,
+        "last_touch": _plain(contact.last_touch) or None,
+        "rfm_segment": (_plain(contact.attributes) or {}).get("rfm_segment"),
+        "consents": {ch: consented(reach.consents, ch) for ch in CONSENT_CHANNELS},
+        "timezone": reach.timezone,
+    }
+    return {name: value for name, value in found.items() if value is not None}
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def _number(value: Any) -> int | float:
+    number = float(value or 0)
+    return int(number) if number.is_integer() else number
 
 
 def _plain(value: Any) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,14 +27,18 @@ from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import observability
+from chalicelib.channels import reachability
 from chalicelib.channels.base import Channel
 from chalicelib.channels.daily_limits import DailyBudget
 from chalicelib.channels.delivery import DeliveryOutcome, deliver
+from chalicelib.channels.onsite import ONSITE
 from chalicelib.channels.reachability import Reachability
 from chalicelib.config import Settings
+from chalicelib.onsite import inbox as onsite_inbox
 from chalicelib.runtime.clock import Clock
 from chalicelib.runtime.observer import NoObserver, RuntimeObserver
 from chalicelib.storage.models import Message
+from chalicelib.tracking import page_links
 from chalicelib.tracking.urls import unsubscribe_url
 
 log = logging.getLogger(__name__)
@@ -41,23 +46,54 @@ log = logging.getLogger(__name__)
 SHARDS = 4
 PENDING, SENDING, SENT, FAILED, SKIPPED = "pending", "sending", "sent", "failed", "skipped"
 HELD = "held"
+# A double opt-in's confirmation (chalicelib.tracking.opt_in) carries in its content the number
+# it goes to (not yet a send address) and the channels a YES to it grants; both are kept.
+TO, OPT_IN = "to", "opt_in"
 HELD_SHARD = "held"  # the by_dispatch partition of held messages (recovery reads only d0-d3)
 RELEASED = "released"  # content flag: an operator let a held message past today's limit
 MAX_ATTEMPTS = 2  # the first try and one retry after an interruption
 STUCK_AFTER = timedelta(minutes=2)
-# Templates render `{{ unsubscribe_url }}` before the message has its id; the real, signed URL
-# replaces this mark when the message goes out.
+# Templates render `{{ unsubscribe_url }}` (and the preferences and view-online links) before
+# the message has its id; the real, signed URLs replace these marks when the message goes out.
 UNSUBSCRIBE_MARK = "https://unsubscribe.autofunnel.invalid/"
+PREFERENCES_MARK = "https://preferences.autofunnel.invalid/"
+VIEW_ONLINE_MARK = "https://view-online.autofunnel.invalid/"
 
 
 def engine_links(settings: Settings) -> dict[str, str]:
     """The `links.*` templates may use (the engine renders before a message has its id)."""
     return {
         "unsubscribe": UNSUBSCRIBE_MARK,
-        "preferences": UNSUBSCRIBE_MARK,
+        "preferences": PREFERENCES_MARK,
         "site": settings.site_url,
-        "view_online": "",
+        "view_online": VIEW_ONLINE_MARK,
     }
+
+
+def fill_links(
+    settings: Settings,
+    message_id: str,
+    contact_id: str,
+    channel: str,
+    parts: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The rendered parts with the real, signed per-message links in place of the marks."""
+    if not settings.signing_secret:
+        return dict(parts)
+    real = {
+        UNSUBSCRIBE_MARK: unsubscribe_url(settings, message_id, contact_id, channel),
+        PREFERENCES_MARK: page_links.preferences_url(settings, message_id, contact_id),
+        VIEW_ONLINE_MARK: page_links.view_url(settings, message_id),
+    }
+
+    def filled(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        for mark, url in real.items():
+            value = value.replace(mark, url)
+        return value
+
+    return {key: filled(value) for key, value in parts.items()}
 
 
 Deliver = Callable[..., DeliveryOutcome]
@@ -92,16 +128,23 @@ class Dispatcher:
         self.observer: RuntimeObserver = observer or NoObserver()
         self._connection = connection  # a failure's record and figures commit together
 
-    def dispatch(self, message: Message, reach: Reachability | None = None) -> str:
+    def dispatch(
+        self, message: Message, reach: Reachability | None = None, claimed: bool = False
+    ) -> str:
         """Deliver one pending message; returns its status afterwards. `reach`: the contact's
-        addresses and consents when the caller has just read them."""
+        addresses and consents when the caller has just read them. `claimed`: the message was
+        created `sending` (attempt 1) in the caller's transaction, which claimed it: a crash
+        before the send leaves it to the sweeper, like any interrupted send."""
         now = self._clock()
         if message.not_before and message.not_before > now:
             return str(message.status)  # deferred (quiet hours, provider back-off)
-        if not self._claim(message):
+        if not claimed and not self._claim(message):
             return str(message.status)
         content = message.content or {}
         by_channel: Mapping[str, Any] = content.get("by_channel", {})
+        if content.get(TO):  # a double opt-in's confirmation: to the number it confirms
+            reach = reach or reachability.load(message.contact_id)
+            reach = replace(reach, addresses={**reach.addresses, "sms": str(content[TO])})
         outcome = self._deliver(
             self._channels,
             settings=self._settings,
@@ -139,13 +182,7 @@ class Dispatcher:
         return True
 
     def _render(self, message: Message, channel: str, parts: Mapping[str, Any]) -> dict[str, Any]:
-        if not self._settings.signing_secret:
-            return dict(parts)
-        real = unsubscribe_url(self._settings, message.message_id, message.contact_id, channel)
-        return {
-            key: value.replace(UNSUBSCRIBE_MARK, real) if isinstance(value, str) else value
-            for key, value in parts.items()
-        }
+        return fill_links(self._settings, message.message_id, message.contact_id, channel, parts)
 
     def _record(self, message: Message, outcome: DeliveryOutcome) -> None:
         observability.message_outcome(
@@ -183,6 +220,9 @@ class Dispatcher:
             self._finish(message, FAILED, error=outcome.error)
             return
         sender = self._channels.get(outcome.channel or "")
+        kept = {
+            name: value for name, value in (message.content or {}).items() if name in (TO, OPT_IN)
+        }
         self._finish(
             message,
             SENT,
@@ -191,8 +231,9 @@ class Dispatcher:
                 "channel": outcome.channel,
                 "address": outcome.address,
                 "via": getattr(sender, "name", None) if sender else None,
-                "content": dict(outcome.content),
+                "content": {**outcome.content, **kept},
             },
+            inbox=outcome.channel == ONSITE,
         )
 
     def _claim(self, message: Message) -> bool:
@@ -222,6 +263,7 @@ class Dispatcher:
         sent: Mapping[str, Any] | None = None,
         shard: str | None = None,
         held_on: tuple[str, str] | None = None,
+        inbox: bool = False,
     ) -> None:
         now = self._clock()
         entry = {"status": status, "at": now.isoformat()}
@@ -242,6 +284,8 @@ class Dispatcher:
                     Message.via.set(sent["via"]),
                     Message.content.set(sent["content"]),
                 ]
+            if inbox and sent is not None and not overtaken:
+                actions += onsite_inbox.enter(message, sent["content"], now)
             if error:
                 actions.append(Message.error.set(error))
             if held_on is not None:  # the channel it waits for, shown in the held list

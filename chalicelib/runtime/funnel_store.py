@@ -32,6 +32,10 @@ class UnknownFunnel(LookupError):
     pass
 
 
+class WrongName(ValueError):
+    """The source names another funnel than the one it was uploaded as."""
+
+
 @dataclass(frozen=True)
 class Published:
     name: str
@@ -48,11 +52,16 @@ class FunnelStore:
         self._index_loaded_at = 0.0
         self._index_ttl = index_ttl_seconds
 
-    def publish(self, source: str, filename: str, now: datetime) -> Published:
-        """Validate and store `source` as the next version (FunnelValidationError if invalid)."""
+    def publish(
+        self, source: str, filename: str, now: datetime, name: str | None = None
+    ) -> Published:
+        """Validate and store `source` as the next version (FunnelValidationError if invalid;
+        WrongName, storing nothing, when `name` is given and the source names another)."""
         from chalicelib.core.validate import parse_funnel
 
         funnel = parse_funnel(source, filename)
+        if name is not None and funnel.name != name:
+            raise WrongName(funnel.name)
         checksum = hashlib.sha256(source.encode()).hexdigest()
         head = self._head(funnel.name)
         if head is not None and head.checksum == checksum:

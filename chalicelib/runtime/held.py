@@ -52,6 +52,7 @@ def summary(message: Message) -> dict[str, object]:
         "message_id": message.message_id,
         "contact_id": message.contact_id,
         "channel": message.channel,
+        "address": message.address,
         "funnel": message.funnel,
         "step": message.step_id,
         "created_at": message.created_at.isoformat(),

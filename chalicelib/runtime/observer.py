@@ -1,17 +1,17 @@
 """What the runtime tells analytics about the changes it commits.
 
 The runtime calls the observer inside the change's transaction, before it commits: what the
-observer adds to the transaction (its figures) commits with the change or not at all, so a
-duplicated or stale input, which commits nothing, is never counted, and a crash cannot count a
-change twice or lose it. An observer that fails to add its figures must not stop the change:
-the runtime logs it.
+observer adds to the transaction (its figures, one item) commits with the change or not at all,
+so a duplicated or stale input, which commits nothing, is never counted, and a crash cannot
+count a change twice or lose it. An observer that fails to add its figures must not stop the
+change: the runtime logs it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from pynamodb.transactions import TransactWrite
 
@@ -20,17 +20,22 @@ from chalicelib.core.state import EnrollmentState
 from chalicelib.storage.models import Message
 
 
+class Committed(NamedTuple):
+    """One step about to commit."""
+
+    before: EnrollmentState | None  # None when the enrollment just started
+    after: EnrollmentState
+    trace: Sequence[Trace]  # what the engine did, step by step (enter, send, goal, exit...)
+    messages: Sequence[Message]  # the message records this step creates
+    now: datetime
+
+
 class RuntimeObserver(Protocol):
-    def step_committed(
-        self,
-        transaction: TransactWrite,
-        key: str,  # names this commit (the enrollment and its version before it)
-        before: EnrollmentState | None,  # None when the enrollment just started
-        after: EnrollmentState,
-        trace: Sequence[Trace],  # what the engine did, step by step (enter, send, goal, exit...)
-        messages: Sequence[Message],  # the message records this step created
-        now: datetime,
-    ) -> None: ...
+    def count_in(self, transaction: TransactWrite, key: str, steps: Sequence[Committed]) -> None:
+        """Add the figures of steps about to commit (one, or a broadcast's chunk) to their
+        transaction, as one item. `key` names the commit (a redelivered input that commits
+        again could not reuse it: the enrollment's version moved)."""
+        ...
 
     def send_failed(
         self,
@@ -44,16 +49,7 @@ class RuntimeObserver(Protocol):
 
 
 class NoObserver:
-    def step_committed(
-        self,
-        transaction: TransactWrite,
-        key: str,
-        before: EnrollmentState | None,
-        after: EnrollmentState,
-        trace: Sequence[Trace],
-        messages: Sequence[Message],
-        now: datetime,
-    ) -> None:
+    def count_in(self, transaction: TransactWrite, key: str, steps: Sequence[Committed]) -> None:
         pass
 
     def send_failed(

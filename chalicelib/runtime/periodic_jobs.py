@@ -5,16 +5,20 @@
   date: an enrollment this run started (its `started_at` is the job's time) counts as entered
   when a page is handled again after a crash.
 - `sweeper`: wake-ups overdue by more than the grace period (the sparse, sharded `by_wake`
-  index), then messages left undispatched by a crash (`by_dispatch`). Handling either twice is
-  harmless: a stale wake-up token changes nothing and a send is claimed by a conditional write.
+  index), then messages left undispatched by a crash (`by_dispatch`), then on-site messages
+  nobody saw in their window (`by_onsite_expiry`). Handling any of them twice is harmless: a
+  stale wake-up token changes nothing, a send is claimed by a conditional write, and an expired
+  message has left the sparse index.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from chalicelib.onsite import inbox
 from chalicelib.paging.kinds import Page, Pass, Work
 from chalicelib.paging.sources import IndexQuery, shards
 from chalicelib.runtime import date_triggers
@@ -75,11 +79,17 @@ class DateTriggers:
 
 class Sweeper:
     name = SWEEPER
-    counts = ("overdue_wakeups", "recovered_messages")
+    counts = ("overdue_wakeups", "recovered_messages", "expired_onsite")
 
-    def __init__(self, wake_overdue: Callable[[str, str], None], dispatcher: Dispatcher) -> None:
+    def __init__(
+        self,
+        wake_overdue: Callable[[str, str], None],
+        dispatcher: Dispatcher,
+        expire_onsite: Callable[[str, datetime], bool],
+    ) -> None:
         self.wake_overdue = wake_overdue  # Runtime.wake_overdue(contact_id, enrollment_key)
         self.dispatcher = dispatcher
+        self.expire_onsite = expire_onsite  # True when it expired the message (chalicelib/jobs.py)
 
     def passes(self, work: Work) -> Sequence[Pass]:
         overdue = IndexQuery(
@@ -92,9 +102,15 @@ class Sweeper:
             shards("d", DISPATCH_SHARDS),
             lambda work: Message.created_at <= work.as_of - STUCK_AFTER,
         )
+        unseen = IndexQuery(
+            Message.by_onsite_expiry,
+            shards("o", inbox.SHARDS),
+            lambda work: Message.expires_at <= work.as_of,
+        )
         return [
             Pass("wakeups", overdue, self.wake, page_size=100),
             Pass("messages", undispatched, self.recover, page_size=100),
+            Pass("onsite", unseen, self.expire, page_size=100),
         ]
 
     def wake(self, work: Work, rows: Sequence[Enrollment]) -> None:
@@ -106,6 +122,11 @@ class Sweeper:
         for row in rows:
             if self.dispatcher.recover(row.message_id):
                 work.count("recovered_messages")
+
+    def expire(self, work: Work, rows: Sequence[Message]) -> None:
+        for row in rows:
+            if self.expire_onsite(row.message_id, work.as_of):
+                work.count("expired_onsite")
 
     def finish(self, work: Work) -> None:
         pass

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from pynamodb.connection import Connection
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.core import engine
+from chalicelib.core import engine, trust
 from chalicelib.core.clock import cap_window
 from chalicelib.core.decisions import (
     CallWebhook,
@@ -40,18 +40,19 @@ from chalicelib.core.funnel import FUNNEL_ENTERED, Cap, Funnel
 from chalicelib.core.index import matches_date_trigger, matches_trigger, may_enter
 from chalicelib.core.state import ACTIVE, ContactView, EnrollmentState
 from chalicelib.events import StoredEvent
-from chalicelib.runtime import date_triggers
+from chalicelib.runtime import date_triggers, parallel
 from chalicelib.runtime.clock import Clock
 from chalicelib.runtime.contacts import ContactSnapshot, load_snapshot, with_window
 from chalicelib.runtime.dispatch import (
     PENDING,
+    SENDING,
     SKIPPED,
     Dispatcher,
     dispatch_shard,
     pending_content,
 )
 from chalicelib.runtime.funnel_store import ARCHIVED, PAUSED, FunnelStore, UnknownFunnel
-from chalicelib.runtime.observer import NoObserver, RuntimeObserver
+from chalicelib.runtime.observer import Committed, NoObserver, RuntimeObserver
 from chalicelib.runtime.profile import apply_profile_update, claim_identities
 from chalicelib.runtime.scheduler import Scheduler, Wakeup
 from chalicelib.statuses import MessageStatusUpdate
@@ -63,9 +64,21 @@ log = logging.getLogger(__name__)
 WAKE_SHARDS = 4
 MAX_ATTEMPTS = 8  # optimistic-locking retries when inputs race for one enrollment
 MAX_INLINE_DEPTH = 20  # chained short waits run inline up to this depth, then get scheduled
+TRANSACTION_ITEMS = 100  # DynamoDB's limit of items in one TransactWriteItems
+ROW_ITEMS = TRANSACTION_ITEMS - 1  # enrollments and messages of a batch entry; 1: their tally
 PAUSE_RETRY = timedelta(minutes=5)  # a paused funnel's wake-ups come back this often
 SWEEP_GRACE = timedelta(minutes=2)  # a wake-up this overdue was lost: the sweeper runs it
 DATE_TRIGGER_QUIET = timedelta(hours=20)  # one date-triggered entry per funnel and day
+
+
+@dataclass(frozen=True)
+class Entered:
+    """A contact of a batch entry: its enrollment, and the messages its first step created (and
+    dispatched) when `new`; a contact found entered already has `new` False and no messages."""
+
+    enrollment: Enrollment
+    messages: list[Message]
+    new: bool
 
 
 @dataclass
@@ -143,7 +156,13 @@ class Runtime:
             contact.forget()  # the snapshot may name the event just handled: read it again
             self._on_event(
                 event.contact_id,
-                EventInput(event.name, dict(event.properties), event.timestamp, event.event_id),
+                EventInput(
+                    event.name,
+                    dict(event.properties),
+                    event.timestamp,
+                    event.event_id,
+                    counts_value=trust.counts_orders(event.trust),
+                ),
                 contact=contact,
             )
 
@@ -207,6 +226,106 @@ class Runtime:
             f"date:{funnel.name}:{contact_id}:{now.date()}",
         )
         return self._enter(funnel, contact, event, depth=0)
+
+    def enter_each(
+        self,
+        funnel: Funnel,
+        snapshots: Mapping[str, ContactSnapshot],
+        now: datetime,
+        before_send: Callable[[Message], None] | None = None,
+        workers: int = 1,
+    ) -> dict[str, Entered]:
+        """Enroll a page of contacts in a funnel entered by API once per contact (a
+        broadcast's): each contact's first enrollment either exists (returned as found, e.g. a
+        page handled again after a crash) or starts now. New enrollments and the messages they
+        decide are written in transactions of up to 100 items and counted in one write; one
+        someone else started meanwhile makes its chunk fall back to one entry at a time.
+        `before_send` is called before each message goes to its provider (pacing); the sends
+        and wake-ups after each commit run on `workers` threads."""
+        if funnel.reentry.policy != "once" or not funnel.trigger.api:
+            raise ValueError(f"{funnel.name}: a batch entry needs an API trigger, entered once")
+        key = f"{funnel.name}#{1:05d}"
+        ids = [cid for cid, snapshot in snapshots.items() if not snapshot.merged_into]
+        found = {
+            row.contact_id: row
+            for row in Enrollment.batch_get([(cid, key) for cid in ids], consistent_read=True)
+        }
+        entered = {cid: Entered(row, [], new=False) for cid, row in found.items()}
+
+        def stage(contact_id: str) -> tuple[_Contact, Enrollment, engine.Outcome, list[Message]]:
+            contact = _Contact(contact_id, now, snapshots[contact_id])
+            enrollment_id = f"{contact_id}:{funnel.name}:1"
+            outcome = engine.start(
+                funnel,
+                contact.view_for(funnel, self.workspace_cap),  # its recent sends, for caps
+                None,
+                now,
+                enrollment_id,
+                links=self.links,
+                workspace_cap=self.workspace_cap,
+            )
+            row = Enrollment(
+                contact_id,
+                key,
+                enrollment_id=enrollment_id,
+                funnel=funnel.name,
+                funnel_version=funnel.version,
+                started_at=now,
+            )
+            messages = self._stage(row, outcome, contact)
+            for message in messages:  # claimed by the transaction that creates them
+                if message.status == PENDING:
+                    message.status, message.attempts = SENDING, 1
+            return contact, row, outcome, messages
+
+        staged = parallel.each(stage, [cid for cid in ids if cid not in found], workers)
+        index = self.funnels.index()  # does any funnel react to entering this one?
+        announce = bool(index.candidates(FUNNEL_ENTERED) or index.entry_candidates(FUNNEL_ENTERED))
+        for chunk in _chunks(staged, ROW_ITEMS):
+            steps = [
+                Committed(None, outcome.state, outcome.trace, messages, now)
+                for _, _, outcome, messages in chunk
+            ]
+            try:
+                with (
+                    conflicts_as_domain_errors(f"enter {funnel.name}"),
+                    TransactWrite(connection=self.connection) as transaction,
+                ):
+                    for _, row, _, messages in chunk:
+                        _write(transaction, row, messages)
+                    # The figures commit with the steps they count, as one tally (a page
+                    # handled again after a crash finds its enrollments: nothing counts twice).
+                    figures = _chunk_key([row.enrollment_id for _, row, _, _ in chunk])
+                    self._observe(
+                        lambda transaction=transaction, figures=figures, steps=steps: (
+                            self.observer.count_in(transaction, figures, steps)
+                        )
+                    )
+            except ConflictError:
+                for contact, _, _, _ in chunk:  # one of them was entered meanwhile
+                    contact.forget()
+                    contact.changed()
+                    self._enter(funnel, contact, None, depth=0)
+                    row = Enrollment.get(contact.contact_id, key, consistent_read=True)
+                    entered[contact.contact_id] = Entered(row, [], new=False)
+                continue
+
+            def carry_out(
+                entry: tuple[_Contact, Enrollment, engine.Outcome, list[Message]],
+            ) -> None:
+                contact, row, outcome, messages = entry
+                self._carry_out(row, outcome.decisions, messages, contact, 0, before_send, True)
+                if announce:
+                    self._on_event(
+                        contact.contact_id,
+                        EventInput(FUNNEL_ENTERED, {"funnel": funnel.name}, now, row.enrollment_id),
+                        1,
+                    )
+
+            parallel.each(carry_out, chunk, workers)
+            for contact, row, _, messages in chunk:
+                entered[contact.contact_id] = Entered(row, messages, new=True)
+        return entered
 
     def _mark_dates(self, contact_id: str, attributes: Mapping[str, object]) -> None:
         watched = [
@@ -373,7 +492,24 @@ class Runtime:
         contact: _Contact,
         depth: int,
     ) -> None:
-        state, decisions = outcome.state, outcome.decisions
+        key = f"step:{row.enrollment_id}:{row.version or 0}"  # the version this commit replaces
+        messages = self._stage(row, outcome, contact)
+        step = Committed(before, outcome.state, outcome.trace, messages, contact.now)
+        with (
+            conflicts_as_domain_errors(f"advance {row.contact_id}/{row.enrollment_key}"),
+            TransactWrite(connection=self.connection) as transaction,
+        ):
+            _write(transaction, row, messages)
+            # Its figures commit with it: a duplicated or stale input commits (and counts)
+            # nothing, and a crash cannot count it twice or lose it.
+            self._observe(lambda: self.observer.count_in(transaction, key, [step]))
+        contact.changed()
+        self._carry_out(row, outcome.decisions, messages, contact, depth)
+
+    def _stage(self, row: Enrollment, outcome: engine.Outcome, contact: _Contact) -> list[Message]:
+        """The enrollment row as the outcome leaves it, and the records of the messages it
+        decided: what one transaction writes."""
+        state = outcome.state
         active = state.status == ACTIVE
         row.status = state.status
         row.funnel_status = f"{row.funnel}#{state.status}"
@@ -383,26 +519,11 @@ class Runtime:
         row.wake_at = state.wake_at if active else None
         row.wake_shard = _wake_shard(row.enrollment_key) if active and state.wake_at else None
         row.ended_at = state.ended_at
-        messages = [
+        return [
             self._message_row(d, row, contact)
-            for d in decisions
+            for d in outcome.decisions
             if isinstance(d, SendMessage | CallWebhook)
         ]
-        key = f"{row.enrollment_id}:{row.version or 0}"  # this commit: the version it replaces
-        with (
-            conflicts_as_domain_errors(f"advance {row.contact_id}/{row.enrollment_key}"),
-            TransactWrite(connection=self.connection) as transaction,
-        ):
-            transaction.save(row)
-            for message in messages:
-                transaction.save(message, condition=Message.message_id.does_not_exist())
-            self._observe(  # its figures commit with it
-                lambda: self.observer.step_committed(
-                    transaction, key, before, state, outcome.trace, messages, contact.now
-                )
-            )
-        contact.changed()
-        self._carry_out(row, decisions, messages, contact, depth)
 
     def _carry_out(
         self,
@@ -411,6 +532,8 @@ class Runtime:
         messages: Sequence[Message],
         contact: _Contact,
         depth: int,
+        before_send: Callable[[Message], None] | None = None,
+        claimed: bool = False,
     ) -> None:
         for decision in decisions:
             if isinstance(decision, CancelWakeup):
@@ -425,8 +548,10 @@ class Runtime:
                 )
                 contact.forget()
         for message in messages:
-            if message.status == PENDING:
-                self.dispatcher.dispatch(message, contact.snapshot.reach)
+            if message.status == PENDING or (claimed and message.status == SENDING):
+                if before_send is not None:
+                    before_send(message)
+                self.dispatcher.dispatch(message, contact.snapshot.reach, claimed=claimed)
         for decision in decisions:
             if isinstance(decision, ScheduleWakeup):
                 self._schedule(row, decision, contact, depth)
@@ -469,7 +594,7 @@ class Runtime:
                 decision.template_id,
             )
             channels, by_channel = list(decision.channels), dict(decision.content)
-        message_id = hashlib.sha256(key.encode()).hexdigest()[:32]
+        message_id = message_id_of(key)
         routable = bool(channels)
         return Message(
             message_id,
@@ -496,9 +621,49 @@ class Runtime:
             log.exception("runtime observer failed")
 
 
+def message_id_of(idempotency_key: str) -> str:
+    """A message's id: derived from the engine's idempotency key, so a step decided twice
+    names the same record (and its conditional put fails the second time)."""
+    return hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]
+
+
+def first_message_key(enrollment_id: str, step_id: str) -> str:
+    """The idempotency key of a step's first send in an enrollment (engine.SendMessage)."""
+    return f"{enrollment_id}:{step_id}:1"
+
+
+def _write(transaction: TransactWrite, row: Enrollment, messages: Sequence[Message]) -> None:
+    transaction.save(row)  # its version attribute guards it (a new row: "does not exist")
+    for message in messages:
+        transaction.save(message, condition=Message.message_id.does_not_exist())
+
+
 def key_step(decision: CallWebhook) -> str:
     """The step id inside an idempotency key "{enrollment_id}:{step_id}:{visit}"."""
     return decision.idempotency_key.rsplit(":", 2)[-2]
+
+
+def _chunks(
+    staged: Sequence[tuple[_Contact, Enrollment, engine.Outcome, list[Message]]], limit: int
+) -> Iterable[list[tuple[_Contact, Enrollment, engine.Outcome, list[Message]]]]:
+    """Consecutive entries whose rows and messages fit in one transaction."""
+    chunk: list[tuple[_Contact, Enrollment, engine.Outcome, list[Message]]] = []
+    size = 0
+    for entry in staged:
+        items = 1 + len(entry[3])
+        if chunk and size + items > limit:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(entry)
+        size += items
+    if chunk:
+        yield chunk
+
+
+def _chunk_key(enrollment_ids: Sequence[str]) -> str:
+    """Names a batch entry's chunk of new enrollments (its tally)."""
+    digest = hashlib.sha256("|".join(sorted(enrollment_ids)).encode()).hexdigest()[:24]
+    return f"steps:{digest}"
 
 
 def _sequence(enrollment_key: str) -> int:

@@ -12,7 +12,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 SOURCE = HERE / "t.src.js"
 TARGET = HERE / "t.min.js"
-BUDGET = 4096  # bytes, minified and gzipped
+BUDGET = 6144  # bytes, minified and gzipped
 
 
 def minify(source: str) -> str:

@@ -1,6 +1,8 @@
 /* Autofunnel tracking snippet, served minified as /t.js (rebuild: python -m chalicelib.static.build).
  *
- * autofunnel.identify([userId], [traits]) / track(event, [properties]) / page([name], [properties])
+ * autofunnel.identify([userId], [traits], [{userHash}]) / track(event, [properties])
+ * / page([name], [properties]). userHash: hex HMAC-SHA256 of the user id (or email) with the
+ * identity secret, computed by the shop's server; without it, what the page says is a claim.
  * Calls made before this file loads wait in the stub array and are replayed in order.
  * Events queue in localStorage with a messageId each, go out in batches, one request at a time
  * (fetch keepalive, or sendBeacon when the page is hidden) and stay queued until the API accepts
@@ -11,6 +13,11 @@
  * Messenger deep links: telegramLink() resolves to https://t.me/<bot>?start=<signed token> for
  * this visitor, and every <a data-af-telegram> gets that href, so the bot's /start links the
  * chat to the contact that browsed the site.
+ * On-site messages: polled from /v1/onsite on load, shortly after events were accepted and
+ * every 30 s while the page is visible; shown as a popup, banner or chat bubble built with
+ * createElement and text nodes (never innerHTML), styled through the CSSOM (no inline <style>),
+ * so a strict Content-Security-Policy needs only connect-src for the API. What the visitor
+ * does with them (shown, clicked, dismissed, submitted) goes back with the next poll.
  */
 (function (w, d) {
   "use strict";
@@ -136,6 +143,7 @@
     call.messageId = uuid();
     call.anonymousId = anonymousId();
     if (get("uid")) call.userId = get("uid");
+    if (get("uhash")) context.userHash = get("uhash");
     call.context = context;
     call.originalTimestamp = now();
     queue(function (items) {
@@ -200,6 +208,7 @@
           done(ids);
           backoff = 0;
           if (queue().length) schedule(0);
+          else poll(2000); // the events may have started a funnel that shows something
         } else {
           backoff = Math.min(backoff ? backoff * 2 : 1000, 60000);
           schedule(backoff);
@@ -207,12 +216,19 @@
       });
   }
 
-  function identify(userId, traits) {
+  // identify([userId], [traits], [{userHash}]): the hash (computed by the shop's server) proves
+  // who is signed in; it rides on every later call of that user, so their orders count.
+  function identify(userId, traits, options) {
     if (userId && typeof userId == "object") {
+      options = traits;
       traits = userId;
       userId = null;
     }
-    if (userId != null) set("uid", String(userId));
+    var hash = options && options.userHash;
+    if (userId != null) {
+      if (get("uid") != String(userId) || hash) set("uhash", hash);
+      set("uid", String(userId));
+    } else if (hash) set("uhash", hash);
     enqueue({ type: "identify", traits: traits || {} });
   }
 
@@ -278,9 +294,170 @@
   function reset() {
     links = null;
     set("uid", null);
+    set("uhash", null);
     set("aid", null);
     set("seen", null);
+    set("dk", null);
     cookie("af_aid", uuid());
+    cookie("af_dk", uuid());
+  }
+
+  // --- On-site messages ------------------------------------------------------------------
+  // The device key is this browser's own secret, sent to the poll only: the anonymous id
+  // travels (events, carts, deep links), so it alone must not open a visitor's messages.
+  var POLL_MS = 30000;
+  var pollTimer = null;
+  var reports = [];
+  var shown = {};
+  var TAGS = /^(p|br|b|strong|i|em|u|small|a|ul|ol|li|span|h3|h4)$/;
+  var HREF = /^(https?:|mailto:|tel:|\/(?!\/))/i;
+  var FONT = "font:15px/1.4 system-ui,sans-serif;color:#1d2330;";
+  var BOX = {
+    popup: "position:relative;background:#fff;border-radius:12px;padding:24px;max-width:360px;width:90%;box-shadow:0 8px 32px #0004;",
+    banner: "position:fixed;top:0;left:0;right:0;background:#fff;padding:12px 48px 12px 16px;box-shadow:0 2px 12px #0003;z-index:2147483000;",
+    chat: "position:fixed;right:16px;bottom:16px;background:#fff;border-radius:16px 16px 4px 16px;padding:16px 36px 16px 16px;max-width:300px;box-shadow:0 4px 24px #0004;z-index:2147483000;"
+  };
+  var BUTTON = "font:inherit;margin:8px 8px 0 0;padding:8px 14px;border:0;border-radius:8px;background:#3b5bdb;color:#fff;cursor:pointer;";
+
+  function deviceKey() {
+    var k = cookie("af_dk") || get("dk") || uuid();
+    cookie("af_dk", k);
+    set("dk", k);
+    return k;
+  }
+  function pollBody() {
+    var sent = reports;
+    reports = [];
+    return [sent, JSON.stringify({ writeKey: key, anonymousId: anonymousId(), deviceKey: deviceKey(), reports: sent })];
+  }
+  function poll(delay) {
+    clearTimeout(pollTimer);
+    pollTimer = setTimeout(function () {
+      if (d.visibilityState == "hidden" || !w.fetch || !key) return; // resumed when visible
+      var body = pollBody();
+      w.fetch(api + "/v1/onsite", {
+        method: "POST",
+        body: body[1],
+        credentials: "omit",
+        headers: { "Content-Type": "text/plain" }
+      })
+        .then(function (response) {
+          if (!response.ok) throw Error("onsite " + response.status);
+          return response.json();
+        })
+        .then(function (answer) {
+          self.polls++;
+          (answer.messages || []).forEach(showMessage);
+        })
+        .catch(function () {
+          reports = body[0].concat(reports); // told next time
+        })
+        .then(function () {
+          poll(POLL_MS);
+        });
+    }, delay);
+  }
+  // Going to another page: the report leaves with the page (no answer to wait for).
+  function report(id, action, extra, leaving) {
+    var entry = { id: id, action: action };
+    for (var k in extra || {}) entry[k] = extra[k];
+    reports.push(entry);
+    if (leaving && navigator.sendBeacon) {
+      navigator.sendBeacon(api + "/v1/onsite", new Blob([pollBody()[1]], { type: "text/plain" }));
+    } else poll(0);
+  }
+
+  function node(tag, css, text) {
+    var e = d.createElement(tag);
+    if (css) e.style.cssText = css; // the CSSOM: allowed under a strict style-src
+    if (text) e.textContent = text;
+    return e;
+  }
+  function build(parent, nodes, onLink) {
+    (nodes || []).forEach(function (n) {
+      if (typeof n == "string") return parent.appendChild(d.createTextNode(n));
+      if (!TAGS.test(n[0])) return build(parent, n.slice(2), onLink);
+      var e = d.createElement(n[0]);
+      var href = n[1] && n[1].href;
+      if (n[0] == "a" && href && HREF.test(href)) {
+        e.href = href;
+        e.addEventListener("click", function () {
+          onLink(href);
+        });
+      }
+      build(e, n.slice(2), onLink);
+      parent.appendChild(e);
+    });
+  }
+
+  function showMessage(m) {
+    if (shown[m.id] || !d.body) return;
+    shown[m.id] = 1;
+    var style = BOX[m.style] ? m.style : "popup";
+    var box = node("div", FONT + BOX[style]);
+    var root = box;
+    if (style == "popup") {
+      root = node("div", "position:fixed;inset:0;background:#0006;display:flex;align-items:center;justify-content:center;z-index:2147483000;");
+      root.appendChild(box);
+    }
+    root.id = "af-message-" + m.id;
+    root.setAttribute("data-af-message", m.id);
+    box.setAttribute("role", style == "banner" ? "region" : "dialog");
+    function close(action, extra, leaving) {
+      if (root.parentNode) root.parentNode.removeChild(root);
+      report(m.id, action, extra, leaving);
+    }
+    function clicked(url, button) {
+      close("clicked", { url: url, button: button }, true);
+    }
+    var x = node("button", "position:absolute;top:6px;right:8px;font:20px/1 sans-serif;background:none;border:0;cursor:pointer;color:#5c667a;", "\u00d7");
+    x.setAttribute("aria-label", "Close");
+    x.setAttribute("data-af-close", "");
+    x.addEventListener("click", function () {
+      close("dismissed");
+    });
+    box.appendChild(x);
+    if (m.title) box.appendChild(node("strong", "display:block;font-size:17px;margin-bottom:6px;", m.title));
+    var body = node("div", "white-space:pre-line;");
+    build(body, m.body, function (url) {
+      clicked(url);
+    });
+    box.appendChild(body);
+    (m.buttons || []).forEach(function (b, i) {
+      var button = node("button", BUTTON, b.text);
+      button.setAttribute("data-af-button", b.id || i);
+      button.addEventListener("click", function () {
+        if (b.url && HREF.test(b.url)) {
+          clicked(b.url, i);
+          location.href = b.url;
+        } else {
+          track("button_clicked", { channel: "onsite", button: b.id, message_id: m.id });
+          close("clicked", { button: b.id });
+        }
+      });
+      box.appendChild(button);
+    });
+    var c = m.capture;
+    if (c) {
+      var form = node("form", "margin-top:10px;");
+      var input = node("input", "font:inherit;padding:8px;border:1px solid #c9cedb;border-radius:8px;width:100%;box-sizing:border-box;");
+      input.type = c.field == "phone" ? "tel" : "email";
+      input.name = c.field;
+      input.required = true;
+      input.placeholder = c.placeholder || "";
+      form.appendChild(input);
+      form.appendChild(node("button", BUTTON, c.button || "Send"));
+      form.addEventListener("submit", function (e) {
+        e.preventDefault();
+        var traits = {};
+        traits[c.field] = input.value.trim();
+        identify(traits);
+        close("submitted");
+      });
+      box.appendChild(form);
+    }
+    d.body.appendChild(root);
+    report(m.id, "shown");
   }
 
   // Single-page apps: a history change to another URL (not just its #hash) is a page view.
@@ -348,6 +525,7 @@
   w.addEventListener("pagehide", hidden);
   d.addEventListener("visibilitychange", function () {
     if (d.visibilityState == "hidden") hidden();
+    else poll(0);
   });
 
   var self = (w.autofunnel = {
@@ -360,11 +538,19 @@
     reset: reset,
     flush: flush,
     anonymousId: anonymousId,
-    telegramLink: telegramLink
+    telegramLink: telegramLink,
+    polls: 0 // on-site polls answered so far
   });
   page();
-  if (d.readyState == "loading") d.addEventListener("DOMContentLoaded", wireLinks);
-  else wireLinks();
+  if (d.readyState == "loading")
+    d.addEventListener("DOMContentLoaded", function () {
+      wireLinks();
+      poll(0);
+    });
+  else {
+    wireLinks();
+    poll(0);
+  }
   // Replay the calls queued by the stub before this file arrived.
   if (stub && stub.length) {
     [].slice.call(stub).forEach(function (args) {

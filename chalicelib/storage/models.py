@@ -16,7 +16,9 @@ Table names are placeholders until `chalicelib.storage.binding.bind(settings)` s
   GSI by_wake (sparse, sharded) finds overdue wake-ups for the sweeper.
 - messages (message_id): get by id (the idempotency record of a send); GSI by_contact,
   GSI by_provider_id (status callbacks), GSI by_via (the outbox), GSI by_dispatch (sparse,
-  sharded: messages not yet sent, for crash recovery).
+  sharded: messages not yet sent, for crash recovery), GSI by_onsite (sparse: a contact's
+  on-site messages waiting to be shown, what the snippet's poll reads), GSI by_onsite_expiry
+  (sparse, sharded: on-site messages whose time to be shown ran out, for the sweeper).
 - counters (scope, metric): ADD on write; a scope's metrics by Query.
 - receipts (key): idempotency of inbound deliveries (messageId, webhook ids) by conditional put.
 - date_marks (day_key = "attribute#MM-DD", contact_id): who has a date attribute falling on a day,
@@ -30,6 +32,9 @@ Table names are placeholders until `chalicelib.storage.binding.bind(settings)` s
 - jobs (job_id): paged jobs (chalicelib/paging): checkpoint, lease, counts; conditional updates
   only. GSI by_active (sparse) finds queued and running jobs for the runner's tick; GSI by_kind
   lists a kind's jobs, newest first. TTL expires_at drops finished jobs after a month.
+- broadcasts (group = "broadcast", name): one-off campaigns (chalicelib/runtime/broadcasts.py):
+  definition, schedule, the paged job that sends it and, once it ends, its final counts; all
+  listed by one Query.
 """
 
 from __future__ import annotations
@@ -106,7 +111,11 @@ class Identity(Model):
     value = UnicodeAttribute()
     created_at = UTCDateTimeAttribute()
     unreachable = BooleanAttribute(default=False)  # a provider said this address is dead
+    # The trusted source that proved it (chalicelib.core.trust: "shop", "server"...); None for
+    # a claim. A contact holding a proven identity is a known person: claims leave it alone.
+    proof = UnicodeAttribute(null=True)
     window_until = UTCDateTimeAttribute(null=True)  # Meta's 24-hour messaging window
+    device = UnicodeAttribute(null=True)  # anon: hash of the snippet's device key (onsite/)
     by_contact = ContactIdentities()
 
 
@@ -131,7 +140,8 @@ class Event(Model):
     keys = ListAttribute(of=UnicodeAttribute, null=True)  # identity keys the event carries
     lookup = ListAttribute(of=UnicodeAttribute, null=True)  # keys only looked up (alias)
     source = UnicodeAttribute(default="api")
-    trust = UnicodeAttribute(default="claim")  # claim (public write key) | verified (signed)
+    trust = UnicodeAttribute(default="claim")  # what its source proves (chalicelib.core.trust)
+    anchor = UnicodeAttribute(null=True)  # the identity an identity hash proved
     correlation = UnicodeAttribute(null=True)  # the request that stored it (logs)
     expires_at = TTLAttribute(null=True)
 
@@ -240,6 +250,24 @@ class UndispatchedMessages(GlobalSecondaryIndex["Message"]):
     created_at = UTCDateTimeAttribute(range_key=True)
 
 
+class OnsiteInbox(GlobalSecondaryIndex["Message"]):
+    class Meta:
+        index_name = "by_onsite"
+        projection = AllProjection()  # the poll reads what it shows from the index alone
+
+    onsite_inbox = UnicodeAttribute(hash_key=True)  # contact id, only while waiting: sparse
+    expires_at = UTCDateTimeAttribute(range_key=True)
+
+
+class OnsiteExpiry(GlobalSecondaryIndex["Message"]):
+    class Meta:
+        index_name = "by_onsite_expiry"
+        projection = KeysOnlyProjection()
+
+    onsite_shard = UnicodeAttribute(hash_key=True)  # only while waiting to be shown: sparse
+    expires_at = UTCDateTimeAttribute(range_key=True)
+
+
 class Message(Model):
     """One send. Created with a conditional put before sending: it is the idempotency record."""
 
@@ -268,11 +296,17 @@ class Message(Model):
     sent_at = UTCDateTimeAttribute(null=True)
     not_before = UTCDateTimeAttribute(null=True)  # deferred: quiet hours, provider back-off
     dispatch_shard = UnicodeAttribute(null=True)
+    onsite_inbox = UnicodeAttribute(null=True)  # on-site: the contact, until shown or expired
+    onsite_shard = UnicodeAttribute(null=True)
+    expires_at = UTCDateTimeAttribute(null=True)  # on-site: dropped unless shown before then
+    test = BooleanAttribute(null=True)  # a test send: in no figure
     version = VersionAttribute()
     by_contact = MessagesByContact()
     by_provider_id = MessagesByProviderId()
     by_via = MessagesBySender()
     by_dispatch = UndispatchedMessages()
+    by_onsite = OnsiteInbox()
+    by_onsite_expiry = OnsiteExpiry()
 
 
 class Counter(Model):
@@ -390,6 +424,7 @@ class ContactStats(Model):
     buyer_shard = UnicodeAttribute(null=True)
     rfm = MapAttribute(null=True)  # {"r", "f", "m", "segment", "at"} from the last RFM run
     segments = UnicodeSetAttribute(null=True)  # saved segments the contact is in
+    stages = UnicodeSetAttribute(null=True)  # site funnel stages reached (analytics/site_funnel)
     segment_job = MapAttribute(null=True)  # {"job", "entered", "left"}: a job's last change
     recheck_at = UTCDateTimeAttribute(null=True)
     recheck_shard = UnicodeAttribute(null=True)
@@ -399,6 +434,7 @@ class ContactStats(Model):
     order_keys = UnicodeSetAttribute(null=True)  # the orders counted (short keys)
     first_order = UnicodeAttribute(null=True)  # the key of the first
     merge_note = MapAttribute(null=True)  # on an absorbed contact: the survivor as merged into
+    stage_events = MapAttribute(null=True)  # the site funnel's stages: the event reaching each
     absorbed = UnicodeSetAttribute(null=True)  # contacts whose orders were moved here
     by_buyer = Buyers()
     by_recheck = DueRechecks()
@@ -450,6 +486,7 @@ class PagedJob(Model):
     active = UnicodeAttribute(null=True)
     params = JSONAttribute(default=dict)
     as_of = UTCDateTimeAttribute()  # the business time the job computes for
+    not_before = UTCDateTimeAttribute(null=True)  # business time: queued, not run before then
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
     finished_at = UTCDateTimeAttribute(null=True)
@@ -469,6 +506,31 @@ class PagedJob(Model):
     by_kind = JobsByKind()
 
 
+# --- broadcasts (chalicelib/runtime/broadcasts.py owns these) ---------------------------------
+
+
+class Broadcast(Model):
+    """A one-off campaign to a saved segment; its sends run as the paged job `job_id`, its
+    messages as the funnel `broadcast-{name}` version `funnel_version`."""
+
+    class Meta(_Meta):
+        table_name = "broadcasts"
+
+    group = UnicodeAttribute(hash_key=True, default="broadcast")  # one partition: list by Query
+    name = UnicodeAttribute(range_key=True)
+    definition = JSONAttribute()  # as validated (chalicelib.core.broadcast.Broadcast)
+    checksum = UnicodeAttribute()  # of the definition: the same PUT again changes nothing
+    segment = UnicodeAttribute()
+    at = UTCDateTimeAttribute(null=True)  # business time it starts; None: at once
+    funnel_version = NumberAttribute()
+    job_id = UnicodeAttribute()
+    status = UnicodeAttribute(null=True)  # set when the job ended: done | failed | cancelled
+    counts = JSONAttribute(null=True)  # the job's final counts (jobs expire after a month)
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    lock = VersionAttribute()
+
+
 ALL_MODELS: tuple[type[Model], ...] = (
     Contact,
     Identity,
@@ -483,6 +545,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     SavedSegment,
     DateMark,
     PagedJob,
+    Broadcast,
 )
 LOCAL_ONLY_MODELS: tuple[type[Model], ...] = (Wakeup,)
 TTL_ATTRIBUTES = {Event: "expires_at", Receipt: "expires_at", PagedJob: "expires_at"}

@@ -11,6 +11,8 @@ from pynamodb.exceptions import UpdateError
 from chalicelib.channels.reachability import plain
 from chalicelib.storage.models import Contact
 
+TOPIC = "topic:"  # consents of topics are kept beside the channels' ("topic:promotions")
+
 
 def set_consent(contact_id: str, channel: str, granted: bool, *, source: str, at: datetime) -> bool:
     """Record the person's choice for `channel`; True when it changed. A decision older than

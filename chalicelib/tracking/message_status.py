@@ -21,9 +21,13 @@ RANK = {
     "sent": 1,
     "delivered": 2,
     "opened": 3,
+    "shown": 3,  # on-site: seen on the page
+    "dismissed": 3,
     "clicked": 4,
+    "submitted": 5,  # on-site: its form sent
     "replied": 5,
     "unsubscribed": 6,
+    "expired": 7,  # on-site: never shown in its window
     "failed": 7,
     "bounced": 7,
 }

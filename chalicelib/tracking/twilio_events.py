@@ -9,11 +9,11 @@ from xml.sax.saxutils import escape
 
 from chalicelib.channels.keywords import HELP, START, STOP, keyword
 from chalicelib.channels.retry import TWILIO_UNREACHABLE
+from chalicelib.core import trust
 from chalicelib.eventlog.entry import (
     CONSENT,
     PROVIDER,
     STATUS,
-    VERIFIED,
     Entry,
     message_subject,
     namespaced,
@@ -21,6 +21,7 @@ from chalicelib.eventlog.entry import (
 from chalicelib.tracking import identities
 
 SOURCE = "twilio"
+TRUST = trust.PROVIDER  # signed by Twilio: our messages' fate, and the number a text came from
 DEFAULT_HELP = "Reply STOP to unsubscribe or START to resubscribe. Msg & data rates may apply."
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
@@ -64,7 +65,7 @@ def status_entry(
         timestamp=received,
         properties=details,
         source=SOURCE,
-        trust=VERIFIED,
+        trust=TRUST,
     )
 
 
@@ -100,7 +101,7 @@ def inbound(
                 properties={"channel": name, "keyword": word},
                 lookup=lookup,
                 source=SOURCE,
-                trust=VERIFIED,
+                trust=TRUST,
             )
             for name in channels
         ]
@@ -115,6 +116,6 @@ def inbound(
         context={"chat": {"channel": channel, "address": number, "reply": body}},
         lookup=lookup,
         source=SOURCE,
-        trust=VERIFIED,
+        trust=TRUST,
     )
     return [reply], EMPTY_TWIML

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from chalicelib.eventlog.entry import CONSENT, VERIFIED, Entry, namespaced
+from chalicelib.core.trust import MESSENGER
+from chalicelib.eventlog.entry import CONSENT, Entry, namespaced
 from chalicelib.tracking.tokens import DeepLink
 from chalicelib.webhooks import deeplinks
 from chalicelib.webhooks.inbound import Inbound, check, to_entries
@@ -40,7 +41,7 @@ def entries(
     check([event for update in updates for event in update.events])  # before any write
     found: list[Entry] = []
     for update in (_linked(update, now) for update in updates):
-        events = to_entries(update.events, namespace, source)
+        events = to_entries(update.events, namespace, source, trust=MESSENGER)
         if events:
             chat: dict[str, Any] = {
                 "channel": update.channel,
@@ -66,7 +67,7 @@ def entries(
                     properties={"channel": update.channel},
                     lookup=(update.identity,),
                     source=source,
-                    trust=VERIFIED,
+                    trust=MESSENGER,
                 )
             )
     return found

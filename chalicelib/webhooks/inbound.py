@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from chalicelib.eventlog.entry import ORDER, VERIFIED, Entry, namespaced
+from chalicelib.core.trust import CLAIM
+from chalicelib.eventlog.entry import ORDER, Entry, namespaced
 from chalicelib.ingest.entries import Unidentified, call_entry
 from chalicelib.ingest.spec import MAX_ID_LENGTH, Call, check_storable
 
@@ -40,7 +41,7 @@ def check(events: Sequence[Inbound]) -> None:
         check_storable(event.traits, "traits")
 
 
-def to_call(event: Inbound) -> Call:
+def to_call(event: Inbound, trust: str = CLAIM) -> Call:
     anonymous_id = _visitor(event.anonymous_id)
     contact = {name: value for name, value in (("email", event.email), ("phone", event.phone))}
     contact = {name: value for name, value in contact.items() if value}
@@ -56,6 +57,7 @@ def to_call(event: Inbound) -> Call:
             properties=dict(traits),
             context={"traits": contact} if contact else {},
             identities=event.identities,
+            trust=trust,
         )
     return Call(
         type="track",
@@ -66,14 +68,21 @@ def to_call(event: Inbound) -> Call:
         properties=event.properties,
         context={"traits": contact} if contact else {},  # identifies; not stored as traits
         identities=event.identities,
+        trust=trust,
     )
 
 
 def to_entries(
-    events: Sequence[Inbound], namespace: str, source: str, phone_region: str = ""
+    events: Sequence[Inbound],
+    namespace: str,
+    source: str,
+    phone_region: str = "",
+    *,
+    trust: str,
 ) -> list[Entry]:
     """`namespace` scopes the events' ids (e.g. "shopify:shop-domain"); it also names the shop
-    an order came from, so the worker can remember who bought it."""
+    an order came from, so the worker can remember who bought it. `trust`: what the source
+    proves (chalicelib.core.trust: a shop, a messenger)."""
     entries = []
     for event in events:
         order_id = event.properties.get("order_id")
@@ -82,10 +91,9 @@ def to_entries(
             try:
                 entries.append(
                     call_entry(
-                        to_call(event),
+                        to_call(event, trust),
                         namespace,
                         source=source,
-                        trust=VERIFIED,
                         phone_region=phone_region,
                         context=shop,
                     )
@@ -104,7 +112,7 @@ def to_entries(
                     properties=event.properties,
                     context=shop,
                     source=source,
-                    trust=VERIFIED,
+                    trust=trust,
                 )
             )
         else:

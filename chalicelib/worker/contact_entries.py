@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from chalicelib import observability
+from chalicelib.core import trust
 from chalicelib.eventlog.append import append
 from chalicelib.eventlog.entry import CONSENT, STATUS, VERIFIED, Entry, contact_subject
 from chalicelib.eventlog.stream import position_key
@@ -23,7 +24,7 @@ from chalicelib.ingest import limits, profile_store
 from chalicelib.ingest.spec import CALL_TYPES
 from chalicelib.storage.errors import ConflictError
 from chalicelib.storage.models import Event
-from chalicelib.tracking import consent
+from chalicelib.tracking import consent, opt_in
 
 TRAITS_REFUSED = "traits_refused"
 
@@ -136,16 +137,24 @@ def stored_event(contact_id: str, entry: Entry) -> StoredEvent:
         properties=entry.properties,
         context=entry.context,
         source=entry.source,
+        trust=entry.trust,
         position=entry.position,
     )
 
 
 def _consent(contact_id: str, entry: Entry) -> None:
+    """A channel's (`subscribed`/`unsubscribed`) or a topic's (`topic_subscribed`/...: the
+    channel is then "topic:<name>") opt-in or opt-out."""
     channel = str(entry.properties.get("channel") or "")
-    if channel:
-        consent.set_consent(
-            contact_id, channel, entry.name == "subscribed", source=entry.source, at=entry.timestamp
-        )
+    if not channel:
+        return
+    granted = entry.name in ("subscribed", "topic_subscribed")
+    channels = [channel]
+    if entry.name == "subscribed" and entry.trust == trust.PROVIDER:
+        # A YES texted from the number: it is theirs (proven), and it answers our confirmation.
+        channels += opt_in.confirmed(contact_id, entry.lookup)
+    for name in dict.fromkeys(channels):
+        consent.set_consent(contact_id, name, granted, source=entry.source, at=entry.timestamp)
 
 
 def _record_refusals(

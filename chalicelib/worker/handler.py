@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence, Set
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -25,6 +26,7 @@ from chalicelib.eventlog.entry import CONTACT, MESSAGE, ORDER, PROVIDER, TALLY, 
 from chalicelib.eventlog.stream import INSERT, StreamRecord, failures, position_key, records_of
 from chalicelib.events import StoredEvent
 from chalicelib.identity.resolver import Resolver
+from chalicelib.ingest.profile import opt_in_channels
 from chalicelib.storage import contacts
 from chalicelib.storage.models import Event
 from chalicelib.worker import contact_entries, feedback
@@ -42,6 +44,14 @@ class Ledger(Protocol):
     def put(self, key: str, tally: Tally, now: datetime) -> None: ...
 
 
+ConfirmNumbers = Callable[[str, Set[str], datetime], object]
+
+
+def landed_on(stored: Sequence[StoredEvent], contact_id: str) -> str:
+    """The contact the events landed on (a merge tombstone is followed by the profile update)."""
+    return next((event.contact_id for event in stored if event.contact_id), contact_id)
+
+
 class Worker:
     def __init__(
         self,
@@ -51,6 +61,7 @@ class Worker:
         clock: Callable[[], datetime],
         retention: timedelta,
         phone_region: str = "",
+        confirm_numbers: ConfirmNumbers | None = None,
     ) -> None:
         self.runtime = runtime
         self.analytics = analytics
@@ -58,6 +69,8 @@ class Worker:
         self.clock = clock
         self.retention = retention
         self.phone_region = phone_region
+        # A claim's consent to texts becomes a confirmation text (chalicelib.tracking.opt_in).
+        self.confirm_numbers = confirm_numbers
 
     def handle(self, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
         """The Lambda entry point for the events table's stream."""
@@ -106,13 +119,14 @@ class Worker:
             if entry.subject.startswith(TALLY):
                 continue
             try:
-                owner = self._owner(entry, resolver)
+                owner, changes = self._owner(entry, resolver)
             except Exception:
                 log.exception("could not resolve %s/%s", entry.subject, entry.event_id)
                 failed.append(entry.position)
                 continue
             if owner is not None:
-                groups[owner].append(entry)
+                # A claim the trust rules keep off this contact: stored, but changes nothing.
+                groups[owner].append(entry if changes else replace(entry, changes=False))
         for contact_id, group in _merged_groups(groups, resolver).items():
             correlation = next((entry.correlation for entry in group if entry.correlation), "")
             try:
@@ -131,9 +145,15 @@ class Worker:
         for entry in group:
             if entry.verified and entry.keys:
                 feedback.remember_buyer(entry, now, self.retention)
+        asked = {channel for entry in group for channel in opt_in_channels(entry)}
+        if asked and self.confirm_numbers is not None:
+            try:
+                self.confirm_numbers(landed_on(stored, contact_id), asked, now)
+            except Exception:  # the events stand; the person may ask again
+                log.exception("could not ask contact %s to confirm its number", contact_id)
         figures: list[tuple[str, Tally]] = []
         if stored:
-            tallies = self.analytics.figures(stored[0].contact_id, stored, handled.fresh)
+            tallies = self.analytics.figures(landed_on(stored, contact_id), stored, handled.fresh)
             figures += [
                 (event.position, tally) for event, tally in zip(stored, tallies, strict=True)
             ]
@@ -142,23 +162,32 @@ class Worker:
             figures.append((entry.position, tally))
         return figures
 
-    def _owner(self, entry: Entry, resolver: Resolver) -> str | None:
+    def _owner(self, entry: Entry, resolver: Resolver) -> tuple[str | None, bool]:
+        """The contact the entry is about, and whether its traits and consents may change it."""
         if entry.subject.startswith(CONTACT):
             found = contacts.resolve(entry.subject.removeprefix(CONTACT))
-            return found.contact_id if found else None
+            return (found.contact_id if found else None), True
         if entry.subject.startswith((MESSAGE, PROVIDER)):
-            return feedback.contact_of(entry)
+            return feedback.contact_of(entry), True
         if entry.subject.startswith(ORDER):
             keys = feedback.order_buyer(entry)
             if keys:  # filed again under the buyer: their timeline, funnels and analytics
-                feedback.refile(entry, resolver.resolve(keys))
-            return None
+                feedback.refile(entry, resolver.resolve(keys, trust_level=entry.trust))
+            return None, True
         if not entry.keys:  # only looked up (an inbound text): never a new contact
             resolver.prefetch(entry.lookup)
             owners = [resolver.owners.get(key) for key in entry.lookup]
             found = next((owner for owner in owners if owner), None)
-            return resolver.current(found) if found else None
-        return resolver.resolve(entry.keys + entry.lookup, entry.lookup)
+            return (resolver.current(found) if found else None), True
+        # What the entry's source proves decides where it lands (chalicelib.core.trust).
+        resolved = resolver.resolve_call(
+            entry.keys + entry.lookup,
+            entry.lookup,
+            entry.trust,
+            entry.anchor,
+            changes_asked=entry.type == "identify",
+        )
+        return resolved.contact_id, resolved.changes
 
 
 def _merged_groups(groups: dict[str, list[Entry]], resolver: Resolver) -> dict[str, list[Entry]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from autofunnel.dynamodb_local import free_port
 from chalicelib.config import Settings
 from tests.browser.local_server import chalice_local
 
@@ -100,3 +102,19 @@ def local_app(settings: Settings) -> Iterator[str]:
     """The app under `chalice local`, on this test's fresh tables; yields its base URL."""
     with chalice_local({}) as url:
         yield url
+
+
+@pytest.fixture
+def cross_origin_app(settings: Settings) -> Iterator[tuple[str, str]]:
+    """The API on 127.0.0.1 and the demo page opened from localhost: two origins."""
+    port = free_port()
+    api = f"http://127.0.0.1:{port}"
+    page_origin = f"http://localhost:{port}"
+    env = {
+        "PORT": str(port),
+        "AUTOFUNNEL_PUBLIC_URL": api,
+        "AUTOFUNNEL_WRITE_KEYS": json.dumps({"browser-key": [page_origin]}),
+    }
+    with chalice_local(env) as url:
+        assert url == api
+        yield api, page_origin

@@ -14,8 +14,9 @@ import pytest
 
 from autofunnel.dynamodb_local import free_port
 from chalicelib.config import Settings
+from chalicelib.ingest.verification import identity_hash
 from tests.browser.local_server import ANSWER_SECONDS, chalice_local
-from tests.conftest import ADMIN_KEY
+from tests.conftest import ADMIN_KEY, IDENTITY_SECRET
 
 pytestmark = pytest.mark.slow  # `browser` follows from the fixture (tests/conftest.py)
 EMAIL = "visitor@example.com"
@@ -107,8 +108,17 @@ def test_demo_shop_visit_becomes_one_identified_contact(
     # cart but not yet the landing page, so "direct" as its first touch. Read it once every
     # call was accepted (the queue is empty; a 2xx means stored).
     wait_for(lambda: browser.execute_script("return localStorage.getItem('af_queue') == '[]'"))
-    [contact] = admin_get(api, f"/admin/contacts?email={EMAIL}")["contacts"]
-    assert {"cart_updated", "checkout_started"} <= {e["name"] for e in contact["timeline"]}
+
+    def handled() -> dict[str, Any] | None:
+        """The contact once the stream worker has handled the visit (it follows the 2xx)."""
+        found = admin_get(api, f"/admin/contacts?email={EMAIL}")["contacts"]
+        names = {e["name"] for e in found[0]["timeline"]} if found else set()
+        done = (
+            found and found[0]["page_views"] >= 2 and {"cart_updated", "checkout_started"} <= names
+        )
+        return found[0] if done else None
+
+    contact = wait_for(handled)
     assert contact["page_views"] == 2  # the landing page and the in-app navigation
     assert contact["sessions"] == 1
     assert contact["first_touch"]["source"] == "newsletter"
@@ -159,3 +169,40 @@ def test_a_failed_send_is_retried_and_stored_once(
 
     events = wait_for(stored)
     assert len(events) == 1  # retried, stored once
+
+
+def test_a_signed_in_customers_hash_rides_on_their_calls_and_their_order_counts(
+    browser: Any, cross_origin_app: tuple[str, str]
+) -> None:
+    """The shop's page passes the identity hash its server computed; the snippet sends it with
+    every call of that user, so the order is proof. A stranger's order without it is a claim."""
+    api, page_origin = cross_origin_app
+    browser.get(f"{page_origin}/demo?key=browser-key")
+    signed = identity_hash(IDENTITY_SECRET, "cust-7")
+    browser.execute_script(
+        f"""
+        autofunnel.identify('cust-7', {{email: 'cust7@example.com'}}, {{userHash: '{signed}'}});
+        autofunnel.track('Order Completed', {{order_id: 'o-7', total: 80}});
+        """
+    )
+
+    def counted() -> dict[str, Any] | None:
+        found = admin_get(api, "/admin/contacts?user_id=cust-7")["contacts"]
+        return found[0] if found and found[0]["orders_count"] else None
+
+    contact = wait_for(counted)
+    assert contact["orders_count"] == 1 and contact["total_spent"] == 80
+    proofs = {i["kind"]: i["proof"] for i in contact["identities"]}
+    assert proofs["user"] == proofs["email"] == "identity_hash"
+    assert "userHash" not in json.dumps(contact)  # a credential: never stored
+
+    browser.execute_script(
+        "autofunnel.reset(); autofunnel.track('Order Completed', {order_id: 'x', total: 999});"
+    )
+    stranger = browser.execute_script("return autofunnel.anonymousId()")
+
+    def stored() -> dict[str, Any] | None:
+        found = admin_get(api, f"/admin/contacts?anonymous_id={stranger}")["contacts"]
+        return found[0] if found and found[0]["timeline"] else None
+
+    assert wait_for(stored)["orders_count"] == 0

@@ -4,7 +4,6 @@ but the runtime's SDK: what Lambda does with /var/task and /var/runtime."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import uuid
@@ -12,11 +11,9 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import botocore
-import jmespath
 import pytest
 
-from autofunnel.package import LEFT_OUT, build_package, runtime_imports
+from autofunnel.package import LEFT_OUT, build_package, runtime_imports, unpack_like_lambda
 from chalicelib import wiring
 from chalicelib.config import Settings
 from tests.conftest import WRITE_KEY
@@ -69,13 +66,7 @@ def unpacked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, P
     """(the zip, its unpacked tree, a stand-in for /var/runtime holding only the SDK)."""
     root = tmp_path_factory.mktemp("package")
     archive = build_package("prod", root / "out", import_env=CREDENTIALS)
-    tree = root / "task"
-    with zipfile.ZipFile(archive) as zipped:
-        zipped.extractall(tree)
-    runtime = root / "runtime"
-    runtime.mkdir()
-    for module in (botocore, jmespath):  # what the python3.11 runtime has in /var/runtime
-        shutil.copytree(Path(module.__file__).parent, runtime / module.__name__)
+    tree, runtime = unpack_like_lambda(archive, root)
     yield archive, tree, runtime
 
 

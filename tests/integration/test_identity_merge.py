@@ -13,8 +13,8 @@ from chalicelib.eventlog.append import append
 from chalicelib.ingest.entries import call_entry
 from chalicelib.ingest.spec import parse_call
 from chalicelib.storage.models import Contact, Enrollment, Event, Identity, Message
-from tests.conftest import WRITE_KEY
-from tests.integration.ingest_helpers import contact_of, post
+from tests.conftest import SERVER_KEY, WRITE_KEY
+from tests.integration.ingest_helpers import basic, contact_of, post
 
 T0 = "2026-11-20T10:00:00Z"
 
@@ -73,6 +73,7 @@ def test_late_events_do_not_move_last_seen_back(api: Client, admin_headers: dict
 
 
 def test_orders_count_and_total_spent(api: Client, admin_headers: dict[str, str]) -> None:
+    """Orders a server key reports count (a public write key's would stay events)."""
     for n, (name, total) in enumerate([("Order Completed", 20.5), ("order_completed", "9.5")]):
         post(
             api,
@@ -83,6 +84,7 @@ def test_orders_count_and_total_spent(api: Client, admin_headers: dict[str, str]
                 "messageId": f"o{n}",
                 "properties": {"total": total},
             },
+            basic(SERVER_KEY),
         )
     post(
         api, "/v1/track", {"userId": "buyer", "event": "cart_updated", "properties": {"total": 99}}
@@ -235,6 +237,8 @@ def test_cross_device_the_same_email_merges_two_contacts(
 def test_an_identify_in_the_same_batch_as_a_new_visitor_merges_in_place(
     api: Client, admin_headers: dict[str, str]
 ) -> None:
+    """A server key's identify links a new device to a user in the batch that first sees it
+    (a public write key's never merges a user's contact)."""
     post(api, "/v1/identify", {"userId": "u-9", "traits": {"email": "cy@example.com"}})
     batch = [
         {"type": "page", "anonymousId": "new-device", "timestamp": "2026-11-21T08:00:00Z"},
@@ -251,7 +255,7 @@ def test_an_identify_in_the_same_batch_as_a_new_visitor_merges_in_place(
             "timestamp": "2026-11-21T08:02:00Z",
         },
     ]
-    assert post(api, "/v1/batch", {"batch": batch}).status_code == 200
+    assert post(api, "/v1/batch", {"batch": batch}, basic(SERVER_KEY)).status_code == 200
     contact = contact_of(api, admin_headers, user_id="u-9")
     assert (
         contact_of(api, admin_headers, anonymous_id="new-device")["contact_id"]
@@ -275,9 +279,11 @@ def test_two_known_users_on_one_device_are_never_merged(
 
 
 def test_alias_links_the_previous_id(api: Client, admin_headers: dict[str, str]) -> None:
+    """Segment's alias, from a server (a public write key's alias never merges a user)."""
     post(api, "/v1/track", {"anonymousId": "before-login", "event": "browse"})
     post(api, "/v1/track", {"userId": "member-7", "event": "login"})
-    post(api, "/v1/alias", {"previousId": "before-login", "userId": "member-7"})
+    alias = {"previousId": "before-login", "userId": "member-7"}
+    post(api, "/v1/alias", alias, basic(SERVER_KEY))
     contact = contact_of(api, admin_headers, user_id="member-7")
     assert {e["name"] for e in contact["timeline"]} >= {
         "browse",

@@ -1,5 +1,6 @@
 """The official Segment and RudderStack Python clients, unchanged, against `chalice local`:
-pointed at this host with a write key, their identify + track + page land on one contact."""
+pointed at this host with a server key (a shop's backend: its calls are proof), their identify
++ track + page land on one contact and the order counts."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 
 from chalicelib.config import Settings
 from tests.browser.local_server import ANSWER_SECONDS, chalice_local
-from tests.conftest import ADMIN_KEY, WRITE_KEY
+from tests.conftest import ADMIN_KEY, SERVER_KEY
 
 pytestmark = pytest.mark.slow
 
@@ -68,7 +69,7 @@ def test_segment_analytics_python(local_app: str) -> None:
     from segment.analytics import Client
 
     errors: list[Any] = []
-    client = Client(WRITE_KEY, host=local_app, on_error=lambda e, batch: errors.append(e))
+    client = Client(SERVER_KEY, host=local_app, on_error=lambda e, batch: errors.append(e))
     send_with(client, "seg-user")
     assert errors == []
     checked(local_app, "seg-user")
@@ -78,7 +79,7 @@ def test_rudder_sdk_python_gzips_its_batches(local_app: str) -> None:
     from rudderstack.analytics import Client
 
     errors: list[Any] = []
-    client = Client(WRITE_KEY, host=local_app, on_error=lambda e, batch: errors.append(e))
+    client = Client(SERVER_KEY, host=local_app, on_error=lambda e, batch: errors.append(e))
     assert client.gzip  # its default: the API inflates the body itself
     send_with(client, "rudder-user")
     assert errors == []

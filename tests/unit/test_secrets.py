@@ -12,7 +12,7 @@ from chalice.test import Client
 
 from app import app
 from chalicelib import config, secrets
-from chalicelib.config import Settings
+from chalicelib.config import Settings, SettingsError
 
 STRONG = "k" * 32
 AWS = {"AUTOFUNNEL_STAGE": "prod", "AUTOFUNNEL_TABLE_PREFIX": "autofunnel-prod"}
@@ -131,3 +131,28 @@ def test_write_keys_are_compared_in_constant_time_against_every_key(
     settings = Settings.from_env({"AUTOFUNNEL_WRITE_KEYS": '{"first": [], "second": []}'})
     assert settings.write_key("first") is not None and settings.write_key("nope") is None
     assert compared == [b"first", b"second", b"first", b"second"]  # no early exit on a match
+
+
+def test_server_keys_and_the_identity_secret_are_secrets_on_aws() -> None:
+    weak = Settings.from_env(
+        {
+            **AWS,
+            "AUTOFUNNEL_SERVER_KEYS": f"{STRONG}, short-key",
+            "AUTOFUNNEL_IDENTITY_SECRET": "local-identity-secret",
+        }
+    )
+    assert secrets.weak_secrets(weak) == [
+        "AUTOFUNNEL_IDENTITY_SECRET is a documented development default",
+        "AUTOFUNNEL_SERVER_KEYS (key 2) is shorter than 32 characters "
+        "(generate one with `openssl rand -hex 32`)",
+    ]
+    assert weak.server_key(STRONG) and not weak.server_key("short") and not weak.server_key("")
+    dev = Settings.from_env({**AWS, "AUTOFUNNEL_SERVER_KEYS": "dev-server-key"})
+    assert secrets.weak_secrets(dev) == [
+        "AUTOFUNNEL_SERVER_KEYS (key 1) is a documented development default"
+    ]
+
+
+def test_a_key_cannot_be_both_public_and_a_server_key() -> None:
+    with pytest.raises(SettingsError, match="share a key"):
+        Settings.from_env({"AUTOFUNNEL_WRITE_KEY": STRONG, "AUTOFUNNEL_SERVER_KEYS": STRONG})

@@ -67,7 +67,33 @@
   }
 
   // --- views -----------------------------------------------------------------------------
+  const STAGE_LABELS = { visitors: "visitors", product_viewers: "product viewers", carts: "carts", checkouts: "checkouts", buyers: "buyers", repeat_buyers: "repeat buyers" };
+
+  // The whole site's funnel: of the contacts first seen in the last 30 days, how far they got.
+  async function siteFunnel(view) {
+    const [bySource, byWeek] = await Promise.all([api("admin/stats/site?by=source"), api("admin/stats/site?by=week")]);
+    const total = bySource.total;
+    view.append(el("h2", null, "Site funnel ", el("span", { class: "muted" }, "contacts first seen in the last 30 days, and how far they got")));
+    view.append(el("div", { class: "cards", id: "site-stages" }, bySource.stages.map((stage) =>
+      card(STAGE_LABELS[stage], num(total[stage]) + (total.from_previous[stage] === undefined ? "" : " (" + pct(total.from_previous[stage]) + ")"), stage))));
+    const canvas = el("canvas", { id: "site-chart", role: "img", "aria-label": "contacts reaching each stage of the site funnel" });
+    view.append(el("div", { class: "chart" }, canvas));
+    charts.push(new Chart(canvas, {
+      type: "bar",
+      data: { labels: bySource.stages.map((s) => STAGE_LABELS[s]), datasets: [{ label: "contacts", data: bySource.stages.map((s) => total[s]), backgroundColor: "#2f6fed" }] },
+      options: { indexAxis: "y", animation: false, plugins: { legend: { display: false } } },
+    }));
+    const columns = (key, label) => [
+      { label, text: true, value: (r) => r[key] },
+      ...bySource.stages.map((stage) => ({ label: STAGE_LABELS[stage], value: (r) => num(r[stage]) })),
+      { label: "visitor → buyer", value: (r) => pct(r.from_visitors.buyers) },
+    ];
+    view.append(el("h3", null, "By first-touch source"), table(columns("source", "source"), bySource.rows, { id: "site-sources" }));
+    view.append(el("h3", null, "By week first seen"), table(columns("week", "week of"), byWeek.rows, { id: "site-weeks" }));
+  }
+
   async function funnelsView(view) {
+    await siteFunnel(view);
     const { funnels } = await api("admin/stats/funnels");
     view.append(el("h2", null, "Funnels"));
     if (!funnels.length) view.append(el("p", { class: "muted" }, "No funnels yet: upload one with `autofunnel push`."));
@@ -163,6 +189,79 @@
       { label: "orders", value: (r) => num(r.orders) },
       { label: "revenue", value: (r) => money(r.revenue) },
     ], rows, { id: "templates" }));
+  }
+
+  // A step's message as a contact gets it: email HTML in a sandboxed frame (no scripts, no
+  // same-origin), every other part as text.
+  async function previewView(view) {
+    const { funnels } = await api("admin/funnels");
+    view.append(el("h2", null, "Preview a message"));
+    if (!funnels.length) {
+      view.append(el("p", { class: "muted" }, "No funnels yet: upload one with `autofunnel push`."));
+      return;
+    }
+    const funnelSelect = el("select", { id: "preview-funnel" }, funnels.map((f) => el("option", { value: f.name }, f.name)));
+    const stepSelect = el("select", { id: "preview-step" });
+    const contactInput = el("input", { id: "preview-contact", type: "search", placeholder: "email or contact id (empty: the sample)" });
+    const form = el("form", { class: "search", id: "preview-form" },
+      el("label", null, "Funnel ", funnelSelect), " ", el("label", null, "Step ", stepSelect), " ",
+      el("label", null, "Contact ", contactInput), " ", el("button", { type: "submit" }, "Preview"));
+    const out = el("div", { id: "preview-result" });
+    const status = el("p", { class: "muted", id: "preview-status" });
+    view.append(form, status, out);
+    async function show(step) {
+      status.textContent = "";
+      out.replaceChildren();
+      const body = { funnel: funnelSelect.value, contact: contactInput.value.trim() };
+      if (step) body.step = step;
+      let answer;
+      try {
+        answer = await api("admin/preview", body);
+      } catch (error) {
+        if (error instanceof SignedOut) throw error;
+        status.textContent = error.message;
+        return;
+      }
+      stepSelect.replaceChildren(...answer.steps.map((s) => el("option", { value: s.id, selected: s.id === answer.step }, s.id + " (" + s.channels.join(", ") + ")")));
+      status.textContent = answer.contact === "sample" ? "Rendered with the funnel's sample data." : "Rendered for contact " + answer.contact.contact_id + ".";
+      for (const [channel, parts] of Object.entries(answer.channels)) out.append(previewChannel(channel, parts));
+      out.setAttribute("data-step", answer.step);
+    }
+    funnelSelect.addEventListener("change", () => show(null));
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      show(stepSelect.value || null);
+    });
+    await show(null);
+  }
+
+  function previewChannel(channel, parts) {
+    const section = el("section", { class: "preview", "data-channel": channel }, el("h3", null, channel));
+    const row = (label, value) => el("p", null, el("strong", null, label + ": "), value);
+    if (channel === "email") {
+      section.append(row("Subject", parts.subject || ""));
+      if (parts.preheader) section.append(row("Preheader", parts.preheader));
+      if (parts.html) {
+        const frame = el("iframe", { class: "email", sandbox: "", title: "email preview", referrerpolicy: "no-referrer" });
+        frame.srcdoc = parts.html; // sandboxed: no scripts, no forms, an opaque origin
+        section.append(frame);
+      }
+      section.append(el("h4", null, parts.text_derived ? "Text (no text part: what plain-text readers get from the HTML)" : "Text part"),
+        el("pre", { class: "text-part" }, parts.text || ""));
+      return section;
+    }
+    if (parts.title) section.append(row("Title", parts.title));
+    if (parts.style) section.append(row("Shown as", parts.style));
+    section.append(el("pre", { class: "text-part" }, parts.text || ""));
+    if (parts.encoding) {
+      section.append(el("p", { class: "sms-info" }, parts.encoding + " · " + parts.characters + " characters · " + parts.segments + " segment" + (parts.segments === 1 ? "" : "s")));
+    }
+    for (const warning of parts.warnings || []) section.append(el("p", { class: "error", role: "alert" }, warning));
+    if ((parts.buttons || []).length) {
+      section.append(el("div", { class: "buttons" }, parts.buttons.map((b) => el("span", { class: "button", title: b.url || "reply button " + b.id }, b.text))));
+    }
+    if (parts.capture) section.append(row("Form", parts.capture.field + " → " + parts.capture.button));
+    return section;
   }
 
   async function limitsView(view) {
@@ -312,6 +411,64 @@
     if (jobs.some(isOpen)) refresh = setTimeout(() => location.hash.startsWith("#/jobs") && render(), 2000);
   }
 
+  // Broadcasts: one-off campaigns to a saved segment, their progress (sent / held / skipped /
+  // failed, refreshed every 2 s while one sends) and their step's figures.
+  const BROADCAST_COUNTS = ["sent", "held", "skipped", "failed"];
+  const isSending = (b) => b.status === "queued" || b.status === "sending";
+  const progressBar = (value, label) => el("span", { class: "job-progress" },
+    el("progress", { max: 1, value: value, "aria-label": label }), " " + pct(value));
+
+  async function broadcastsView(view, name) {
+    if (name) return broadcastView(view, name);
+    const { broadcasts } = await api("admin/broadcasts");
+    view.append(el("h2", null, "Broadcasts ", el("span", { class: "muted" }, "newest first")));
+    if (!broadcasts.length) {
+      view.append(el("p", { class: "muted" }, "No broadcasts yet: autofunnel broadcast send FILE, or PUT /admin/broadcasts/{name}."));
+      return;
+    }
+    view.append(table([
+      { label: "broadcast", text: true, value: (b) => el("a", { href: "#/broadcasts/" + encodeURIComponent(b.name) }, b.name) },
+      { label: "segment", text: true, value: (b) => b.segment },
+      { label: "status", text: true, value: (b) => b.status + (b.status === "scheduled" ? " for " + when(b.at) : "") },
+      { label: "progress", text: true, value: (b) => progressBar(b.progress, b.name + " progress") },
+      ...BROADCAST_COUNTS.map((k) => ({ label: k, value: (b) => num(b.counts[k] || 0) })),
+      { label: "starts", text: true, value: (b) => when(b.starts_at) },
+    ], broadcasts, { id: "broadcasts" }));
+    if (broadcasts.some(isSending)) refresh = setTimeout(() => location.hash === "#/broadcasts" && render(), 2000);
+  }
+
+  async function broadcastView(view, name) {
+    const b = await api("admin/broadcasts/" + encodeURIComponent(name));
+    const what = b.funnel ? "hand-over to " + b.funnel : b.channels.join(", ");
+    view.append(el("h2", null, b.name, " ", el("span", { class: "muted" }, "to " + b.segment + " · " + what)));
+    view.append(el("p", { id: "broadcast-status" }, b.status + (b.status === "scheduled" ? " for " + when(b.at) : ""), " ",
+      progressBar(b.progress, b.name + " progress")));
+    view.append(el("div", { class: "cards", id: "broadcast-counts" },
+      card("members", num(b.counts.members || 0), "members"),
+      BROADCAST_COUNTS.map((k) => card(k, num(b.counts[k] || 0), k)),
+      card("opted out", num(b.counts.opted_out || 0), "opted_out"),
+      card("unreachable", num(b.counts.unreachable || 0), "unreachable")));
+    const s = b.stats;
+    view.append(el("h3", null, "Figures ", el("span", { class: "muted" }, "as a funnel step's")),
+      el("div", { class: "cards", id: "broadcast-stats" },
+        card("sent", num(s.sent), "stat-sent"), card("delivered", num(s.delivered), "stat-delivered"),
+        card("opened", num(s.opened), "stat-opened"), card("clicked", num(s.clicked), "stat-clicked"),
+        card("unsubscribed", num(s.unsubscribed), "stat-unsubscribed"),
+        card("attributed orders", num(s.attributed_orders), "stat-orders"),
+        card("attributed revenue", money(s.attributed_revenue), "stat-revenue"),
+        card("still held", num(s.waiting), "stat-waiting")));
+    if (b.job && b.job.error) view.append(el("p", { class: "error" }, b.job.error));
+    if (["scheduled", "queued", "sending"].includes(b.status) || s.waiting > 0) {
+      view.append(el("p", null, el("button", { type: "button", id: "broadcast-cancel", onclick: async () => {
+        if (!confirm("Cancel " + b.name + "? Nothing more is sent, and what quiet hours hold is dropped.")) return;
+        await api("admin/broadcasts/" + encodeURIComponent(b.name) + "/cancel", {});
+        render();
+      } }, b.status === "done" ? "Drop what is still held" : "Cancel")));
+    }
+    view.append(el("h3", null, "Definition"), el("pre", { class: "props" }, JSON.stringify(b.definition, null, 1)));
+    if (isSending(b)) refresh = setTimeout(() => location.hash === "#/broadcasts/" + encodeURIComponent(name) && render(), 2000);
+  }
+
   async function contactsView(view, contactId) {
     const form = el("form", { class: "search", id: "contact-search" },
       el("label", null, "Find a contact by ",
@@ -371,9 +528,10 @@
 
   // --- routing and sign-in ---------------------------------------------------------------
   const ROUTES = {
-    funnels: funnelsView, funnel: funnelView, messages: messagesView, limits: limitsView, trends: trendsView,
+    funnels: funnelsView, funnel: funnelView, messages: messagesView, preview: previewView,
+    limits: limitsView, trends: trendsView,
     cohorts: cohortsView, rfm: rfmView, segments: segmentsView, contacts: contactsView,
-    contact: contactsView, jobs: jobsView,
+    contact: contactsView, jobs: jobsView, broadcasts: broadcastsView,
   };
 
   async function render() {

@@ -116,8 +116,15 @@ def post_twilio(
 
 
 def make_contact(
-    contact_id: str, *, email: str | None = None, phone: str | None = None, **identities: str
+    contact_id: str,
+    *,
+    email: str | None = None,
+    phone: str | None = None,
+    proof: str | None = "shop",
+    **identities: str,
 ) -> Contact:
+    """A contact with these addresses, proven by `proof` (a shop webhook's customer, by
+    default: texts go only to proven numbers)."""
     now = datetime.now(UTC)
     contact = Contact(contact_id, first_seen=now)
     contact.save()
@@ -125,7 +132,12 @@ def make_contact(
     for kind, value in values.items():
         if value:
             Identity(
-                f"{kind}:{value}", contact_id=contact_id, kind=kind, value=value, created_at=now
+                f"{kind}:{value}",
+                contact_id=contact_id,
+                kind=kind,
+                value=value,
+                created_at=now,
+                proof=proof,
             ).save()
     return contact
 

@@ -338,7 +338,8 @@ class TestWebhook:
 
 def test_registry_uses_the_outbox_for_channels_without_credentials() -> None:
     bare = build_channels(Settings())
-    assert {channel.name for channel in bare.values()} == {"outbox"}
+    assert {channel.name for name, channel in bare.items() if name != "onsite"} == {"outbox"}
+    assert bare["onsite"].name == "onsite"  # the snippet shows them: nothing to configure
     configured = build_channels(
         Settings(
             signing_secret="s",
@@ -360,5 +361,6 @@ def test_registry_uses_the_outbox_for_channels_without_credentials() -> None:
         "messenger": "outbox",
         "instagram": "outbox",
         "webhook": "webhook",
+        "onsite": "onsite",
     }
     json.dumps(sorted(configured))  # plain names

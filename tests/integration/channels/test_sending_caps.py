@@ -55,7 +55,13 @@ def pending_sms(message_id: str, contact_id: str = "c1") -> Message:
 
 def sweep(dispatcher: Dispatcher) -> int:
     """The sweeper job run to its end with this dispatcher: how many messages it recovered."""
-    paged = PagedJobs({"sweeper": Sweeper(lambda contact_id, key: None, dispatcher)})
+    paged = PagedJobs(
+        {
+            "sweeper": Sweeper(
+                lambda contact_id, key: None, dispatcher, lambda message_id, now: False
+            )
+        }
+    )
     job, _ = paged.start("sweeper", AFTERNOON)
     while job.status in ("queued", "running"):
         job = paged.run(job.job_id, Budget(60)) or job

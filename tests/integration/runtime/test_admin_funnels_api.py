@@ -61,7 +61,10 @@ def test_invalid_funnel_is_422_with_file_line_and_field(
 
 
 def test_name_mismatch_and_auth(api: Client, admin_headers: dict[str, str]) -> None:
-    assert put(api, "other", CART_YAML, admin_headers).status_code == 400
+    mismatch = put(api, "other", CART_YAML, admin_headers)
+    assert mismatch.status_code == 400 and mismatch.json_body["field"] == "name"
+    listed = api.http.get("/admin/funnels", headers=admin_headers).json_body
+    assert listed["funnels"] == []  # refused before anything was stored
     assert put(api, "abandoned_cart", CART_YAML, {}).status_code == 401
     missing = api.http.post("/admin/funnels/nope/pause", headers=admin_headers)
     assert missing.status_code == 404

@@ -58,7 +58,11 @@ def test_scheduled_jobs_run_and_report(stack: Stack) -> None:
     assert swept.payload["id"] == f"sweeper-{NOW + timedelta(minutes=40):%Y%m%dT%H%M}"
     views = {view["kind"]: view for view in jobs.paged_jobs().recent()}
     assert views["sweeper"]["status"] == views["date_triggers"]["status"] == "done"
-    assert views["sweeper"]["counts"] == {"overdue_wakeups": 1, "recovered_messages": 0}
+    assert views["sweeper"]["counts"] == {
+        "overdue_wakeups": 1,
+        "recovered_messages": 0,
+        "expired_onsite": 0,
+    }
     assert views["date_triggers"]["counts"] == {"checked": 0, "entered": 0}
     assert [step for _, step, _ in stack.outbox("ann")] == ["reminder_1"]
     with Client(app, stage_name="local") as client:  # the schedule fired twice: one job

@@ -453,3 +453,28 @@ def test_input_event_already_in_history_is_not_counted_twice() -> None:
     assert of(decide(f, out.state, c, ping, at("+1m")).decisions, SendMessage) == []
     c2 = replace(ANNA, events=(PastEvent("ping", {}, T0), PastEvent("ping", {}, at("+1m"))))
     assert of(decide(f, out.state, c2, ping, at("+1m")).decisions, SendMessage)
+
+
+def test_a_wait_until_anchored_on_entry_is_a_deadline() -> None:
+    f = funnel(
+        """
+        name: deadline
+        trigger: {event: go}
+        steps:
+          - {id: early, kind: wait, duration: 1d}
+          - id: until_day_7
+            kind: wait_until
+            event: replied
+            timeout: 7d
+            anchor: enrollment
+          - {id: after, kind: send, channel: email, content: {email: {subject: s, text: t}}}
+        """
+    )
+    entered = start(f, ANNA, None, T0, "e1")
+    out = fire(f, entered.state)  # day 1: the deadline is 6 days away, not 7
+    assert out.state.wake_at == T0 + timedelta(days=7)
+    state = entered.state.copy()
+    state.started_at = T0 - timedelta(days=30)  # entered long ago: the deadline has passed
+    out = fire(f, state)
+    assert [d.step_id for d in of(out.decisions, SendMessage)] == ["after"]
+    assert any(t.kind == "timeout" for t in out.trace)

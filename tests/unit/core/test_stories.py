@@ -52,3 +52,18 @@ def test_every_example_funnel_validates_with_the_cli() -> None:
     result = CliRunner().invoke(validate, [str(FUNNELS), *map(str, STORIES)])
     assert result.exit_code == 0, result.output
     assert "11 funnel(s)" in result.output
+
+
+def test_validate_flags_a_send_that_reaches_nothing_unless_the_story_says_so(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from autofunnel.funnel_commands import validate
+
+    acknowledged = (FUNNELS / "stories" / "opened_or_popup.never_on_site.story.yaml").read_text()
+    silent = acknowledged.replace("  unreachable: [popup]", "  # nothing said")
+    silent = silent.replace("funnel: ../", f"funnel: {FUNNELS}/")
+    story = tmp_path / "popup.story.yaml"
+    story.write_text(silent)
+    result = CliRunner().invoke(validate, [str(story)])
+    assert result.exit_code == 1
+    assert "reach nothing" in result.output and "+2d popup" in result.output

@@ -67,8 +67,8 @@ def test_story_errors_carry_lines() -> None:
         parse_story(text, "s.yaml")
     assert [str(p) for p in info.value.problems] == [
         "s.yaml:3: inputs[1]: unknown command 'dance' (known: delivered, opened, clicked, "
-        "bounced, replied, unsubscribed, failed, event, set, unset, tag, untag, segment, "
-        "leave_segment, rfm, link, optout, enroll)",
+        "bounced, replied, unsubscribed, failed, shown, dismissed, submitted, expired, "
+        "event, set, unset, tag, untag, segment, leave_segment, rfm, link, optout, enroll)",
         "s.yaml:4: bogus: unknown field 'bogus'",
     ]
 
