@@ -12,6 +12,7 @@ from chalice.test import Client
 
 from autofunnel.timetravel import Stack
 from chalicelib.config import Settings
+from chalicelib.core import trust
 from chalicelib.eventlog.entry import contact_subject
 from chalicelib.storage import messages as message_store
 from chalicelib.storage.models import Contact, Event, Identity
@@ -47,6 +48,7 @@ def stack(settings: Settings) -> Stack:
         kind="phone",
         value="+4915112345678",
         created_at=START,
+        proof=trust.SHOP,  # her shop account's number: proven, so texts may go to it
     ).save()
     return built
 

@@ -21,13 +21,14 @@ from autofunnel.timetravel import Stack
 from chalicelib import jobs
 from chalicelib.analytics import segment_store
 from chalicelib.analytics.contact_stats import CONTACT_SHARDS, shard
+from chalicelib.core import trust
 from chalicelib.core.segments import parse_segment
 from chalicelib.eventlog.entry import STATUS, VERIFIED, Entry, message_subject
 from chalicelib.paging.runner import Budget
 from chalicelib.storage import messages as message_store
 from chalicelib.storage.models import Contact, ContactStats, Enrollment, Identity, Message
-from tests.conftest import ADMIN_KEY
-from tests.integration.ingest_helpers import post
+from tests.conftest import ADMIN_KEY, SERVER_KEY
+from tests.integration.ingest_helpers import basic, post
 
 NOW = datetime(2026, 3, 4, 10, 0, tzinfo=UTC)  # 11:00 in Berlin, 19:00 in Tokyo, 05:00 in NYC
 VIPS = {"condition": {"attributes": {"vip": True}}}
@@ -75,6 +76,7 @@ def people(stack: Stack, spec: dict[str, dict[str, Any]]) -> None:
                             kind=kind,
                             value=value,
                             created_at=NOW,
+                            proof=trust.SHOP,  # the shop's customers: texts may go to them
                         )
                     )
             stats.save(
@@ -178,6 +180,7 @@ def test_a_broadcast_goes_out_once_on_each_members_first_reachable_channel(
             "properties": {"order_id": "o-1", "total": 80, "currency": "EUR"},
             "timestamp": stack.clock.now.isoformat(),
         },
+        basic(SERVER_KEY),  # the shop's backend: an order that counts
     )
     stats = get(api, admin_headers, "/admin/broadcasts/spring")["stats"]
     assert {k: stats[k] for k in ("sent", "opened", "clicked", "unsubscribed", "waiting")} == {

@@ -100,7 +100,8 @@ def test_public_identifies_leave_a_known_customers_identities_traits_and_address
     visitor = contact(api, admin_headers, anonymous_id="browser-A")
     assert visitor["contact_id"] != after["contact_id"]
     assert identities(visitor) == {("anon", "browser-A"), ("email", EVIL), ("phone", EVIL_PHONE)}
-    assert visitor["addresses"] == {"email": EVIL}  # a claimed number gets no texts
+    # a claimed number gets no texts; on-site messages reach the visitor's own browser
+    assert visitor["addresses"] == {"email": EVIL, "onsite": "browser-A"}
     assert [e["name"] for e in visitor["timeline"]].count("identify") == 2
 
 
@@ -118,7 +119,7 @@ def test_public_calls_from_a_known_customers_own_browser_change_nothing(
     after = contact(api, admin_headers, email=VERA)
     assert identities(after) == {("email", VERA), ("anon", "browser-A")}
     assert after["attributes"]["first_name"] == "vera"
-    assert after["addresses"] == {"email": VERA}
+    assert after["addresses"] == {"email": VERA, "onsite": "browser-A"}  # her linked browser
     assert {"identify", "cart_updated"} <= {e["name"] for e in after["timeline"]}
     assert find_contact(api, admin_headers, email=EVIL) is None
 
@@ -238,7 +239,12 @@ def test_with_proof_the_same_identifies_do_what_they_say(
     }
     assert vera["attributes"]["email"] == EVIL and vera["attributes"]["first_name"] == "Mallory"
     # The newest proven address of each kind is where her messages go now.
-    assert vera["addresses"] == {"email": EVIL, "sms": EVIL_PHONE, "whatsapp": EVIL_PHONE}
+    assert vera["addresses"] == {
+        "email": EVIL,
+        "sms": EVIL_PHONE,
+        "whatsapp": EVIL_PHONE,
+        "onsite": "browser-A",
+    }
 
 
 def test_a_server_key_merges_two_customers_it_names_together(
