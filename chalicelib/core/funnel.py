@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from chalicelib.core.conditions import Channel, Condition, Reaction, _one_or_many
+from chalicelib.core.conditions import Channel, Condition, EventCond, Reaction, _one_or_many
 from chalicelib.core.durations import Duration, TimeOfDay
 from chalicelib.core.matching import Match, Where, check_keywords, check_regex
 
@@ -507,6 +507,12 @@ class Funnel(_Model):
         ids = [s.id for s in self.steps]
         return dict(zip(ids, [*ids[1:], None], strict=True))
 
+    @cached_property
+    def reads_history(self) -> bool:
+        """Whether any of its conditions counts past events (`event:`): only then does the
+        runtime read the contact's event history for it."""
+        return _mentions_event_condition(self)
+
     @property
     def first_step(self) -> str:
         return self.steps[0].id
@@ -517,6 +523,19 @@ class Funnel(_Model):
 
     def content_for(self, step: SendStep) -> Content:
         return step.content if step.content is not None else self.templates[step.template or ""]
+
+
+def _mentions_event_condition(node: Any) -> bool:
+    if isinstance(node, EventCond):
+        return True
+    if isinstance(node, BaseModel):
+        fields = type(node).model_fields
+        return any(_mentions_event_condition(getattr(node, name)) for name in fields)
+    if isinstance(node, list | tuple):
+        return any(_mentions_event_condition(item) for item in node)
+    if isinstance(node, dict):
+        return any(_mentions_event_condition(item) for item in node.values())
+    return False
 
 
 def funnel_json_schema() -> dict[str, Any]:

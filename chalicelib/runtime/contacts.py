@@ -30,6 +30,8 @@ class ContactSnapshot:
     merged_into: str | None = None
     reach: reachability.Reachability | None = None  # handed to delivery: no second read
     cap_window: timedelta = timedelta(0)  # how far back view.recent_sends reaches
+    subjects: tuple[str, ...] = ()  # where its events are filed
+    history: bool = True  # view.events read (False: left out until a funnel's condition asks)
 
 
 def recent_sends(contact_id: str, now: datetime, window: timedelta) -> tuple[datetime, ...]:
@@ -53,17 +55,29 @@ def with_window(snapshot: ContactSnapshot, now: datetime, window: timedelta) -> 
     return replace(snapshot, view=view, cap_window=window)
 
 
+def with_history(snapshot: ContactSnapshot, now: datetime) -> ContactSnapshot:
+    """The snapshot with the contact's event history (read only if it was left out)."""
+    if snapshot.history:
+        return snapshot
+    events = _events(snapshot.subjects, now)
+    return replace(snapshot, view=replace(snapshot.view, events=tuple(events)), history=True)
+
+
 def load_snapshot(
-    contact_id: str, now: datetime, cap_window: timedelta = timedelta(0)
+    contact_id: str, now: datetime, cap_window: timedelta = timedelta(0), history: bool = True
 ) -> ContactSnapshot:
+    """`history` False leaves the event history out (a Query per subject) until
+    `with_history` asks for it: most funnels' conditions never look at past events."""
     try:
         contact: Contact | None = Contact.get(contact_id)
     except Contact.DoesNotExist:
         contact = None
     identities = list(Identity.by_contact.query(contact_id))
     sends = recent_sends(contact_id, now, cap_window)
-    history = _history(contact, contact_id, identities, now)
-    return _snapshot(contact_id, contact, identities, history, sends, cap_window)
+    subjects = tuple(subjects_of(contact, contact_id, [item.identity for item in identities]))
+    events = _events(subjects, now) if history else []
+    snapshot = _snapshot(contact_id, contact, identities, events, sends, cap_window)
+    return replace(snapshot, subjects=subjects, history=history)
 
 
 def load_snapshots(
@@ -96,6 +110,10 @@ def _history(
 ) -> list[PastEvent]:
     """The newest events filed under the contact's identities and its own subjects."""
     subjects = subjects_of(contact, contact_id, [item.identity for item in identities])
+    return _events(subjects, now)
+
+
+def _events(subjects: Sequence[str], now: datetime) -> list[PastEvent]:
     events = [
         PastEvent(event.name, event.properties.as_dict(), event.timestamp)
         for event in events_of(subjects, now, HISTORY_EVENTS)

@@ -42,7 +42,12 @@ from chalicelib.core.state import ACTIVE, ContactView, EnrollmentState
 from chalicelib.events import StoredEvent
 from chalicelib.runtime import date_triggers, parallel
 from chalicelib.runtime.clock import Clock
-from chalicelib.runtime.contacts import ContactSnapshot, load_snapshot, with_window
+from chalicelib.runtime.contacts import (
+    ContactSnapshot,
+    load_snapshot,
+    with_history,
+    with_window,
+)
 from chalicelib.runtime.dispatch import (
     PENDING,
     SENDING,
@@ -104,11 +109,19 @@ class _Contact:
     @property
     def snapshot(self) -> ContactSnapshot:
         if self._snapshot is None:
-            self._snapshot = load_snapshot(self.contact_id, self.now)
+            self._snapshot = load_snapshot(self.contact_id, self.now, history=False)
         return self._snapshot
 
+    def trigger_view(self, funnel: Funnel) -> ContactView:
+        """The view with the contact's past events if this funnel's conditions count any."""
+        if funnel.reads_history:
+            self._snapshot = with_history(self.snapshot, self.now)
+        return self.snapshot.view
+
     def view_for(self, funnel: Funnel, workspace_cap: Cap | None) -> ContactView:
-        """The view with the contact's sends as far back as this funnel's caps look."""
+        """The view with what this funnel may look at: past events if its conditions count
+        any, the contact's sends as far back as its caps look."""
+        self.trigger_view(funnel)
         self._snapshot = with_window(self.snapshot, self.now, cap_window(funnel, workspace_cap))
         return self._snapshot.view
 
@@ -206,7 +219,7 @@ class Runtime:
         if funnel is None or trigger is None:
             return False  # archived or changed since the job planned its pages
         contact = _Contact(contact_id, now)
-        view = contact.snapshot.view
+        view = contact.trigger_view(funnel)
         day = view.attributes.get(trigger.attribute)
         if (
             contact.snapshot.merged_into
@@ -359,7 +372,7 @@ class Runtime:
             if row.status == ACTIVE and row.funnel in interested:
                 self._advance(contact, row.enrollment_key, event, depth=depth)
         for funnel in entries:
-            if matches_trigger(funnel, event, contact.snapshot.view):
+            if matches_trigger(funnel, event, contact.trigger_view(funnel)):
                 self._enter(funnel, contact, event, depth)
 
     def _enter(

@@ -112,3 +112,12 @@ def test_reentry_policies() -> None:
     assert may_enter(welcome, [], T0) and not may_enter(welcome, old, T0)
     assert may_enter(always, recent, T0)
     assert not may_enter(always, [(T0 - timedelta(days=30), "active")], T0)
+
+
+def test_only_funnels_whose_conditions_count_past_events_need_the_history() -> None:
+    # The welcome chains' day-8 offer asks `not: {event: request_submitted}`; a trigger, goal
+    # or exit naming an event is heard as it arrives, and a reaction is the enrollment's own.
+    assert load("welcome_chain").reads_history
+    assert load("welcome_chain_strict").reads_history
+    assert not load("abandoned_cart").reads_history
+    assert not load("rfm_winback").reads_history
