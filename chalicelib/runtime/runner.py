@@ -103,8 +103,18 @@ class _Contact:
         return self._enrollments
 
     def changed(self) -> None:
-        """An enrollment of the contact was committed: read them again when next needed."""
+        """An enrollment of the contact changed elsewhere: read them again when next needed."""
         self._enrollments = None
+
+    def committed(self, row: Enrollment) -> None:
+        """This input committed `row`: the enrollments read stay true with it in place."""
+        if self._enrollments is None:
+            return
+        if row.contact_id != self.contact_id:
+            self._enrollments = None  # followed a merge: read the survivor's
+            return
+        others = [r for r in self._enrollments if r.enrollment_key != row.enrollment_key]
+        self._enrollments = [*others, row]
 
     @property
     def snapshot(self) -> ContactSnapshot:
@@ -408,19 +418,29 @@ class Runtime:
         except ConflictError:
             return False  # a concurrent input started the same enrollment first
         if depth < MAX_INLINE_DEPTH:
-            # Other funnels may exit on entering this one (`exit: entered_funnel`).
+            # Other funnels may exit on entering this one (`exit: entered_funnel`); the
+            # contact's enrollments as this entry left them, its view read again if needed.
+            contact.forget()
             self._on_event(
                 contact.contact_id,
                 EventInput(FUNNEL_ENTERED, {"funnel": funnel.name}, contact.now, enrollment_id),
                 depth + 1,
+                contact,
             )
         return True
 
     # --- advancing one enrollment ---------------------------------------------------------
 
     def _advance(self, contact: _Contact, key: str, input: Input, depth: int = 0) -> None:
+        # A wake-up reads its enrollment eventually consistent (half the units): the commit is
+        # guarded by the version anyway, and an answer that would change nothing (gone, ended,
+        # a token moved on) is read again, consistent, before it is believed.
+        consistent = not isinstance(input, TimerInput)
         for _ in range(MAX_ATTEMPTS):
-            row = self._load(contact, key)
+            row = self._load(contact, key, consistent)
+            if (row is None or row.status != ACTIVE) and not consistent:
+                consistent = True
+                row = self._load(contact, key, consistent)
             if row is None or row.status != ACTIVE:
                 return
             funnel = self.funnels.version(row.funnel, int(row.funnel_version))
@@ -438,21 +458,26 @@ class Runtime:
                 workspace_cap=self.workspace_cap,
             )
             if outcome.state == state and not outcome.decisions:
-                return
+                if consistent:
+                    return
+                consistent = True  # perhaps a stale copy: decide again on the stored state
+                continue
             try:
                 self._commit(row, state, outcome, contact, depth)
                 return
             except ConflictError:
+                consistent = True
                 contact.forget()  # someone else advanced it: decide again on the fresh state
         log.error(
             "gave up advancing %s/%s after %d conflicts", contact.contact_id, key, MAX_ATTEMPTS
         )
 
-    def _load(self, contact: _Contact, key: str) -> Enrollment | None:
+    def _load(self, contact: _Contact, key: str, consistent: bool = True) -> Enrollment | None:
         try:
-            return Enrollment.get(contact.contact_id, key, consistent_read=True)
+            return Enrollment.get(contact.contact_id, key, consistent_read=consistent)
         except Enrollment.DoesNotExist:
-            pass
+            if not consistent:
+                return None  # read again, consistent, by the caller
         # The contact may have been merged into another since the wake-up was scheduled.
         try:
             merged_into = Contact.get(contact.contact_id).merged_into
@@ -516,7 +541,7 @@ class Runtime:
             # Its figures commit with it: a duplicated or stale input commits (and counts)
             # nothing, and a crash cannot count it twice or lose it.
             self._observe(lambda: self.observer.count_in(transaction, key, [step]))
-        contact.changed()
+        contact.committed(row)
         self._carry_out(row, outcome.decisions, messages, contact, depth)
 
     def _stage(self, row: Enrollment, outcome: engine.Outcome, contact: _Contact) -> list[Message]:
@@ -567,8 +592,10 @@ class Runtime:
                 self.dispatcher.dispatch(message, contact.snapshot.reach, claimed=claimed)
         for decision in decisions:
             if isinstance(decision, ScheduleWakeup):
-                self._schedule(row, decision, contact, depth)
+                if self._schedule(row, decision, contact, depth):
+                    contact.changed()  # advanced inline, by another input
             elif isinstance(decision, EnrollInFunnel):
+                contact.changed()
                 try:
                     self.enroll(decision.funnel_name, row.contact_id)
                 except UnknownFunnel:
@@ -580,17 +607,20 @@ class Runtime:
                 claim_identities(
                     row.contact_id, decision, contact.now, self.phone_region, merge=True
                 )
+                contact.changed()  # a merge may have moved its enrollments
 
     def _schedule(
         self, row: Enrollment, decision: ScheduleWakeup, contact: _Contact, depth: int
-    ) -> None:
+    ) -> bool:
+        """True when it ran the wake-up inline."""
         wakeup = Wakeup(row.contact_id, row.enrollment_key, decision.token, decision.at)
         if decision.at <= contact.now + self.scheduler.precision and depth < MAX_INLINE_DEPTH:
             # Due sooner than the scheduler could fire it: run it now, as of its due time.
             later = _Contact(row.contact_id, max(contact.now, decision.at))
             self._advance(later, row.enrollment_key, TimerInput(decision.token), depth + 1)
-        else:
-            self.scheduler.schedule(wakeup)
+            return True
+        self.scheduler.schedule(wakeup)
+        return False
 
     def _message_row(self, decision: object, row: Enrollment, contact: _Contact) -> Message:
         if isinstance(decision, CallWebhook):
