@@ -1,8 +1,10 @@
 """Carrying out sends: claim the message record, deliver it, record the result.
 
 The message record was written in the same transaction as the enrollment step that decided it
-(status "pending", with the step's channel fallback list and the content rendered per channel),
-so a decided send is never lost. Claiming it (pending → sending) is a conditional write, so two
+(with the step's channel fallback list and the content rendered per channel),
+so a decided send is never lost. A funnel step creates it claimed ("sending", attempt 1): the
+transaction that commits the step is the claim. Any other pending message (a deferred send, a
+released one, a confirmation text) is claimed (pending → sending) by a conditional write, so two
 dispatchers never send it twice. A dispatcher that dies after the claim leaves it "sending":
 `recover` retries it once, then marks it failed — visibly, never silently. A send that fails for
 good is recorded with its figures in one transaction (the observer's), so it counts in the

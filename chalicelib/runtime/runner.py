@@ -6,8 +6,10 @@ attribute) together with the records of the messages that step decided (each gua
 "does not exist", its id derived from the engine's idempotency key). A duplicate or late input
 either finds nothing to do (the engine ignores stale wake-ups) or loses the race and retries on
 the fresh state, so a person never gets the same message twice and never misses one.
-Side effects that cannot join the transaction (wake-ups, profile updates, sends) come after it
-and are idempotent; the sweeper repairs what a crash in between left undone.
+The messages are created claimed ("sending", attempt 1): only the input whose transaction
+commits them sends them, so no claim write is needed. Side effects that cannot join the
+transaction (wake-ups, profile updates, sends) come after it and are idempotent; the sweeper
+repairs what a crash in between left undone (an interrupted send is retried once).
 """
 
 from __future__ import annotations
@@ -532,6 +534,9 @@ class Runtime:
     ) -> None:
         key = f"step:{row.enrollment_id}:{row.version or 0}"  # the version this commit replaces
         messages = self._stage(row, outcome, contact)
+        for message in messages:  # claimed by the transaction that creates them: no claim write
+            if message.status == PENDING:
+                message.status, message.attempts = SENDING, 1
         step = Committed(before, outcome.state, outcome.trace, messages, contact.now)
         with (
             conflicts_as_domain_errors(f"advance {row.contact_id}/{row.enrollment_key}"),
@@ -542,7 +547,7 @@ class Runtime:
             # nothing, and a crash cannot count it twice or lose it.
             self._observe(lambda: self.observer.count_in(transaction, key, [step]))
         contact.committed(row)
-        self._carry_out(row, outcome.decisions, messages, contact, depth)
+        self._carry_out(row, outcome.decisions, messages, contact, depth, claimed=True)
 
     def _stage(self, row: Enrollment, outcome: engine.Outcome, contact: _Contact) -> list[Message]:
         """The enrollment row as the outcome leaves it, and the records of the messages it
