@@ -555,7 +555,6 @@ class Runtime:
         state = outcome.state
         active = state.status == ACTIVE
         row.status = state.status
-        row.funnel_status = f"{row.funnel}#{state.status}"
         row.current_step = state.step
         row.state = state.to_dict()
         row.wake_token = state.token

@@ -12,8 +12,9 @@ Table names are placeholders until `chalicelib.storage.binding.bind(settings)` s
 - funnels (name, version; 0 = head): get the head (state, latest version) or one version;
   GSI by_listing (sparse, heads only) lists all funnels.
 - enrollments (contact_id, enrollment_key = "funnel#started#id"): a contact's enrollments, all or
-  one funnel's by key prefix; GSI by_funnel_status lists a funnel's enrollments in one status;
-  GSI by_wake (sparse, sharded) finds overdue wake-ups for the sweeper.
+  one funnel's by key prefix; GSI by_wake (sparse, sharded) finds overdue wake-ups for the
+  sweeper. (A funnel's figures come from the counters: no index lists a funnel's enrollments,
+  which would cost each enrollment a write when it starts and two when it ends.)
 - messages (message_id): get by id (the idempotency record of a send); GSI by_contact,
   GSI by_provider_id (status callbacks), GSI by_via (the outbox), GSI by_dispatch (sparse,
   sharded: messages not yet sent, for crash recovery), GSI by_onsite (sparse: a contact's
@@ -174,15 +175,6 @@ class Funnel(Model):
     by_listing = FunnelListing()
 
 
-class FunnelStatusIndex(GlobalSecondaryIndex["Enrollment"]):
-    class Meta:
-        index_name = "by_funnel_status"
-        projection = KeysOnlyProjection()
-
-    funnel_status = UnicodeAttribute(hash_key=True)  # "{funnel}#{status}"
-    started_at = UTCDateTimeAttribute(range_key=True)
-
-
 class DueEnrollments(GlobalSecondaryIndex["Enrollment"]):
     class Meta:
         index_name = "by_wake"
@@ -202,7 +194,6 @@ class Enrollment(Model):
     funnel = UnicodeAttribute()
     funnel_version = NumberAttribute()
     status = UnicodeAttribute()  # active | converted | exited | completed
-    funnel_status = UnicodeAttribute()
     current_step = UnicodeAttribute(null=True)
     state = JSONAttribute(default=dict)  # the engine's EnrollmentState
     wake_at = UTCDateTimeAttribute(null=True)
@@ -211,7 +202,6 @@ class Enrollment(Model):
     started_at = UTCDateTimeAttribute()
     ended_at = UTCDateTimeAttribute(null=True)
     version = VersionAttribute()
-    by_funnel_status = FunnelStatusIndex()
     by_wake = DueEnrollments()
 
 

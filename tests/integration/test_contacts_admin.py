@@ -98,7 +98,6 @@ def test_erase_deletes_the_contact_and_everything_that_names_them(
         funnel="welcome",
         funnel_version=1,
         status="active",
-        funnel_status="welcome#active",
         started_at=now,
     ).save()
     Message(

@@ -177,7 +177,6 @@ def test_cross_device_the_same_email_merges_two_contacts(
         funnel="cart",
         funnel_version=1,
         status="active",
-        funnel_status="cart#active",
         state={"step": "m1"},
         started_at=datetime(2026, 11, 21, tzinfo=UTC),
         wake_token=3,

@@ -57,7 +57,6 @@ def two_people(n: int) -> tuple[str, str, list[str]]:
         funnel="cart",
         funnel_version=1,
         status="active",
-        funnel_status="cart#active",
         state={"step": "m1"},
         started_at=later,
         wake_token=2,
