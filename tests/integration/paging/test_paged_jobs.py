@@ -54,7 +54,7 @@ CALL_SECONDS = 0.02  # what one DynamoDB call costs an invocation's budget here
 LEASE_RUNS_OUT = timedelta(minutes=5)
 BUYERS = 300
 CONTACTS = 400
-DUE = 50
+DUE = 75  # enough that the job needs several invocations (kills and budgets both hit it)
 BIRTHDAY = """
 name: birthday
 trigger: {date: {attribute: birthday, annual: true}}
