@@ -77,7 +77,7 @@ class StreamTail:
     def records(self) -> list[dict[str, object]]:
         found = []
         for shard in self._shards():
-            iterator = self.start.get(shard) or self._iterator(shard, "TRIM_HORIZON")
+            iterator: str | None = self.start.get(shard) or self._iterator(shard, "TRIM_HORIZON")
             while iterator:
                 try:
                     response = self.client.get_records(ShardIterator=iterator, Limit=1000)
