@@ -1,5 +1,15 @@
 """The Chalice app: routes come from blueprints in chalicelib.api; Lambda entry points live here."""
 
+# ruff: noqa: E402 - the imports run with the garbage collector paused
+import gc
+
+# Importing the app creates some 65,000 objects that live as long as the container (modules,
+# classes, functions), and the cyclic collector would walk them over and over while they are
+# created and again at each collection after (the first request's botocore tables trigger many):
+# paused while the app is imported, then frozen out of later collections (a quarter of a cold
+# start's CPU; bench/bench_startup.py).
+gc.disable()
+
 import os
 import time
 from typing import Any
@@ -121,3 +131,7 @@ def segment_rechecks(event: Any) -> dict[str, Any]:
 @app.schedule(Rate(jobs.TICK_MINUTES, unit=Rate.MINUTES), name="job_runner")
 def job_runner(event: Any) -> dict[str, Any]:
     return jobs.continue_open(Budget.for_lambda(event.context))
+
+
+gc.freeze()  # everything above lives as long as the container: out of the collector's way
+gc.enable()

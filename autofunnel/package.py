@@ -20,8 +20,11 @@ from __future__ import annotations
 import ast
 import compileall
 import hashlib
+import importlib.util
+import inspect
 import json
 import os
+import py_compile
 import re
 import shutil
 import subprocess
@@ -178,9 +181,10 @@ def prepare_build(
     (build / "requirements.txt").write_text(
         "# Empty on purpose: the dependencies are in vendor/ (autofunnel/package.py).\n"
     )
-    (build / "vendor").symlink_to(vendor_dir(project_dir))
-    if sys.version_info[:2] == tuple(int(part) for part in PYTHON_VERSION.split(".")):
+    same_python = sys.version_info[:2] == tuple(int(part) for part in PYTHON_VERSION.split("."))
+    if same_python:  # another Python's .pyc would be ignored by the runtime
         compile_tree(build / "chalicelib")
+    link_vendor(build / "vendor", vendor_dir(project_dir), compile_sources=same_python)
     config_path = build / ".chalice" / "config.json"
     config = json.loads(config_path.read_text())
     if stage not in config["stages"]:
@@ -188,6 +192,40 @@ def prepare_build(
     config["stages"][stage].setdefault("environment_variables", {}).update(env)
     config_path.write_text(json.dumps(config, indent=2))
     return build
+
+
+def link_vendor(vendor: Path, installed: Path, compile_sources: bool) -> None:
+    """The build copy's `vendor/`, which Chalice zips in beside the app: the cached dependencies
+    (linked, not copied) and, when `compile_sources`, the bytecode of what Chalice's packager
+    adds to the zip without any: app.py and Chalice's runtime module `chalice/app.py` (~40 ms of
+    compiling at every cold start otherwise)."""
+    import chalice as chalice_package
+    import chalice.app
+
+    extra = {
+        "app.py": vendor.parent / "app.py",
+        "chalice/__init__.py": Path(inspect.getfile(chalice_package)),
+        "chalice/app.py": Path(inspect.getfile(chalice.app)),
+    }
+    targets = {name: vendor / importlib.util.cache_from_source(name) for name in extra}
+    vendor.mkdir()
+    for entry in installed.iterdir():
+        if entry.is_dir() and any(
+            target.is_relative_to(vendor / entry.name) for target in targets.values()
+        ):
+            shutil.copytree(entry, vendor / entry.name, copy_function=os.symlink)
+        else:
+            (vendor / entry.name).symlink_to(entry)
+    if not compile_sources:
+        return
+    for name, source in extra.items():
+        py_compile.compile(
+            str(source),
+            cfile=str(targets[name]),
+            dfile=name,
+            doraise=True,
+            invalidation_mode=PycInvalidationMode.UNCHECKED_HASH,
+        )
 
 
 def chalice(

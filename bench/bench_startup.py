@@ -2,11 +2,11 @@
 
 (a) A cold start as Lambda runs it: a fresh interpreter imports the app and answers one
 `POST /v1/track` through the Chalice app object (`bench/cold_start_probe.py`), against DynamoDB
-Local; median of several runs, beside `import boto3` alone. Target: at most 1.5x `import boto3`.
-The route only appends to the event log; the first funnel evaluation happens in the stream
-worker's Lambda, so the worker's own cold start is timed too: a fresh interpreter that imports
-the app and hands the new stream records to the worker (the abandoned-cart funnel enrolls the
-contact).
+Local; median of several runs, beside `import boto3` alone. Target: at most 1.5x `import boto3`
+in CPU time (what a loaded machine distorts least). The route only appends to the event log;
+the first funnel evaluation happens in the stream worker's Lambda, so the worker's own cold
+start is timed too: a fresh interpreter imports the app and hands the worker the stream records
+the request added, in one batch (the abandoned-cart funnel enrolls the contact).
 (b) The deployment package `autofunnel deploy` uploads: zipped (target at most 30 MB; Chalice's
 direct upload stops at 50 MiB) and unpacked (Lambda's limit: 250 MB).
 """
@@ -96,13 +96,13 @@ def enrolled(user_id: str) -> bool:
 @dataclass
 class ColdStart:
     """Medians over the runs: wall and CPU seconds of the whole process, and the probe's own
-    milliseconds for importing the app, answering the request and running the worker."""
+    CPU milliseconds for importing the app, answering the request and running the worker."""
 
     wall: float
     cpu: float
-    import_ms: float
-    request_ms: float
-    worker_ms: float
+    import_cpu_ms: float
+    request_cpu_ms: float
+    worker_cpu_ms: float
 
 
 def cold_starts(env: dict[str, str], paths: list[Path], *, worker: bool) -> ColdStart:
@@ -119,8 +119,8 @@ def cold_starts(env: dict[str, str], paths: list[Path], *, worker: bool) -> Cold
             raise SystemExit(f"the probe's /v1/track answered {result['status']}: {result['body']}")
         if worker and not enrolled(user_id):
             raise SystemExit("the probe's worker did not run the funnels: nothing was enrolled")
-        runs.append((elapsed, cpu, result["import_ms"], result["request_ms"],
-                     result.get("worker_ms", 0.0)))  # fmt: skip
+        runs.append((elapsed, cpu, result["import_cpu_ms"], result["request_cpu_ms"],
+                     result.get("worker_cpu_ms", 0.0)))  # fmt: skip
     return ColdStart(*(statistics.median(column) for column in zip(*runs, strict=True)))
 
 
@@ -145,51 +145,35 @@ def main() -> None:
         try:
             env = stack_environment(emulator.endpoint, f"bench{uuid.uuid4().hex[:6]}")
             prepare_stack(env)
-            baseline, baseline_cpu = median_time("pass")
+            _, baseline_cpu = median_time("pass")
             boto3, boto3_cpu = median_time("import boto3")
             api = cold_starts(env, paths, worker=False)
             worker = cold_starts(env, paths, worker=True)
         finally:
             emulator.stop()
+    worker_alone = baseline_cpu * 1000 + worker.import_cpu_ms + worker.worker_cpu_ms
+    target = f"target <= {TARGET_RATIO}x"
     rows = [
-        (
-            "python -c pass (interpreter start)",
-            f"{baseline * 1000:.0f} ms",
-            f"CPU {baseline_cpu * 1000:.0f} ms",
-        ),
-        ("python -c 'import boto3'", f"{boto3 * 1000:.0f} ms", f"CPU {boto3_cpu * 1000:.0f} ms"),
-        (
-            "API cold start: import app + one /v1/track",
-            f"{api.wall * 1000:.0f} ms",
-            f"CPU {api.cpu * 1000:.0f} ms",
-        ),
-        ("  of which import app (in the probe)", f"{api.import_ms:.0f} ms", ""),
-        ("  of which the request (append to the log)", f"{api.request_ms:.0f} ms", ""),
-        ("API cold start / import boto3", f"{api.wall / boto3:.2f}x", f"target <= {TARGET_RATIO}x"),
-        ("  the same in CPU time", f"{api.cpu / boto3_cpu:.2f}x", f"target <= {TARGET_RATIO}x"),
-        (
-            "worker cold start: the same, then the worker",
-            f"{worker.wall * 1000:.0f} ms",
-            f"CPU {worker.cpu * 1000:.0f} ms",
-        ),
-        ("  of which the worker (first funnel evaluation)", f"{worker.worker_ms:.0f} ms", ""),
-        (
-            "  worker alone: import app + the worker",
-            f"{(worker.import_ms + worker.worker_ms):.0f} ms",
-            "",
-        ),
-        (
-            "  worker alone / import boto3",
-            f"{(worker.import_ms + worker.worker_ms) / 1000 / boto3:.2f}x",
-            "",
-        ),
+        ("python -c pass (interpreter start)", f"CPU {baseline_cpu * 1000:.0f} ms", ""),
+        ("python -c 'import boto3'", f"CPU {boto3_cpu * 1000:.0f} ms",
+         f"wall {boto3 * 1000:.0f} ms"),
+        ("API cold start: import app + one /v1/track", f"CPU {api.cpu * 1000:.0f} ms",
+         f"wall {api.wall * 1000:.0f} ms"),
+        ("  of which import app", f"CPU {api.import_cpu_ms:.0f} ms", ""),
+        ("  of which the request (append to the log)", f"CPU {api.request_cpu_ms:.0f} ms", ""),
+        ("API cold start / import boto3, CPU", f"{api.cpu / boto3_cpu:.2f}x", target),
+        ("  the same in wall time", f"{api.wall / boto3:.2f}x", ""),
+        ("worker cold start: import app + its 1st batch", f"CPU {worker_alone:.0f} ms", ""),
+        ("  of which the batch (first funnel evaluation)", f"CPU {worker.worker_cpu_ms:.0f} ms",
+         ""),
+        ("  worker cold start / import boto3, CPU", f"{worker_alone / 1000 / boto3_cpu:.2f}x", ""),
         ("deployment.zip", f"{zipped / 1e6:.1f} MB", f"target <= {TARGET_ZIP_MB:.0f} MB"),
         ("deployment unpacked (Lambda limit 250 MB)", f"{unpacked / 1e6:.1f} MB", ""),
-    ]
+    ]  # fmt: skip
     print(f"Cold start and package (median of {RUNS} runs)")
     width = max(len(name) for name, _, _ in rows)
     for name, value, target in rows:
-        print(f"  {name:<{width}}  {value:>10}  {target}".rstrip())
+        print(f"  {name:<{width}}  {value:>12}  {target}".rstrip())
 
 
 if __name__ == "__main__":

@@ -15,9 +15,9 @@ from chalice.app import Blueprint
 from chalicelib import wiring
 from chalicelib.api.auth import require_admin
 from chalicelib.api.errors import ApiError, json_errors, json_response
-from chalicelib.channels.daily_limits import DailyBudget
-from chalicelib.runtime import held
 
+# The held messages' modules (the dispatcher's graph: channels, quiet hours, the funnel models)
+# load in the route that uses them, not at every cold start of the API.
 blueprint = Blueprint(__name__)
 JSON = ["application/json", "text/plain"]
 
@@ -27,9 +27,12 @@ JSON = ["application/json", "text/plain"]
 def held_messages():  # type: ignore[no-untyped-def]
     request = blueprint.current_request
     require_admin(request)
+    from chalicelib.channels.daily_limits import DailyBudget
+    from chalicelib.runtime import held
+
     settings = wiring.storage()
     params = request.query_params or {}
-    limit = _limit(params.get("limit") or "100")
+    limit = _limit(params.get("limit") or "100", held.MAX_PER_CALL)
     messages = list(held.held(params.get("channel") or None, held.MAX_PER_CALL))
     now = wiring.clock()()
     cap = settings.frequency_cap
@@ -50,6 +53,8 @@ def held_messages():  # type: ignore[no-untyped-def]
 def act_on_held(action: str):  # type: ignore[no-untyped-def]
     request = blueprint.current_request
     require_admin(request)
+    from chalicelib.runtime import held
+
     wiring.storage()
     if action not in ("release", "discard"):
         raise ApiError(404, "the actions are release and discard", field="action")
@@ -63,9 +68,9 @@ def act_on_held(action: str):  # type: ignore[no-untyped-def]
     return json_response({"discarded": held.discard(channel, now)})
 
 
-def _limit(raw: str) -> int:
-    if not raw.isdigit() or not 1 <= int(raw) <= held.MAX_PER_CALL:
-        raise ApiError(400, f"limit must be a number from 1 to {held.MAX_PER_CALL}", field="limit")
+def _limit(raw: str, maximum: int) -> int:
+    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+        raise ApiError(400, f"limit must be a number from 1 to {maximum}", field="limit")
     return int(raw)
 
 

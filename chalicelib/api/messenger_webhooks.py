@@ -12,7 +12,7 @@ import logging
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import Blueprint, Response
 from pynamodb.exceptions import PynamoDBException
@@ -25,8 +25,11 @@ from chalicelib.eventlog.append import receive
 from chalicelib.eventlog.entry import CONSENT
 from chalicelib.ingest.spec import CallError
 from chalicelib.storage.errors import ConflictError
-from chalicelib.webhooks import chats, credentials, meta, telegram
+from chalicelib.webhooks import credentials
 from chalicelib.webhooks.signatures import verify_hex_hmac, verify_secret
+
+if TYPE_CHECKING:  # each messenger's parsing loads in its own route, not at every cold start
+    from chalicelib.webhooks.chats import ChatUpdate
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint(__name__)
@@ -34,8 +37,10 @@ JSON = ["application/json"]
 BOT_NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 
 
-def _apply(updates: list[chats.ChatUpdate], namespace: str, source: str) -> dict[str, Any]:
+def _apply(updates: list[ChatUpdate], namespace: str, source: str) -> dict[str, Any]:
     """Append the updates to the log: {"stored": [event names], "duplicates": n}."""
+    from chalicelib.webhooks import chats
+
     now = datetime.now(UTC)
     try:
         entries = chats.entries(updates, namespace, source, now)
@@ -65,6 +70,8 @@ def telegram_webhook(bot: str) -> Response:
     body = json_body(raw_body(request))
     if not isinstance(body, dict):
         raise ApiError(400, "expected a JSON Update object")
+    from chalicelib.webhooks import telegram
+
     now = datetime.now(UTC)
     parsed = parse_as("Telegram", telegram.parse, body, bot, settings.signing_secret, now)
     if parsed.update is None:
@@ -111,6 +118,8 @@ def meta_webhook() -> Response:
     body = json_body(raw)
     if not isinstance(body, dict):
         raise ApiError(400, "expected a JSON object")
+    from chalicelib.webhooks import meta
+
     parsed = parse_as("Meta", meta.parse, body, settings.signing_secret, datetime.now(UTC))
     for reason in parsed.ignored:
         log.info("meta webhook: %s is not mapped; ignored", reason)

@@ -18,7 +18,6 @@ from chalicelib.config import WriteKey
 from chalicelib.eventlog.append import receive
 from chalicelib.ingest import cors
 from chalicelib.ingest.http import decode_body, write_key_of
-from chalicelib.onsite import poll
 
 blueprint = Blueprint(__name__)
 MAX_BODY = 8 * 1024
@@ -29,6 +28,8 @@ NO_STORE = {"Cache-Control": "no-store"}
     "/v1/onsite", methods=["POST", "OPTIONS"], content_types=["application/json", "text/plain"]
 )
 def onsite() -> Response:
+    from chalicelib.onsite import poll  # loaded by the route that uses it: not every cold start
+
     request = blueprint.current_request
     settings = wiring.storage()
     origin = request.headers.get("origin")

@@ -21,7 +21,7 @@ from chalicelib import wiring
 from chalicelib.api.pages import not_found, page
 from chalicelib.eventlog.append import receive
 from chalicelib.storage.models import Message
-from chalicelib.tracking import page_links, preferences
+from chalicelib.tracking import page_links
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint(__name__)
@@ -66,6 +66,8 @@ def save_preferences(token: str) -> Response:
         channel = str(Message.get(found.message_id).channel)
     except Message.DoesNotExist:  # expired: the choices still count
         channel = ""
+    from chalicelib.tracking import preferences  # loaded by the routes that use it
+
     entries = preferences.changes(
         found.contact_id, (found.message_id, channel), set(form.get("on", [])), _topics(), now
     )
@@ -81,6 +83,8 @@ def save_preferences(token: str) -> Response:
 
 def _form(contact_id: str, note: str, chosen: dict[str, bool] | None = None) -> Response:
     """The form, as stored, or as just chosen (`chosen`: recorded by the worker shortly)."""
+    from chalicelib.tracking import preferences  # loaded by the routes that use it
+
     chosen = chosen or {}
     rows = "".join(
         f'<p><label><input type="checkbox" name="on" value="{html.escape(choice.key)}"'

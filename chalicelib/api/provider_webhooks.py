@@ -21,7 +21,7 @@ from chalicelib.eventlog.append import Appended, receive
 from chalicelib.eventlog.entry import Entry
 from chalicelib.ingest import limits
 from chalicelib.storage.errors import ConflictError
-from chalicelib.tracking import sendgrid_events, twilio_events
+from chalicelib.tracking import sendgrid_events
 from chalicelib.tracking.provider_auth import (
     BadSignature,
     FormParams,
@@ -118,6 +118,8 @@ def _twiml(body: str) -> Response:
 @blueprint.route("/webhooks/twilio/status", methods=["POST"], content_types=FORM)
 @json_errors
 def twilio_status() -> Response:
+    from chalicelib.tracking import twilio_events  # loaded by Twilio's routes only
+
     request = blueprint.current_request
     params = _twilio_params(request, "/webhooks/twilio/status")
     entry = twilio_events.status_entry(
@@ -131,6 +133,8 @@ def twilio_status() -> Response:
 @blueprint.route("/webhooks/twilio/inbound", methods=["POST"], content_types=FORM)
 @json_errors
 def twilio_inbound() -> Response:
+    from chalicelib.tracking import twilio_events  # loaded by Twilio's routes only
+
     params = _twilio_params(blueprint.current_request, "/webhooks/twilio/inbound")
     help_text = wiring.storage().providers.get("TWILIO_HELP_TEXT") or twilio_events.DEFAULT_HELP
     entries, answer = twilio_events.inbound(params, datetime.now(UTC), help_text)

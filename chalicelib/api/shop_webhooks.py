@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from chalice.app import Blueprint, Request, Response
 from pynamodb.exceptions import PynamoDBException
@@ -22,14 +22,16 @@ from chalicelib.core.trust import SHOP
 from chalicelib.eventlog.append import receive
 from chalicelib.ingest.spec import CallError
 from chalicelib.storage.errors import ConflictError
-from chalicelib.webhooks import credentials, fields, shopify, woocommerce
-from chalicelib.webhooks.inbound import Inbound, check, to_entries
+from chalicelib.webhooks import credentials, fields
 from chalicelib.webhooks.signatures import (
     BadSignature,
     WebhookNotConfigured,
     verify_base64_hmac,
     verify_hex_hmac,
 )
+
+if TYPE_CHECKING:  # each shop's parsing loads in its own route, not at every cold start
+    from chalicelib.webhooks.inbound import Inbound
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint(__name__)
@@ -79,6 +81,8 @@ def json_body(raw: bytes) -> Any:
 def save(events: list[Inbound], namespace: str, source: str) -> Response:
     """Append the events to the log; 503 (the sender retries, replays are harmless) if storage
     fails."""
+    from chalicelib.webhooks.inbound import check, to_entries
+
     settings = wiring.storage()
     try:
         check(events)  # before any write
@@ -111,6 +115,8 @@ def shopify_webhook() -> Response:
     if not isinstance(body, dict):
         raise ApiError(400, "expected a JSON object")
     webhook_id = request.headers.get("x-shopify-webhook-id") or ""
+    from chalicelib.webhooks import shopify
+
     events = parsed("Shopify", shopify.parse, topic, body, webhook_id, datetime.now(UTC))
     if events is None:
         return ignored(shopify.SOURCE, topic)
@@ -139,6 +145,8 @@ def woocommerce_webhook() -> Response:
     if not isinstance(body, dict):
         raise ApiError(400, "expected a JSON object")
     delivery = request.headers.get("x-wc-webhook-delivery-id") or ""
+    from chalicelib.webhooks import woocommerce
+
     events = parsed("WooCommerce", woocommerce.parse, topic, body, delivery, datetime.now(UTC))
     if events is None:
         return ignored(woocommerce.SOURCE, topic)

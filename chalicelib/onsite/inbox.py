@@ -19,7 +19,6 @@ from typing import Any
 
 from pynamodb.exceptions import UpdateError
 
-from chalicelib.core.funnel import ONSITE_EXPIRY
 from chalicelib.eventlog.entry import STATUS, VERIFIED, Entry, message_subject
 from chalicelib.storage.models import Message
 
@@ -34,6 +33,8 @@ def shard(message_id: str) -> str:
 
 
 def enter(message: Message, content: Mapping[str, Any], now: datetime) -> list[Any]:
+    from chalicelib.core.funnel import ONSITE_EXPIRY  # the dispatcher's: not the poll route's
+
     seconds = content.get("expires_in")
     window = timedelta(seconds=int(seconds)) if seconds else ONSITE_EXPIRY
     return [

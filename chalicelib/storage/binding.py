@@ -14,6 +14,7 @@ from pynamodb.connection import Connection
 from pynamodb.models import Model
 
 from chalicelib.config import Settings
+from chalicelib.storage.connection import SharedConnection
 from chalicelib.storage.models import ALL_MODELS, Event
 
 # The table_name each model is declared with is its logical name; bind() prefixes it per stage.
@@ -29,7 +30,7 @@ def bind(settings: Settings) -> Connection:
     # DynamoDB Local accepts any credentials; fixed ones keep a dev machine's real AWS profile
     # out of local runs.
     local = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
-    shared = Connection(
+    shared = SharedConnection(
         region=settings.region,
         host=settings.dynamodb_endpoint or None,
         max_retry_attempts=MAX_RETRY_ATTEMPTS,

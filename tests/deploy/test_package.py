@@ -95,6 +95,9 @@ def test_the_package_is_well_under_the_limits(unpacked: tuple[Path, Path, Path])
     # modules come with their bytecode: a read-only /var/task cannot cache it
     assert "chalicelib/__pycache__/wiring.cpython-311.pyc" in names
     assert "pydantic/__pycache__/main.cpython-311.pyc" in names
+    # also what Chalice's packager adds itself: the handler module and Chalice's runtime
+    assert "__pycache__/app.cpython-311.pyc" in names
+    assert "chalice/__pycache__/app.cpython-311.pyc" in names
 
 
 def test_every_module_the_app_imports_loads_from_the_package(

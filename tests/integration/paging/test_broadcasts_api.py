@@ -18,7 +18,7 @@ from autofunnel import broadcast_commands
 from autofunnel.api_client import AdminApi, ApiFailure
 from autofunnel.cli import main
 from autofunnel.timetravel import Stack
-from chalicelib import jobs
+from chalicelib import jobs, wiring
 from chalicelib.analytics import segment_store
 from chalicelib.analytics.contact_stats import CONTACT_SHARDS, shard
 from chalicelib.core import trust
@@ -100,6 +100,7 @@ def put(api: Client, headers: dict[str, str], name: str, body: Any, yaml: bool =
 
 
 def get(api: Client, headers: dict[str, str], path: str) -> Any:
+    wiring.app().drain()  # the stream worker folds what the jobs tallied (within seconds on AWS)
     response = api.http.get(path, headers=headers)
     assert response.status_code == 200, response.body
     return response.json_body

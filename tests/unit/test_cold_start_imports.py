@@ -1,0 +1,52 @@
+"""Every cold start of the API imports the app before its first request, and most requests only
+append to the event log: importing the app must not load the funnel language, the channels'
+SDKs or the dispatcher. Each loads in the route or worker that uses it (the figures:
+`bench/bench_startup.py`)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+# Libraries only a route or a worker needs, never `import app`
+HEAVY_LIBRARIES = {
+    "pydantic",
+    "pydantic_core",
+    "liquid",
+    "babel",
+    "yaml",
+    "twilio",
+    "sendgrid",
+    "cryptography",
+    "phonenumbers",
+    "jwt",
+    "requests",
+    "boto3",
+}
+# The app's own modules that pull in a large graph (or build models) when imported
+HEAVY_MODULES = {
+    "chalicelib.core.funnel",
+    "chalicelib.core.engine",
+    "chalicelib.runtime.dispatch",
+    "chalicelib.runtime.runner",
+    "chalicelib.channels.delivery",
+    "chalicelib.worker.handler",
+    "chalicelib.analytics.sink",
+}
+
+
+def test_importing_the_app_loads_no_heavy_library() -> None:
+    code = "import sys\nimport app\nprint('\\n'.join(sorted(sys.modules)))"
+    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    loaded = set(done.stdout.split())
+    heavy = sorted(
+        name for name in loaded if name.split(".")[0] in HEAVY_LIBRARIES or name in HEAVY_MODULES
+    )
+    assert heavy == [], f"import app loads {heavy}: import them where they are used"

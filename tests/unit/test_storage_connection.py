@@ -1,0 +1,31 @@
+"""The connection the models share creates DynamoDB clients from botocore's own model files,
+without botocore listing every service it knows first (a tenth of a cold start)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from chalicelib.storage.connection import SharedConnection
+
+
+def test_the_shared_connection_makes_dynamodb_clients_looking_only_at_dynamodb(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    connection = SharedConnection(
+        region="eu-west-1", aws_access_key_id="id", aws_secret_access_key="secret"
+    )
+    listed: list[str] = []
+    real_listdir = os.listdir
+    monkeypatch.setattr(os, "listdir", lambda path: listed.append(str(path)) or real_listdir(path))
+
+    client = connection.client
+
+    assert client.meta.service_model.service_name == "dynamodb"
+    assert client.meta.region_name == "eu-west-1"
+    assert "PutItem" in client.meta.service_model.operation_names
+    assert listed and all("dynamodb" in path for path in listed), listed
+    loader = connection.session.get_component("data_loader")
+    assert loader.list_available_services("service-2") == ["dynamodb"]
+    assert connection.client is client  # one client for the container
