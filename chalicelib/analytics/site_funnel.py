@@ -77,8 +77,10 @@ def reach(stats: ContactStats, stage: int, at: datetime, tally: Tally, key: str 
         actions = [ContactStats.stages.add(set(new))]
         if key:
             actions.append(ContactStats.stage_events.set({**by, **dict.fromkeys(new, key)}))
-            unchanged = ContactStats.stage_events == by if by else None
-            condition &= unchanged or ContactStats.stage_events.does_not_exist()
+            # A condition has no truth value (PynamoDB raises): choose, don't `or`.
+            condition &= (
+                ContactStats.stage_events == by if by else ContactStats.stage_events.does_not_exist()
+            )
         try:
             stats.update(actions=actions, condition=condition)
         except UpdateError as error:
