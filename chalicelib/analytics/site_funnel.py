@@ -78,9 +78,8 @@ def reach(stats: ContactStats, stage: int, at: datetime, tally: Tally, key: str 
         if key:
             actions.append(ContactStats.stage_events.set({**by, **dict.fromkeys(new, key)}))
             # A condition has no truth value (PynamoDB raises): choose, don't `or`.
-            condition &= (
-                ContactStats.stage_events == by if by else ContactStats.stage_events.does_not_exist()
-            )
+            events = ContactStats.stage_events
+            condition &= events == by if by else events.does_not_exist()
         try:
             stats.update(actions=actions, condition=condition)
         except UpdateError as error:
