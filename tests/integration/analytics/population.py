@@ -149,13 +149,16 @@ def _source_of(n: int) -> tuple[str | None, str | None]:
     raise ValueError(n)
 
 
-def shop_population(world: World) -> None:
+def shop_population(world: World, visitors: int = VISITORS) -> None:
     """Builds the population the analytics tests and the dashboard test assert on.
 
     Visitors are interleaved over the sources (every 5th is direct...) so that carts and orders
-    spread over them: visitor n's source is SOURCES by (n * 7) % 800 — see `source_of`."""
+    spread over them: visitor n's source is SOURCES by (n * 7) % 800 — see `source_of`.
+    `visitors` (at least CARTS) leaves out the ones who only looked, for a test that does not
+    read the cohorts or the day's contacts (they show nowhere else)."""
+    assert CARTS <= visitors <= VISITORS
     world.stack.publish("abandoned_cart.yaml")
-    world.batch([page(world, _slot(n)) | {"userId": visitor(n)} for n in range(VISITORS)])
+    world.batch([page(world, _slot(n)) | {"userId": visitor(n)} for n in range(visitors)])
     world.batch(
         [
             {
