@@ -99,50 +99,52 @@ def test_the_broadcasts_page_shows_progress_while_it_sends_and_the_figures_after
     url, _ = shop
     wait = WebDriverWait(browser, 30)
 
-    def ready(page: str) -> None:
-        wait.until(lambda d: d.find_element(By.ID, "view").get_attribute("data-ready") == page)
-
     browser.set_window_size(1300, 1100)
     browser.get(f"{url}/dashboard#/broadcasts")
     wait.until(lambda d: d.find_element(By.ID, "admin-key")).send_keys(ADMIN_KEY)
     browser.find_element(By.CSS_SELECTOR, "#sign-in button[type=submit]").click()
-    ready("broadcasts")
 
-    def row(name: str) -> list[Any]:
-        for tr in browser.find_elements(By.CSS_SELECTOR, "#broadcasts tbody tr"):
-            cells = tr.find_elements(By.TAG_NAME, "td")
-            if cells and cells[0].text == name:
-                return cells
-        raise AssertionError(f"no row for {name}")
+    def table() -> dict[str, list[Any]] | None:
+        """The list's rows by name: their cells' text, then the progress bar's value. Read in one
+        script: while a broadcast sends, the page renders itself again every 2 s, emptying the
+        view until the API answers (seconds on a busy machine), so rows read one by one may
+        vanish or go stale between two reads. None while the list is not fully rendered."""
+        return browser.execute_script(  # type: ignore[no-any-return]
+            "const view = document.getElementById('view');"
+            "if (view.dataset.ready !== 'broadcasts') return null;"
+            "if (location.hash !== '#/broadcasts') return null;"
+            "return Object.fromEntries([...view.querySelectorAll('#broadcasts tbody tr')].map("
+            "  (tr) => [tr.cells[0].textContent, [...[...tr.cells].map((td) => td.textContent),"
+            "    Number(tr.cells[3].querySelector('progress').value)]]));"
+        )
 
-    def progress(name: str) -> float:
-        bar = row(name)[3].find_element(By.TAG_NAME, "progress")
-        return float(bar.get_attribute("value"))
-
-    spring = row("spring")
-    assert spring[2].text == "sending"
-    sent_before = int(spring[4].text.replace(",", ""))
-    assert 0 < progress("spring") < 1 and 0 < sent_before < MEMBERS
-    assert [c.text for c in row("winter")[2:5]][0::2] == ["done", f"{MEMBERS}"]
+    rows = wait_for(table, timeout=30)
+    spring = rows["spring"]
+    assert spring[2] == "sending"
+    sent_before = int(spring[4].replace(",", ""))
+    assert 0 < spring[-1] < 1 and 0 < sent_before < MEMBERS
+    assert [rows["winter"][2], rows["winter"][4]] == ["done", f"{MEMBERS}"]
     ARTIFACTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "dashboard-broadcasts-sending.png"))
 
     # More pages go out: the page refreshes itself (every 2 s while one sends).
     jobs.drain()
 
-    def finished() -> bool:
-        cells = browser.execute_script(
-            "return [...document.querySelectorAll('#broadcasts tbody tr')]"
-            ".map((tr) => [...tr.cells].map((td) => td.textContent))"
-            ".find((cells) => cells[0] === 'spring') || null"
-        )
-        return bool(cells) and cells[2] == "done"
+    def finished() -> list[str] | None:
+        rows = table()
+        return rows["spring"] if rows and rows["spring"][2] == "done" else None
 
-    wait_for(finished, timeout=30)
-    assert progress("spring") == 1.0 and row("spring")[4].text == f"{MEMBERS}"
+    spring = wait_for(finished, timeout=30)
+    assert spring[-1] == 1.0 and spring[4] == f"{MEMBERS}"
 
     browser.find_element(By.LINK_TEXT, "winter").click()
-    ready("broadcasts")
+    # The list was `broadcasts` too: wait for the broadcast's own view, rendered to its end.
+    wait.until(
+        lambda d: d.execute_script(
+            "return document.getElementById('view').dataset.ready === 'broadcasts'"
+            " && !!document.getElementById('broadcast-stats')"
+        )
+    )
     figures = {
         card.get_attribute("data-figure"): card.find_element(By.CSS_SELECTOR, ".value").text
         for card in browser.find_elements(By.CSS_SELECTOR, "#broadcast-stats .card")

@@ -6,7 +6,8 @@ The kill is a BaseException raised at the botocore layer before the N-th call, s
 `except Exception` in the code under test sees it, and the local stream keeps the batch to
 deliver again, like an event source mapping. One clean run counts the calls; then a fresh
 population per kill point (ids prefixed by N) runs with the kill, and its figures, taken as
-differences of the shared counters, must equal the clean run's.
+differences of the shared counters, must equal the clean run's. The kill points are dealt over
+four tests, each with its own clean run, so that test workers share them.
 
 One window stays, as in any system that sends through a provider without an idempotency key:
 killed after the provider took a message and before its result was written, the message is
@@ -216,14 +217,23 @@ def run(world: World, prefix: str, kill_at: int | None) -> tuple[dict[str, Any],
     return outcome(world, prefix, welcomed, before), used, killed
 
 
-def test_a_batch_killed_at_every_dynamodb_call_ends_as_if_never_killed(world: World) -> None:
+# The kill points are dealt over a few tests (call n to part n % PARTS), each with its own clean
+# run: together they still kill at every call, and pytest-xdist can run them side by side.
+PARTS = 4
+
+
+@pytest.mark.parametrize("part", range(PARTS))
+def test_a_batch_killed_at_every_dynamodb_call_ends_as_if_never_killed(
+    world: World, part: int
+) -> None:
     clean, calls, _ = run(world, "clean", None)
     assert clean["provider"] == [1, 1]  # the welcome of u0 before, and u1's in the batch
     assert clean["people"][1][:6] == (2, 2, 1, Decimal("49.9"), 1, Decimal("49.9"))
     assert clean["figures"]["message|clicks"] == 2
     assert calls > 40
+    kill_points = [n for n in range(1, calls + 1) if n % PARTS == part]
     killed, resent = 0, []
-    for n in range(1, calls + 1):
+    for n in kill_points:
         result, _, was_killed = run(world, f"k{n}", n)
         killed += bool(was_killed)
         if result["provider"] != clean["provider"]:
@@ -235,7 +245,7 @@ def test_a_batch_killed_at_every_dynamodb_call_ends_as_if_never_killed(world: Wo
             resent.append(was_killed)
         for part in ("figures", "people", "statuses", "provider"):
             assert result[part] == clean[part], (n, part)
-    assert killed >= calls - 2
+    assert killed >= len(kill_points) - 2
     assert len(resent) <= 2, resent  # the result's write (and its re-read after a conflict)
 
 
