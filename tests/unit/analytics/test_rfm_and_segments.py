@@ -8,7 +8,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chalicelib.core import rfm
@@ -53,6 +53,8 @@ def test_recency_scores_favour_recent_orders() -> None:
     assert (scored["old"].r, scored["old"].recency_days) == (1, 300)
 
 
+# Timing checks measure the machine, not the property: on a shared 2-core runner they fail.
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.integers(min_value=0, max_value=999), min_size=1, max_size=60))
 def test_whole_numbers_score_exactly_by_how_many_did_worse(values: list[int]) -> None:
     n = len(values)
