@@ -115,7 +115,10 @@ class Worker:
         )
         groups: dict[str, list[Entry]] = defaultdict(list)
         failed: list[str] = []
-        for entry in entries:
+        # Entries that only look a person up (an inbound text, a chat's consent) go after those
+        # that may make them known: a request's entries are appended concurrently, so the stream
+        # may carry a /start's consent before the event that links the chat.
+        for entry in sorted(entries, key=_only_looks_up):
             if entry.subject.startswith(TALLY):
                 continue
             try:
@@ -188,6 +191,10 @@ class Worker:
             changes_asked=entry.type == "identify",
         )
         return resolved.contact_id, resolved.changes
+
+
+def _only_looks_up(entry: Entry) -> bool:
+    return not entry.keys and not entry.subject.startswith((CONTACT, MESSAGE, PROVIDER, ORDER))
 
 
 def _merged_groups(groups: dict[str, list[Entry]], resolver: Resolver) -> dict[str, list[Entry]]:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
+from chalicelib import wiring
 from chalicelib.storage.models import Identity
 from tests.integration.channels.conftest import make_message
 from tests.integration.webhooks.conftest import (
@@ -402,3 +403,21 @@ def test_stop_in_a_chat_revokes_that_channel_and_start_opts_back_in(
     assert contact is not None
     assert contact["consents"][kind]["granted"] is True
     assert "subscribed" in names(contact)
+
+
+def test_a_start_whose_consent_the_stream_carries_first_still_grants_it(
+    api: Client, admin_headers: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The route appends a request's entries concurrently, so the stream may carry the /start's
+    consent before the events that make the chat known: the consent must not be dropped."""
+    worker = wiring.app().worker
+    process = worker.process
+    monkeypatch.setattr(
+        worker, "process", lambda entries, figures=None: process(entries[::-1], figures)
+    )
+    visitor = str(uuid.uuid4())
+    browse(api, visitor, "telegram_cta_clicked")
+    assert post_telegram(api, start(visitor_link(api, visitor)["token"])).status_code == 200
+    contact = find_contact(api, admin_headers, telegram=CHAT)
+    assert contact is not None and contact == find_contact(api, admin_headers, anonymous_id=visitor)
+    assert contact["consents"]["telegram"]["granted"] is True
