@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 
+import botocore.session
+import pynamodb.connection.base
 import pytest
 
 from chalicelib.storage.connection import SharedConnection
@@ -13,6 +15,9 @@ from chalicelib.storage.connection import SharedConnection
 def test_the_shared_connection_makes_dynamodb_clients_looking_only_at_dynamodb(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # A session of its own, as in a new container: the one the tests share has loaded DynamoDB's
+    # model already (tests/conftest.py), so it would list nothing at all.
+    monkeypatch.setattr(pynamodb.connection.base, "get_session", botocore.session.Session)
     connection = SharedConnection(
         region="eu-west-1", aws_access_key_id="id", aws_secret_access_key="secret"
     )
