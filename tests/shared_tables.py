@@ -11,7 +11,8 @@ moves the process's stream position past everything the test and its clean-up wr
 
 A table's stream is never switched off and on again to start afresh: DynamoDB Local keeps every
 stream a table ever had, and each one it keeps makes every later write to the table slower
-(after a few hundred tests, writes to the event log took ten times as long).
+(2,000 puts and deletes on the event log: 2.5 s of emulator CPU at first, 58 s after six
+renewals; with the one stream kept, 1.2-1.6 s in each of 15 rounds).
 """
 
 from __future__ import annotations
