@@ -5,10 +5,18 @@ from __future__ import annotations
 
 import os
 
+import botocore.session
+import pynamodb.connection.base
 import pytest
 from botocore.loaders import Loader
 
 from chalicelib.storage.connection import SharedConnection
+
+
+@pytest.fixture(autouse=True)
+def own_botocore_session(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A session of its own, as in a Lambda container (the suite shares one across tests)."""
+    monkeypatch.setattr(pynamodb.connection.base, "get_session", botocore.session.get_session)
 
 
 def test_the_shared_connection_makes_dynamodb_clients_looking_only_at_dynamodb(
