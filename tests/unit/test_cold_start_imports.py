@@ -36,13 +36,16 @@ HEAVY_MODULES = {
     "chalicelib.worker.handler",
     "chalicelib.analytics.sink",
 }
-# What only some routes need (admin lookups and erasure, funnel management, link and page tokens):
-# loaded in those routes, not by every cold start that answers a /v1/track
+# What only some routes and jobs need (admin lookups and erasure, funnel management, link and
+# page tokens, the paged jobs): loaded there, not by every cold start that answers a /v1/track
 ROUTE_HELPERS = {
     "chalicelib.channels.reachability",
     "chalicelib.core.problems",
     "chalicelib.identity.erase",
     "chalicelib.identity.store",
+    "chalicelib.paging.kinds",
+    "chalicelib.paging.runner",
+    "chalicelib.paging.service",
     "chalicelib.runtime.funnel_store",
     "chalicelib.runtime.views",
     "chalicelib.storage.contacts",
