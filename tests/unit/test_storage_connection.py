@@ -8,20 +8,16 @@ import os
 import botocore.session
 import pynamodb.connection.base
 import pytest
-from botocore.loaders import Loader
 
 from chalicelib.storage.connection import SharedConnection
-
-
-@pytest.fixture(autouse=True)
-def own_botocore_session(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A session of its own, as in a Lambda container (the suite shares one across tests)."""
-    monkeypatch.setattr(pynamodb.connection.base, "get_session", botocore.session.get_session)
 
 
 def test_the_shared_connection_makes_dynamodb_clients_looking_only_at_dynamodb(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # A session of its own, as in a new container: the one the tests share has loaded DynamoDB's
+    # model already (tests/conftest.py), so it would list nothing at all.
+    monkeypatch.setattr(pynamodb.connection.base, "get_session", botocore.session.Session)
     connection = SharedConnection(
         region="eu-west-1", aws_access_key_id="id", aws_secret_access_key="secret"
     )
@@ -40,7 +36,12 @@ def test_the_shared_connection_makes_dynamodb_clients_looking_only_at_dynamodb(
     assert connection.client is client  # one client for the container
 
 
-def test_the_shared_connection_reads_botocores_own_files_whole_into_plain_dicts() -> None:
+def test_the_shared_connection_reads_botocores_own_files_whole_into_plain_dicts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from botocore.loaders import Loader
+
+    monkeypatch.setattr(pynamodb.connection.base, "get_session", botocore.session.Session)
     connection = SharedConnection(
         region="ap-southeast-3", aws_access_key_id="id", aws_secret_access_key="secret"
     )
