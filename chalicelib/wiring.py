@@ -10,11 +10,13 @@ clock; the entry points then use it.
 
 from __future__ import annotations
 
-from collections.abc import Set
+import functools
+import gc
+from collections.abc import Callable, Set
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from chalicelib.config import Settings, current
 from chalicelib.storage.binding import bind
@@ -33,6 +35,34 @@ if TYPE_CHECKING:  # the adapters are imported when first built: a route pays on
     from chalicelib.runtime.runner import Runtime
     from chalicelib.runtime.scheduler import Scheduler
     from chalicelib.worker.handler import Worker
+
+Built = TypeVar("Built")
+_frozen = False
+
+
+def _container_lifetime(build: Callable[[App], Built]) -> Callable[[App], Built]:
+    """For a part that lives as long as the container: the worker's and the runtime's graphs
+    import the funnel language (~45 pydantic models), the engine, the dispatcher and analytics,
+    some 100,000 objects the cyclic collector would walk over and over while they are made (a
+    full collection among them: ~60 ms of the worker's cold start, bench/bench_startup.py). The
+    collector is paused meanwhile, then they are frozen out of later collections, as app.py does
+    for its import. Once per process: tests build many applications, and a freeze keeps
+    whatever garbage exists at that moment for good."""
+
+    @functools.wraps(build)
+    def built(application: App) -> Built:
+        global _frozen
+        if _frozen or not gc.isenabled():  # done already, or within an outer build
+            return build(application)
+        gc.disable()
+        try:
+            return build(application)
+        finally:
+            _frozen = True
+            gc.freeze()
+            gc.enable()
+
+    return built
 
 
 @dataclass
@@ -118,6 +148,7 @@ class App:
         return AnalyticsSink(window, self.now, lambda: self.connection)
 
     @cached_property
+    @_container_lifetime
     def runtime(self) -> Runtime:
         from chalicelib.core.funnel import Cap
         from chalicelib.runtime.dispatch import engine_links
@@ -137,6 +168,7 @@ class App:
         )
 
     @cached_property
+    @_container_lifetime
     def worker(self) -> Worker:
         """The event log's stream worker (the `worker` Lambda; polled locally)."""
         from chalicelib.tracking import opt_in

@@ -71,3 +71,20 @@ def test_importing_the_app_loads_no_heavy_library() -> None:
         if name.split(".")[0] in HEAVY_LIBRARIES or name in HEAVY_MODULES | ROUTE_HELPERS
     )
     assert heavy == [], f"import app loads {heavy}: import them where they are used"
+
+
+def test_the_workers_cold_start_builds_its_graph_out_of_the_collectors_way() -> None:
+    """The worker Lambda's first batch builds the funnel runtime (pydantic models, the engine,
+    the dispatcher): frozen out of the cyclic collector once built, with the collector still on,
+    and without the phone-number library that only a phone number needs."""
+    code = (
+        "import gc, sys\nimport app\nfrom chalicelib import wiring\n"
+        "before = gc.get_freeze_count()\nwiring.app().worker\n"
+        "print(gc.get_freeze_count() > before, gc.isenabled(), 'phonenumbers' in sys.modules)"
+    )
+    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["True", "True", "False"]
