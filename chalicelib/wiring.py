@@ -11,7 +11,6 @@ clock; the entry points then use it.
 from __future__ import annotations
 
 import functools
-import gc
 from collections.abc import Callable, Set
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -19,6 +18,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from chalicelib.config import Settings, current
+from chalicelib.long_lived import container_lifetime
 from chalicelib.storage.binding import bind
 
 if TYPE_CHECKING:  # the adapters are imported when first built: a route pays only for its own
@@ -37,30 +37,15 @@ if TYPE_CHECKING:  # the adapters are imported when first built: a route pays on
     from chalicelib.worker.handler import Worker
 
 Built = TypeVar("Built")
-_frozen = False
 
 
 def _container_lifetime(build: Callable[[App], Built]) -> Callable[[App], Built]:
-    """For a part that lives as long as the container: the worker's and the runtime's graphs
-    import the funnel language (~45 pydantic models), the engine, the dispatcher and analytics,
-    some 100,000 objects the cyclic collector would walk over and over while they are made (a
-    full collection among them: ~60 ms of the worker's cold start, bench/bench_startup.py). The
-    collector is paused meanwhile, then they are frozen out of later collections, as app.py does
-    for its import. Once per process: tests build many applications, and a freeze keeps
-    whatever garbage exists at that moment for good."""
+    """A part built once and kept for the container's life, out of the collector's way."""
 
     @functools.wraps(build)
     def built(application: App) -> Built:
-        global _frozen
-        if _frozen or not gc.isenabled():  # done already, or within an outer build
+        with container_lifetime(build.__name__):
             return build(application)
-        gc.disable()
-        try:
-            return build(application)
-        finally:
-            _frozen = True
-            gc.freeze()
-            gc.enable()
 
     return built
 
