@@ -46,9 +46,17 @@ class KnownServicesLoader(Loader):
 
 
 class PlainJSONFileLoader(JSONFileLoader):
-    """botocore's JSON file loader (plain and gzipped files), parsing into plain dicts."""
+    """botocore's JSON file loader (plain and gzipped files), parsing into plain dicts.
 
-    def _load_file(self, full_path: str, open_method: Callable[..., IO[bytes]]) -> Any:
+    It stands in for `JSONFileLoader._load_file(full_path, open_method)`, there since botocore
+    learnt to read gzipped models (2022): an older botocore never calls it and parses as before,
+    and a call shaped otherwise goes to botocore's own."""
+
+    def _load_file(
+        self, full_path: str, open_method: Callable[..., IO[bytes]], *more: Any, **options: Any
+    ) -> Any:
+        if more or options:
+            return super()._load_file(full_path, open_method, *more, **options)
         if not os.path.isfile(full_path):
             return None
         with open_method(full_path, "rb") as file:
