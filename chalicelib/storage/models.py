@@ -3,7 +3,8 @@
 No request path uses Scan: every read below is a GetItem or a Query on a key or a GSI.
 Table names are placeholders until `chalicelib.storage.binding.bind(settings)` sets them per stage.
 
-- contacts (contact_id): get a profile; conditional update guarded by `version`.
+- contacts (contact_id): get a profile; conditional update guarded by `version`; the worker's
+  profile update returns the item (ALL_OLD, no read units), `listens` included.
 - identities (identity = "email:a@b.c"): get → contact; uniqueness by conditional put;
   GSI by_contact lists a contact's identities.
 - events (subject, event_id): the event log. Routes append each inbound event once (a conditional
@@ -88,6 +89,12 @@ class Contact(Model):
     # The event log's last position applied per subject the contact's entries come under: a
     # redelivered stream batch finds its entries applied and adds nothing twice (profile_store).
     seen = MapAttribute(null=True)
+    # The contact's active enrollments in funnel versions that listen to every event (their
+    # conditions may change on any): an event no funnel names is checked against the contact's
+    # enrollments only when one is listed (chalicelib.runtime.listening). `listens_kept`: every
+    # such enrollment of the contact is listed (unset on contacts from before the list).
+    listens = UnicodeSetAttribute(null=True)
+    listens_kept = BooleanAttribute(null=True)
     version = VersionAttribute()
 
 
