@@ -17,7 +17,8 @@ Table names are placeholders until `chalicelib.storage.binding.bind(settings)` s
   sweeper. (A funnel's figures come from the counters: no index lists a funnel's enrollments,
   which would cost each enrollment a write when it starts and two when it ends.)
 - messages (message_id): get by id (the idempotency record of a send); GSI by_contact,
-  GSI by_provider_id (status callbacks), GSI by_via (the outbox), GSI by_dispatch (sparse,
+  GSI by_provider_id (sparse: status callbacks that name only the provider's id, SendGrid's
+  and Twilio's), GSI by_via (sparse: the outbox), GSI by_dispatch (sparse,
   sharded: messages not yet sent, for crash recovery), GSI by_onsite (sparse: a contact's
   on-site messages waiting to be shown, what the snippet's poll reads), GSI by_onsite_expiry
   (sparse, sharded: on-site messages whose time to be shown ran out, for the sweeper).
@@ -281,10 +282,15 @@ class Message(Model):
     step_id = UnicodeAttribute(null=True)
     template_id = UnicodeAttribute(null=True)
     channel = UnicodeAttribute()  # email | sms | whatsapp | telegram | messenger | webhook ...
-    via = UnicodeAttribute(null=True)  # the sender that carried it: a provider, or "outbox"
+    # Set on the outbox's sends only ("outbox"): by_via lists the outbox, and a provider's send
+    # (its sender is the channel's) would only add an index entry nobody reads.
+    via = UnicodeAttribute(null=True)
     address = UnicodeAttribute(null=True)
     content = JSONAttribute(default=dict)
+    # The provider's id, indexed (by_provider_id) only for providers whose callbacks may name
+    # nothing else (SendGrid, Twilio); the others' ids are kept unindexed in provider_ref.
     provider_id = UnicodeAttribute(null=True)
+    provider_ref = UnicodeAttribute(null=True)
     status = UnicodeAttribute()  # pending | sending | sent | delivered | opened | ... | failed
     status_history = ListAttribute(of=MapAttribute, default=list)
     attempts = NumberAttribute(default=0)
