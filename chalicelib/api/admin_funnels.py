@@ -18,6 +18,7 @@ from chalicelib.runtime.funnel_store import (
     WrongName,
     head_summary,
 )
+from chalicelib.runtime.listening import ContactMerged
 from chalicelib.runtime.views import message_summary
 from chalicelib.storage import messages as messages_store
 from chalicelib.storage.errors import ConflictError
@@ -126,6 +127,9 @@ def _enroll(name: str, body: Any) -> Any:
         enrolled = wiring.runtime().enroll(name, body["contact_id"])
     except UnknownFunnel as missing:
         raise ApiError(404, f"no active funnel named {name!r}", field="name") from missing
+    except ContactMerged as merged:
+        message = f"contact {body['contact_id']!r} was merged into another: enroll that one"
+        raise ApiError(409, message, field="contact_id") from merged
     return json_response({"enrolled": enrolled}, 201 if enrolled else 200)
 
 
