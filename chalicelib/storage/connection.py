@@ -25,6 +25,8 @@ from botocore.exceptions import DataNotFoundError
 from botocore.loaders import JSONFileLoader, Loader
 from pynamodb.connection import Connection
 
+from chalicelib.long_lived import container_lifetime
+
 
 class KnownServicesLoader(Loader):
     """botocore's loader, its list of available services narrowed to `services`."""
@@ -69,3 +71,10 @@ class SharedConnection(Connection):
             )
             session.register_component("data_loader", narrowed)
         return session
+
+    @property
+    def client(self) -> Any:
+        if self._client is not None:
+            return super().client
+        with container_lifetime("dynamodb client"):  # the endpoint table and DynamoDB's model
+            return super().client

@@ -71,3 +71,28 @@ def test_importing_the_app_loads_no_heavy_library() -> None:
         if name.split(".")[0] in HEAVY_LIBRARIES or name in HEAVY_MODULES | ROUTE_HELPERS
     )
     assert heavy == [], f"import app loads {heavy}: import them where they are used"
+
+
+def test_the_workers_graph_and_the_dynamodb_client_are_built_out_of_the_collectors_way() -> None:
+    """The worker Lambda's first batch builds the funnel runtime (pydantic models, the engine,
+    the dispatcher), the first request the DynamoDB client (botocore's endpoint table): each is
+    frozen out of the cyclic collector once built, the collector left on; and the worker's
+    graph goes without the phone-number library that only a phone number needs."""
+    code = """
+import gc, sys
+import app
+from chalicelib import wiring
+from chalicelib.storage import binding
+frozen = gc.get_freeze_count()
+wiring.app().worker
+print(gc.get_freeze_count() > frozen, gc.isenabled(), "phonenumbers" in sys.modules)
+frozen = gc.get_freeze_count()
+binding.connection().client
+print(gc.get_freeze_count() > frozen, gc.isenabled())
+"""
+    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["True", "True", "False", "True", "True"]
