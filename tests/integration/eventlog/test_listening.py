@@ -144,3 +144,35 @@ def test_a_key_left_by_a_crash_after_the_end_is_removed_on_the_next_read(stack: 
 
     stack.append(call(("user:left",), "page", "page_viewed"))
     assert not contact_of("user:left").listens
+
+
+PAID_V1 = """
+name: until_paid
+trigger: {event: signed_up}
+goal: {event: order_completed}
+templates:
+  hi: {email: {subject: "Your trial", text: "Upgrade any time"}}
+steps:
+  - {id: later, kind: wait, duration: 3d}
+  - {id: nudge, kind: send, channel: email, template: hi}
+"""
+PAID_V2 = PAID_V1.replace(
+    "goal: {event: order_completed}\n",
+    "exit:\n  - {condition: {attributes: {plan: pro}}, reason: upgraded}\n",
+)
+
+
+def test_an_enrollment_on_an_older_version_still_hears_the_events_that_version_names(
+    settings: Settings,
+) -> None:
+    """Version 2 listens to every event and names no goal; an enrollment started on version 1
+    (not listed: its version names what it waits for) still converts on version 1's goal."""
+    stack = Stack.build(AT)
+    stack.publish("until_paid.yaml", PAID_V1)
+    stack.append(call(("user:v1",), "track", "signed_up"))
+    stack.publish("until_paid.yaml", PAID_V2)
+    assert not contact_of("user:v1").listens
+
+    stack.append(call(("user:v1",), "track", "order_completed", total=10))
+    row = enrollment_of("user:v1")
+    assert (row.funnel_version, row.status) == (1, "converted")
