@@ -86,10 +86,17 @@ class _SharedSession(botocore.session.Session):
 def one_botocore_session() -> Iterator[None]:
     """PynamoDB gives every model's connection a botocore session of its own, which loads the
     DynamoDB service model again: about 150 ms of CPU per model, a second or two per test as
-    `settings` rebinds the models. One session per worker keeps the model loaded."""
+    `settings` rebinds the models. One session per worker keeps the model loaded.
+
+    The other clients (the local stream poller's DynamoDB and Streams clients, built with every
+    test's application) come from `botocore.session.get_session()`, a new session each time that
+    parses the endpoint and service JSON again: about 300 ms of CPU per test. A second shared
+    session serves them (PynamoDB's loader knows DynamoDB only, so it cannot be the same one)."""
     shared = _SharedSession()
+    general = _SharedSession()
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(pynamodb.connection.base, "get_session", lambda: shared)
+        patch.setattr(botocore.session, "get_session", lambda env_vars=None: general)
         yield
 
 

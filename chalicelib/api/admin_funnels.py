@@ -128,6 +128,7 @@ def change_funnel(name: str, action: str):  # type: ignore[no-untyped-def]
 
 def _enroll(name: str, body: Any) -> Any:
     from chalicelib.runtime.funnel_store import UnknownFunnel
+    from chalicelib.runtime.listening import ContactMerged
 
     if not isinstance(body, dict) or not isinstance(body.get("contact_id"), str):
         raise ApiError(400, 'send {"contact_id": "..."}', field="contact_id")
@@ -135,6 +136,9 @@ def _enroll(name: str, body: Any) -> Any:
         enrolled = wiring.runtime().enroll(name, body["contact_id"])
     except UnknownFunnel as missing:
         raise ApiError(404, f"no active funnel named {name!r}", field="name") from missing
+    except ContactMerged as merged:
+        message = f"contact {body['contact_id']!r} was merged into another: enroll that one"
+        raise ApiError(409, message, field="contact_id") from merged
     return json_response({"enrolled": enrolled}, 201 if enrolled else 200)
 
 

@@ -2,6 +2,11 @@
 Local's streams (DescribeStream, GetShardIterator, GetRecords) the way an event source mapping
 does: per shard, in order, in batches; a failed record and everything after it delivered again
 (up to MAX_ATTEMPTS times, then skipped with an error line, like an on-failure destination).
+
+Like an event source mapping, which keeps its position whichever container runs the handler, the
+process remembers how far each stream was handled: a poller built later (the real application
+after the demo seed's time-travel stack handled its records, a test's stack after the app's)
+starts after the last record handled, not again from TRIM_HORIZON.
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Mapping[str, Any], Any], Mapping[str, Any] | None]
 BATCH_SIZE = 100
 MAX_ATTEMPTS = 5
+
+# Stream ARN -> shard id -> the sequence number of the last record handled (or skipped) there.
+_handled: dict[str, dict[str, str]] = {}
 
 
 @dataclass
@@ -43,6 +51,7 @@ class LocalStream:
         self.handler = handler
         self.batch_size = batch_size
         self.shards: dict[str, _Shard] = {}
+        self.handled = _handled.setdefault(arn, {})
 
     def poll(self) -> int:
         """Hand every record available now to the handler; returns how many were handled."""
@@ -86,20 +95,26 @@ class LocalStream:
             log.exception("stream handler of %s failed on a batch", self.table)
             failed = [batch[0]["dynamodb"]["SequenceNumber"]]
         if not failed:
-            del shard.pending[: len(batch)]
+            self._done(shard, len(batch))
             shard.attempts = 0
             return len(batch)
         lowest = min(failed, key=position_key)
         index = next(i for i, r in enumerate(batch) if r["dynamodb"]["SequenceNumber"] == lowest)
-        del shard.pending[:index]  # the records before the failure are done
+        self._done(shard, index)  # the records before the failure are done
         shard.attempts += 1
         if shard.attempts >= MAX_ATTEMPTS:
             log.error(
                 "stream %s: record %s failed %d times; skipped", self.table, lowest, MAX_ATTEMPTS
             )
-            del shard.pending[:1]
+            self._done(shard, 1)
             shard.attempts = 0
         return index
+
+    def _done(self, shard: _Shard, count: int) -> None:
+        """The first `count` pending records are handled: drop them, move the checkpoint."""
+        if count:
+            self.handled[shard.shard_id] = shard.pending[count - 1]["dynamodb"]["SequenceNumber"]
+            del shard.pending[:count]
 
     def _open_shards(self) -> list[_Shard]:
         if self.shards and not any(shard.done for shard in self.shards.values()):
@@ -108,7 +123,7 @@ class LocalStream:
         for raw in described["Shards"]:
             shard_id = raw["ShardId"]
             if shard_id not in self.shards:
-                shard = _Shard(shard_id)
+                shard = _Shard(shard_id, last_read=self.handled.get(shard_id, ""))
                 shard.iterator = self._iterator(shard)
                 self.shards[shard_id] = shard
         return [shard for shard in self.shards.values() if not shard.done]

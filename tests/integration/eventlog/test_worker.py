@@ -57,3 +57,15 @@ def test_identities_in_one_batch_merge_into_one_contact(settings: Settings) -> N
     wiring.app().drain()
     assert contact_of("anon:laptop").contact_id == contact_of("email:ann@example.com").contact_id
     assert contact_of("user:u1").attributes.as_dict()["email"] == "ann@example.com"
+
+
+def test_a_poller_built_later_starts_after_what_was_handled(settings: Settings) -> None:
+    """As an event source mapping keeps its position: the application `make run` starts after
+    the demo seed (or a test's stack after the app) is not handed the handled records again."""
+    append([page("a2", "m1")], AT)
+    assert wiring.app().drain() == 2  # the event, then the batch's tally
+    later = wiring.bootstrap(settings)
+    assert later.drain() == 0
+    append([page("a2", "m2")], AT)
+    assert later.drain() == 2
+    assert contact_of("anon:a2").page_views == 2
