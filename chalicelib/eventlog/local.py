@@ -64,6 +64,17 @@ class LocalStream:
                 handled += self.deliver(shard, batch)
         return handled
 
+    def skip(self) -> int:
+        """Move past every record available now without handing it to the handler (the move is
+        remembered like a handled record's): what a later poller must not see, such as what
+        the tests' clean-up deletes between two tests. Returns how many records it skipped."""
+        skipped = 0
+        for shard in self._open_shards():
+            while batch := self.fetch(shard):
+                self._done(shard, batch, len(batch))
+                skipped += len(batch)
+        return skipped
+
     def fetch(self, shard: _Shard) -> list[dict[str, Any]]:
         """The next batch of the shard (what a failed delivery left pending comes first)."""
         while len(shard.pending) < self.batch_size and shard.iterator:
@@ -95,25 +106,25 @@ class LocalStream:
             log.exception("stream handler of %s failed on a batch", self.table)
             failed = [batch[0]["dynamodb"]["SequenceNumber"]]
         if not failed:
-            self._done(shard, len(batch))
+            self._done(shard, batch, len(batch))
             shard.attempts = 0
             return len(batch)
         lowest = min(failed, key=position_key)
         index = next(i for i, r in enumerate(batch) if r["dynamodb"]["SequenceNumber"] == lowest)
-        self._done(shard, index)  # the records before the failure are done
+        self._done(shard, batch, index)  # the records before the failure are done
         shard.attempts += 1
         if shard.attempts >= MAX_ATTEMPTS:
             log.error(
                 "stream %s: record %s failed %d times; skipped", self.table, lowest, MAX_ATTEMPTS
             )
-            self._done(shard, 1)
+            self._done(shard, batch[index:], 1)
             shard.attempts = 0
         return index
 
-    def _done(self, shard: _Shard, count: int) -> None:
-        """The first `count` pending records are handled: drop them, move the checkpoint."""
+    def _done(self, shard: _Shard, batch: list[dict[str, Any]], count: int) -> None:
+        """The batch's first `count` records are handled: drop them, move the checkpoint."""
         if count:
-            self.handled[shard.shard_id] = shard.pending[count - 1]["dynamodb"]["SequenceNumber"]
+            self.handled[shard.shard_id] = batch[count - 1]["dynamodb"]["SequenceNumber"]
             del shard.pending[:count]
 
     def _open_shards(self) -> list[_Shard]:

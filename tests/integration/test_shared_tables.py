@@ -13,6 +13,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib import wiring
 from chalicelib.config import Settings
+from chalicelib.eventlog.local import LocalStream
 from chalicelib.storage.models import Contact, Counter, Identity
 from chalicelib.storage.tables import dynamodb_client
 from tests.shared_tables import SharedTables
@@ -72,7 +73,7 @@ def streamed_table(settings: Settings, shared_tables: SharedTables) -> Iterator[
     """A table with a stream, cleaned like the stage's own (the event log's table has one)."""
     name = settings.table_name("streamed")
     client = dynamodb_client(settings)
-    client.create_table(
+    created = client.create_table(
         TableName=name,
         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
@@ -80,28 +81,39 @@ def streamed_table(settings: Settings, shared_tables: SharedTables) -> Iterator[
         StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
     )
     shared_tables.key_names[name] = ("pk",)
-    shared_tables.streamed.add(name)
+    shared_tables.streamed[name] = created["TableDescription"]["LatestStreamArn"]
     try:
         yield name
     finally:
         del shared_tables.key_names[name]
-        shared_tables.streamed.discard(name)
+        del shared_tables.streamed[name]
         client.delete_table(TableName=name)
 
 
-def test_a_streamed_table_gets_a_new_empty_stream(
+def test_the_next_tests_stream_worker_sees_none_of_this_tests_records(
     settings: Settings, shared_tables: SharedTables, streamed_table: str
 ) -> None:
     client = dynamodb_client(settings)
     streams = dynamodb_client_for_streams(settings)
     client.put_item(TableName=streamed_table, Item={"pk": {"S": "a"}})
-    before = client.describe_table(TableName=streamed_table)["Table"]["LatestStreamArn"]
-    assert records(streams, before) == ["INSERT"]
+    arn = client.describe_table(TableName=streamed_table)["Table"]["LatestStreamArn"]
+    assert records(streams, arn) == ["INSERT"]
 
     shared_tables.empty()
 
-    after = client.describe_table(TableName=streamed_table)["Table"]["LatestStreamArn"]
-    assert after != before and records(streams, after) == []  # not even the clean-up's REMOVE
+    handed: list[str] = []
+    worker = LocalStream(
+        streams,
+        streamed_table,
+        arn,
+        lambda event, context: handed.extend(r["eventName"] for r in event["Records"]),
+    )
+    assert worker.poll() == 0  # neither the test's INSERT nor the clean-up's REMOVE
+    client.put_item(TableName=streamed_table, Item={"pk": {"S": "b"}})
+    assert worker.poll() == 1 and handed == ["INSERT"]
+    # The same stream: DynamoDB Local slows down with every stream a table has had.
+    assert client.describe_table(TableName=streamed_table)["Table"]["LatestStreamArn"] == arn
+    shared_tables.empty()
     assert shared_tables.leftovers() == {}
 
 
