@@ -112,9 +112,10 @@ class LocalStream:
 
     def _done(self, shard: _Shard, count: int) -> None:
         """The first `count` pending records are handled: drop them, move the checkpoint."""
-        if count:
-            self.handled[shard.shard_id] = shard.pending[count - 1]["dynamodb"]["SequenceNumber"]
-            del shard.pending[:count]
+        done = shard.pending[:count]
+        if done:  # (another thread draining the same stack may have taken them: a race test)
+            self.handled[shard.shard_id] = done[-1]["dynamodb"]["SequenceNumber"]
+            del shard.pending[: len(done)]
 
     def _open_shards(self) -> list[_Shard]:
         if self.shards and not any(shard.done for shard in self.shards.values()):
