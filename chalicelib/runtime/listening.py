@@ -66,13 +66,12 @@ def mark(contact_id: str, enrollment_key: str) -> None:
         pass
     try:
         with conflicts_as_domain_errors("list a listening enrollment"):
-            connection.update_item(  # no contact item yet: it starts with a complete list
+            # No contact item yet (enrolled by id before any event): the item starts with this
+            # key, not marked complete (enrollments from before the list may exist): the first
+            # event reads the enrollments and adopts them.
+            connection.update_item(
                 contact_id,
-                actions=[
-                    Contact.listens.add({enrollment_key}),
-                    Contact.listens_kept.set(True),
-                    Contact.version.add(1),
-                ],
+                actions=[Contact.listens.add({enrollment_key}), Contact.version.add(1)],
                 condition=Contact.contact_id.does_not_exist(),
             )
     except ConflictError:
