@@ -54,28 +54,23 @@ def created() -> Listening:
 def mark(contact_id: str, enrollment_key: str) -> None:
     """Before a listening enrollment's start commits. Raises ContactMerged on a tombstone."""
     connection = Contact._get_connection()
-    try:
-        with conflicts_as_domain_errors("list a listening enrollment"):
-            connection.update_item(
-                contact_id,
-                actions=[Contact.listens.add({enrollment_key}), Contact.version.add(1)],
-                condition=Contact.contact_id.exists() & Contact.merged_into.does_not_exist(),
-            )
-        return
-    except ConflictError:
-        pass
-    try:
-        with conflicts_as_domain_errors("list a listening enrollment"):
-            # No contact item yet (enrolled by id before any event): the item starts with this
-            # key, not marked complete (enrollments from before the list may exist): the first
-            # event reads the enrollments and adopts them.
-            connection.update_item(
-                contact_id,
-                actions=[Contact.listens.add({enrollment_key}), Contact.version.add(1)],
-                condition=Contact.contact_id.does_not_exist(),
-            )
-    except ConflictError:
-        raise ContactMerged(contact_id) from None
+    actions = [Contact.listens.add({enrollment_key}), Contact.version.add(1)]
+    # The contact item exists and is no tombstone; or there is none yet (enrolled by id before
+    # any event): the item starts with this key, not marked complete (enrollments from before
+    # the list may exist), so the first event reads the enrollments and adopts them. Twice:
+    # the worker may create the item between the two.
+    conditions = [
+        Contact.contact_id.exists() & Contact.merged_into.does_not_exist(),
+        Contact.contact_id.does_not_exist(),
+    ]
+    for condition in conditions * 2:
+        try:
+            with conflicts_as_domain_errors("list a listening enrollment"):
+                connection.update_item(contact_id, actions=actions, condition=condition)
+            return
+        except ConflictError:
+            continue
+    raise ContactMerged(contact_id)
 
 
 def unmark(contact_id: str, enrollment_keys: Collection[str]) -> None:
