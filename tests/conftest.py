@@ -91,7 +91,9 @@ def one_botocore_session() -> Iterator[None]:
     The other clients (the local stream poller's DynamoDB and Streams clients, built with every
     test's application) come from `botocore.session.get_session()`, a new session each time that
     parses the endpoint and service JSON again: about 300 ms of CPU per test. A second shared
-    session serves them (PynamoDB's loader knows DynamoDB only, so it cannot be the same one)."""
+    session serves them (PynamoDB's loader knows DynamoDB only, so it cannot be the same one).
+    A session takes botocore's handlers when it is built: moto's, which `mock_aws` needs, are
+    there because the test modules that use moto import it at collection, before this runs."""
     shared = _SharedSession()
     general = _SharedSession()
     with pytest.MonkeyPatch.context() as patch:
