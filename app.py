@@ -40,7 +40,6 @@ from chalicelib.api import (
     tracking,
 )
 from chalicelib.config import events_stream_arn
-from chalicelib.paging.runner import Budget
 
 app = Chalice(app_name="autofunnel")
 if "AWS_LAMBDA_FUNCTION_NAME" in os.environ:  # JSON lines for CloudWatch; plain text locally
@@ -110,27 +109,27 @@ def _every(kind: str) -> Rate:
 
 @app.schedule(_every(jobs.DATE_TRIGGERS), name="date_triggers")
 def date_triggers(event: Any) -> dict[str, Any]:
-    return jobs.run_periodic(jobs.DATE_TRIGGERS, Budget.for_lambda(event.context))
+    return jobs.run_periodic(jobs.DATE_TRIGGERS, jobs.lambda_budget(event.context))
 
 
 @app.schedule(_every(jobs.SWEEPER), name="sweeper")
 def sweeper(event: Any) -> dict[str, Any]:
-    return jobs.run_periodic(jobs.SWEEPER, Budget.for_lambda(event.context))
+    return jobs.run_periodic(jobs.SWEEPER, jobs.lambda_budget(event.context))
 
 
 @app.schedule(_every(jobs.RFM), name="rfm_scoring")
 def rfm_scoring(event: Any) -> dict[str, Any]:
-    return jobs.run_periodic(jobs.RFM, Budget.for_lambda(event.context))
+    return jobs.run_periodic(jobs.RFM, jobs.lambda_budget(event.context))
 
 
 @app.schedule(_every(jobs.SEGMENT_RECHECKS), name="segment_rechecks")
 def segment_rechecks(event: Any) -> dict[str, Any]:
-    return jobs.run_periodic(jobs.SEGMENT_RECHECKS, Budget.for_lambda(event.context))
+    return jobs.run_periodic(jobs.SEGMENT_RECHECKS, jobs.lambda_budget(event.context))
 
 
 @app.schedule(Rate(jobs.TICK_MINUTES, unit=Rate.MINUTES), name="job_runner")
 def job_runner(event: Any) -> dict[str, Any]:
-    return jobs.continue_open(Budget.for_lambda(event.context))
+    return jobs.continue_open(jobs.lambda_budget(event.context))
 
 
 gc.freeze()  # everything above lives as long as the container: out of the collector's way

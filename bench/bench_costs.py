@@ -1,5 +1,6 @@
 """Capacity and cost, all-in: DynamoDB units per returning visitor's event and per sent funnel
-message (from the trigger to the provider call), and $ per million at AWS's list prices.
+message (from the trigger to the provider call: through the outbox, then through a provider
+whose callbacks carry our message id), and $ per million at AWS's list prices.
 
 Everything goes through the real routes (chalice.test.Client), the event log's stream worker
 (the funnels, analytics), and the step runner on DynamoDB Local; every DynamoDB call is metered
@@ -165,14 +166,28 @@ def events_scenario(harness: Harness, start: datetime, per_request: int) -> tupl
     return harness.meter.take(), events
 
 
-def messages_scenario(harness: Harness, wiring: Any) -> tuple[Usage, int, Usage]:
+class Provider:
+    """An email provider whose status callbacks carry our message id (as Telegram's, Meta's and
+    outbound webhooks' do): its send records index nothing by the provider's id."""
+
+    name = "email"
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    def send(self, message: Any) -> Any:
+        from chalicelib.channels.base import SendResult
+
+        self.sent += 1
+        return SendResult(provider_id=f"provider-{message.message_id}")
+
+
+def messages_scenario(harness: Harness, prefix: str = "user") -> tuple[Usage, Usage]:
     """Known contacts enter the three-step funnel on a tracked event; three sends each."""
-    users = [f"user-{n}" for n in range(CONTACTS)]
+    users = [f"{prefix}-{n}" for n in range(CONTACTS)]
     for n, user in enumerate(users):  # the sign-up (not measured)
-        harness.post(
-            "/v1/identify",
-            {"userId": user, "traits": {"email": f"u{n}@example.com", "first_name": f"U{n}"}},
-        )
+        traits = {"email": f"{prefix[0]}{n}@example.com", "first_name": f"U{n}"}
+        harness.post("/v1/identify", {"userId": user, "traits": traits})
     harness.drain()
     harness.meter.take()
     harness.wakeups = 0
@@ -184,10 +199,7 @@ def messages_scenario(harness: Harness, wiring: Any) -> tuple[Usage, int, Usage]
     harness.advance(timedelta(days=1))
     usage = harness.meter.take()
     usage.add(trigger)
-    from chalicelib.storage.models import Message
-
-    sent = sum(1 for _ in Message.by_via.query("outbox"))
-    return usage, sent, trigger
+    return usage, trigger
 
 
 def without_local_scheduler(usage: Usage) -> Usage:
@@ -238,7 +250,7 @@ def main() -> None:
             AUTOFUNNEL_SIGNING_SECRET="bench-secret",
             AUTOFUNNEL_PUBLIC_URL="https://af.example",
         )
-        stack, wiring = setup(start)
+        stack, _ = setup(start)
         from chalice.test import Client
 
         from app import app
@@ -251,12 +263,25 @@ def main() -> None:
             for per_request, label in ((1, "1 event per request"), (5, "a visit: 5 per request")):
                 usage, events = events_scenario(harness, start, per_request)
                 results.append((f"returning visitor, {label}", usage, events, 0.0))
-            usage, sent, _ = messages_scenario(harness, wiring)
+            from chalicelib.storage.models import Message
+
+            usage, _ = messages_scenario(harness)
             usage = without_local_scheduler(usage)
+            sent = sum(1 for _ in Message.by_via.query("outbox"))
             assert sent == 3 * CONTACTS, f"{sent} messages went out, not {3 * CONTACTS}"
             results.append(
                 ("funnel message, trigger to provider call", usage, sent, harness.wakeups * 1e-6)
             )
+            # The same through a provider instead of the outbox (nothing else changes).
+            provider = Provider()
+            channels = stack.runtime.dispatcher._channels
+            stack.runtime.dispatcher._channels = {**channels, "email": provider}
+            harness.wakeups = 0
+            usage, _ = messages_scenario(harness, "customer")
+            usage = without_local_scheduler(usage)
+            assert provider.sent == 3 * CONTACTS, f"{provider.sent} went out"
+            label = "  the same, sent through a provider"
+            results.append((label, usage, provider.sent, harness.wakeups * 1e-6))
         meter.uninstall()
     finally:
         emulator.stop()

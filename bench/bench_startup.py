@@ -7,6 +7,9 @@ in CPU time (what a loaded machine distorts least). The route only appends to th
 the first funnel evaluation happens in the stream worker's Lambda, so the worker's own cold
 start is timed too: a fresh interpreter imports the app and hands the worker the stream records
 the request added, in one batch (the abandoned-cart funnel enrolls the contact).
+The CPU figures move with the machine's load (a shared machine's ±15%); where valgrind is
+installed, the instructions each process executes are counted too (cachegrind, one run each:
+the count is the same from run to run, whatever the load), and their ratio printed beside.
 (b) The deployment package `autofunnel deploy` uploads: zipped (target at most 30 MB; Chalice's
 direct upload stops at 50 MiB) and unpacked (Lambda's limit: 250 MB).
 """
@@ -15,7 +18,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -54,6 +59,26 @@ def wall_time(command: list[str], env: dict[str, str] | None = None) -> tuple[fl
 def median_time(statement: str) -> tuple[float, float]:
     runs = [wall_time([sys.executable, "-c", statement]) for _ in range(RUNS)]
     return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+
+
+def instructions(command: list[str], env: dict[str, str] | None = None) -> int | None:
+    """Instructions the whole process executes (valgrind's cachegrind), None without valgrind.
+    A fixed hash seed: the same count from run to run."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        return None
+    counting = [valgrind, "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null"]
+    done = subprocess.run(
+        counting + command,
+        cwd=PROJECT_DIR,
+        env={**(env or os.environ), "PYTHONHASHSEED": "0"},
+        capture_output=True,
+        text=True,
+    )
+    found = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
+    if done.returncode != 0 or found is None:
+        raise SystemExit(f"valgrind {' '.join(command)} failed:\n{done.stderr[-3000:]}")
+    return int(found[1].replace(",", ""))
 
 
 def stack_environment(endpoint: str, prefix: str) -> dict[str, str]:
@@ -109,11 +134,8 @@ def cold_starts(env: dict[str, str], paths: list[Path], *, worker: bool) -> Cold
     runs = []
     for _ in range(RUNS):
         user_id = f"bench-{uuid.uuid4().hex[:8]}"
-        # -I -S -B: nothing from the environment or site-packages, and no bytecode written (Lambda's
-        # /var/task is read only): only the package and the runtime's SDK, as Lambda runs it
-        command = [sys.executable, "-I", "-S", "-B", str(PROBE), user_id]
-        command += [argument for path in paths for argument in ("--path", str(path))]
-        elapsed, cpu, output = wall_time(command + (["--worker"] if worker else []), env)
+        command = probe_command(paths, user_id) + (["--worker"] if worker else [])
+        elapsed, cpu, output = wall_time(command, env)
         result = json.loads(output.strip().splitlines()[-1])
         if result["status"] != 200:
             raise SystemExit(f"the probe's /v1/track answered {result['status']}: {result['body']}")
@@ -122,6 +144,14 @@ def cold_starts(env: dict[str, str], paths: list[Path], *, worker: bool) -> Cold
         runs.append((elapsed, cpu, result["import_cpu_ms"], result["request_cpu_ms"],
                      result.get("worker_cpu_ms", 0.0)))  # fmt: skip
     return ColdStart(*(statistics.median(column) for column in zip(*runs, strict=True)))
+
+
+def probe_command(paths: list[Path], user_id: str | None = None) -> list[str]:
+    """-I -S -B: nothing from the environment or site-packages, and no bytecode written (Lambda's
+    /var/task is read only): only the package and the runtime's SDK, as Lambda runs it."""
+    user_id = user_id or f"bench-{uuid.uuid4().hex[:8]}"
+    command = [sys.executable, "-I", "-S", "-B", str(PROBE), user_id]
+    return command + [argument for path in paths for argument in ("--path", str(path))]
 
 
 def unpacked_size(archive: Path) -> int:
@@ -148,6 +178,8 @@ def main() -> None:
             _, baseline_cpu = median_time("pass")
             boto3, boto3_cpu = median_time("import boto3")
             api = cold_starts(env, paths, worker=False)
+            boto3_instructions = instructions([sys.executable, "-c", "import boto3"])
+            api_instructions = instructions(probe_command(paths), env)
             worker = cold_starts(env, paths, worker=True)
         finally:
             emulator.stop()
@@ -163,6 +195,13 @@ def main() -> None:
         ("  of which the request (append to the log)", f"CPU {api.request_cpu_ms:.0f} ms", ""),
         ("API cold start / import boto3, CPU", f"{api.cpu / boto3_cpu:.2f}x", target),
         ("  the same in wall time", f"{api.wall / boto3:.2f}x", ""),
+    ]  # fmt: skip
+    if api_instructions and boto3_instructions:
+        rows += [
+            ("  the same in instructions executed", f"{api_instructions / boto3_instructions:.2f}x",
+             f"{api_instructions / 1e6:.0f}M / {boto3_instructions / 1e6:.0f}M (load-independent)"),
+        ]  # fmt: skip
+    rows += [
         ("worker cold start: import app + its 1st batch", f"CPU {worker_alone:.0f} ms", ""),
         ("  of which the batch (first funnel evaluation)", f"CPU {worker.worker_cpu_ms:.0f} ms",
          ""),

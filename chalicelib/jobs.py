@@ -15,16 +15,16 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from chalicelib import wiring
-from chalicelib.paging.kinds import JobKind
-from chalicelib.paging.runner import Budget
-from chalicelib.paging.service import PagedJobs
-from chalicelib.paging.view import describe
 
 if TYPE_CHECKING:
     from pynamodb.connection import Connection
 
+    from chalicelib.paging.kinds import JobKind
+    from chalicelib.paging.runner import Budget
+    from chalicelib.paging.service import PagedJobs
     from chalicelib.runtime.broadcasts import Broadcasts
     from chalicelib.runtime.runner import Runtime
+    from chalicelib.storage.models import PagedJob
 
 SWEEPER, DATE_TRIGGERS, RFM = "sweeper", "date_triggers", "rfm"
 SEGMENT_BACKFILL, SEGMENT_RECHECKS = "segment_backfill", "segment_rechecks"
@@ -46,7 +46,9 @@ PERIODIC = (
 )
 
 
-class Kinds(Mapping[str, JobKind]):
+# The paging machinery loads when a job runs or is read: `import app` only needs PERIODIC (the
+# schedules' rates), and the API's cold start answers a /v1/track without it.
+class Kinds(Mapping[str, "JobKind"]):
     """Job kinds built on first use: a route reading a job's status builds none, a job's
     invocation only its own (the runtime's kinds import the whole funnel runtime)."""
 
@@ -138,6 +140,8 @@ def kinds(
 
 
 def paged_jobs() -> PagedJobs:
+    from chalicelib.paging.service import PagedJobs
+
     application = wiring.app()
     return PagedJobs(
         kinds(lambda: application.runtime, application.now, lambda: application.connection),
@@ -152,18 +156,25 @@ def broadcasts() -> Broadcasts:
     return Broadcasts(wiring.funnel_store(), paged_jobs(), lambda: wiring.clock()())
 
 
+def lambda_budget(context: Any) -> Budget:
+    """What an invocation's remaining time leaves the jobs (a reserve kept to checkpoint in)."""
+    from chalicelib.paging.runner import Budget
+
+    return Budget.for_lambda(context)
+
+
 def run_periodic(kind: str, budget: Budget) -> dict[str, Any]:
     """A schedule fired: start this period's job of `kind` and do what the budget allows."""
     every = next(p.minutes for p in PERIODIC if p.kind == kind)
     jobs = paged_jobs()
     job = jobs.start_periodic(kind, wiring.clock()(), timedelta(minutes=every))
     after = jobs.run(job.job_id, budget)
-    return summary(describe(after or job))
+    return summary(_describe(after or job))
 
 
 def continue_open(budget: Budget) -> dict[str, Any]:
     """The tick: continue every unfinished job while the budget lasts."""
-    return {"jobs": [summary(describe(job)) for job in paged_jobs().continue_open(budget)]}
+    return {"jobs": [summary(_describe(job)) for job in paged_jobs().continue_open(budget)]}
 
 
 def start(
@@ -171,25 +182,33 @@ def start(
 ) -> tuple[dict[str, Any], bool]:
     """Queue a job for the next tick (routes answer 202 with it); (job, created)."""
     job, created = paged_jobs().start(kind, wiring.clock()(), params, supersede=supersede)
-    return describe(job), created
+    return _describe(job), created
 
 
 def drain(budget_seconds: float = 60.0) -> list[dict[str, Any]]:
     """Run every open job to its end here and now, invocation after invocation (the demo seed,
     tests, an operator's `autofunnel jobs drain`); stops early when no job can progress (a
     failing job waiting for its retry, a lease held elsewhere). Returns the jobs it ran."""
+    from chalicelib.paging.runner import Budget
+
     paged = paged_jobs()
     seen: dict[str, dict[str, Any]] = {}
     while True:
         ran = paged.continue_open(Budget(budget_seconds))
         progressed = False
         for job in ran:
-            view = describe(job)
+            view = _describe(job)
             before = seen.get(view["id"])
             progressed |= before is None or before["pages"] != view["pages"]
             seen[view["id"]] = view
         if not progressed or not paged.store.active():
             return list(seen.values())
+
+
+def _describe(job: PagedJob) -> dict[str, Any]:
+    from chalicelib.paging.view import describe
+
+    return describe(job)
 
 
 def summary(view: dict[str, Any]) -> dict[str, Any]:

@@ -10,13 +10,15 @@ clock; the entry points then use it.
 
 from __future__ import annotations
 
-from collections.abc import Set
+import functools
+from collections.abc import Callable, Set
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from chalicelib.config import Settings, current
+from chalicelib.long_lived import container_lifetime
 from chalicelib.storage.binding import bind
 
 if TYPE_CHECKING:  # the adapters are imported when first built: a route pays only for its own
@@ -33,6 +35,19 @@ if TYPE_CHECKING:  # the adapters are imported when first built: a route pays on
     from chalicelib.runtime.runner import Runtime
     from chalicelib.runtime.scheduler import Scheduler
     from chalicelib.worker.handler import Worker
+
+Built = TypeVar("Built")
+
+
+def _container_lifetime(build: Callable[[App], Built]) -> Callable[[App], Built]:
+    """A part built once and kept for the container's life, out of the collector's way."""
+
+    @functools.wraps(build)
+    def built(application: App) -> Built:
+        with container_lifetime(build.__name__):
+            return build(application)
+
+    return built
 
 
 @dataclass
@@ -118,6 +133,7 @@ class App:
         return AnalyticsSink(window, self.now, lambda: self.connection)
 
     @cached_property
+    @_container_lifetime
     def runtime(self) -> Runtime:
         from chalicelib.core.funnel import Cap
         from chalicelib.runtime.dispatch import engine_links
@@ -137,6 +153,7 @@ class App:
         )
 
     @cached_property
+    @_container_lifetime
     def worker(self) -> Worker:
         """The event log's stream worker (the `worker` Lambda; polled locally)."""
         from chalicelib.tracking import opt_in

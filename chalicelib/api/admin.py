@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import Blueprint
 
 from chalicelib import wiring
 from chalicelib.api.auth import require_admin
 from chalicelib.api.errors import ApiError, json_errors, json_response
-from chalicelib.channels import reachability
-from chalicelib.identity import store
-from chalicelib.identity.erase import erase
 from chalicelib.identity.keys import InvalidIdentity, identity_key
-from chalicelib.runtime import views
-from chalicelib.storage import contacts
-from chalicelib.storage.models import Contact
 
+if TYPE_CHECKING:
+    from chalicelib.storage.models import Contact
+
+# The lookups, the erasure and the views load in the routes that use them, not at every cold
+# start of the API (tests/unit/test_cold_start_imports.py).
 blueprint = Blueprint(__name__)
 # Query parameter -> identity kind: GET /admin/contacts?email=ann@example.com
 LOOKUPS = {
@@ -36,6 +35,9 @@ LOOKUPS = {
 def find_contacts():  # type: ignore[no-untyped-def]
     request = blueprint.current_request
     require_admin(request)
+    from chalicelib.identity import store
+    from chalicelib.storage import contacts
+
     settings = wiring.storage()
     params = request.query_params or {}
     given = [(name, params[name]) for name in LOOKUPS if params.get(name)]
@@ -61,6 +63,8 @@ def find_contacts():  # type: ignore[no-untyped-def]
 def get_contact(contact_id: str):  # type: ignore[no-untyped-def]
     request = blueprint.current_request
     require_admin(request)
+    from chalicelib.storage import contacts
+
     wiring.storage()
     contact = contacts.resolve(contact_id)
     if contact is None:
@@ -75,6 +79,9 @@ def get_contact(contact_id: str):  # type: ignore[no-untyped-def]
 @json_errors
 def erase_contact(contact_id: str):  # type: ignore[no-untyped-def]
     require_admin(blueprint.current_request)
+    from chalicelib.identity.erase import erase
+    from chalicelib.storage import contacts
+
     wiring.storage()
     contact = contacts.resolve(contact_id)
     target = contact.contact_id if contact else contact_id
@@ -85,6 +92,11 @@ def erase_contact(contact_id: str):  # type: ignore[no-untyped-def]
 
 
 def _view(contact: Contact, limit: int) -> dict[str, Any]:
+    from chalicelib.channels import reachability
+    from chalicelib.identity import store
+    from chalicelib.runtime import views
+    from chalicelib.storage import contacts
+
     contact_id = contact.contact_id
     profile = contacts.profile_of(contact)
     identities = store.of_contact(contact_id)
@@ -108,6 +120,8 @@ def _view(contact: Contact, limit: int) -> dict[str, Any]:
 
 
 def _limit(params: Any) -> int:
+    from chalicelib.storage import contacts
+
     raw = params.get("limit") or "100"
     if not raw.isdigit() or not 1 <= int(raw) <= contacts.MAX_TIMELINE:
         raise ApiError(

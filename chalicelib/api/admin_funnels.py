@@ -9,23 +9,14 @@ from chalice.app import Blueprint
 from chalicelib import wiring
 from chalicelib.api.auth import require_admin
 from chalicelib.api.errors import ApiError, json_errors, json_response
-from chalicelib.core.problems import FunnelValidationError
-from chalicelib.runtime.funnel_store import (
-    ACTIVE,
-    ARCHIVED,
-    PAUSED,
-    UnknownFunnel,
-    WrongName,
-    head_summary,
-)
-from chalicelib.runtime.views import message_summary
-from chalicelib.storage import messages as messages_store
 from chalicelib.storage.errors import ConflictError
 
+# The funnel store, the validator and the outbox's views load in the routes that use them, not
+# at every cold start of the API (tests/unit/test_cold_start_imports.py).
 blueprint = Blueprint(__name__)
 
 YAML_TYPES = ["application/yaml", "application/x-yaml", "text/yaml", "text/plain"]
-STATE_CHANGES = {"pause": PAUSED, "resume": ACTIVE, "archive": ARCHIVED}
+STATE_CHANGES = ("pause", "resume", "archive")
 MAX_FUNNEL_BYTES = 256 * 1024
 BROADCAST_PREFIX = "broadcast-"  # chalicelib.core.broadcast.PREFIX: their funnels are theirs
 
@@ -46,6 +37,9 @@ def publish_funnel(name: str):  # type: ignore[no-untyped-def]
         raise ApiError(
             400, f"funnel names starting {BROADCAST_PREFIX!r} belong to broadcasts", field="name"
         )
+    from chalicelib.core.problems import FunnelValidationError
+    from chalicelib.runtime.funnel_store import WrongName
+
     store = wiring.funnel_store()
     try:
         published = store.publish(source, f"{name}.yaml", wiring.clock()(), name=name)
@@ -86,6 +80,8 @@ def _link_warnings(source: str, filename: str) -> list[dict[str, Any]]:
 @json_errors
 def list_funnels():  # type: ignore[no-untyped-def]
     require_admin(blueprint.current_request)
+    from chalicelib.runtime.funnel_store import head_summary
+
     heads = wiring.funnel_store().heads()
     return json_response({"funnels": [head_summary(head) for head in heads]})
 
@@ -94,6 +90,8 @@ def list_funnels():  # type: ignore[no-untyped-def]
 @json_errors
 def get_funnel(name: str):  # type: ignore[no-untyped-def]
     require_admin(blueprint.current_request)
+    from chalicelib.runtime.funnel_store import head_summary
+
     store = wiring.funnel_store()
     head = next((h for h in store.heads() if h.name == name), None)
     if head is None:
@@ -107,25 +105,40 @@ def get_funnel(name: str):  # type: ignore[no-untyped-def]
 def change_funnel(name: str, action: str):  # type: ignore[no-untyped-def]
     request = blueprint.current_request
     require_admin(request)
+    from chalicelib.runtime.funnel_store import (
+        ACTIVE,
+        ARCHIVED,
+        PAUSED,
+        UnknownFunnel,
+        head_summary,
+    )
+
     store = wiring.funnel_store()
     if action == "enroll":
         return _enroll(name, request.json_body if request.raw_body else None)
     if action not in STATE_CHANGES:
         raise ApiError(404, f"unknown action {action!r} (pause, resume, archive, enroll)")
+    state = {"pause": PAUSED, "resume": ACTIVE, "archive": ARCHIVED}[action]
     try:
-        head = store.set_state(name, STATE_CHANGES[action])
+        head = store.set_state(name, state)
     except UnknownFunnel as missing:
         raise ApiError(404, f"no funnel named {name!r}", field="name") from missing
     return json_response(head_summary(head))
 
 
 def _enroll(name: str, body: Any) -> Any:
+    from chalicelib.runtime.funnel_store import UnknownFunnel
+    from chalicelib.runtime.listening import ContactMerged
+
     if not isinstance(body, dict) or not isinstance(body.get("contact_id"), str):
         raise ApiError(400, 'send {"contact_id": "..."}', field="contact_id")
     try:
         enrolled = wiring.runtime().enroll(name, body["contact_id"])
     except UnknownFunnel as missing:
         raise ApiError(404, f"no active funnel named {name!r}", field="name") from missing
+    except ContactMerged as merged:
+        message = f"contact {body['contact_id']!r} was merged into another: enroll that one"
+        raise ApiError(409, message, field="contact_id") from merged
     return json_response({"enrolled": enrolled}, 201 if enrolled else 200)
 
 
@@ -134,6 +147,9 @@ def _enroll(name: str, body: Any) -> Any:
 def outbox():  # type: ignore[no-untyped-def]
     request = blueprint.current_request
     require_admin(request)
+    from chalicelib.runtime.views import message_summary
+    from chalicelib.storage import messages as messages_store
+
     wiring.storage()
     params = request.query_params or {}
     try:

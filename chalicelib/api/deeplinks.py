@@ -17,9 +17,8 @@ from chalicelib.api.errors import ApiError, json_response
 from chalicelib.config import WriteKey
 from chalicelib.ingest import cors
 from chalicelib.ingest.http import decode_body, write_key_of
-from chalicelib.tracking.tokens import TokenError
-from chalicelib.webhooks import credentials, deeplinks
 
+# The tokens load in the route, not at every cold start of the API.
 blueprint = Blueprint(__name__)
 MAX_BODY = 4 * 1024
 META_PAGE_USERNAME = "META_PAGE_USERNAME"
@@ -29,6 +28,9 @@ META_PAGE_USERNAME = "META_PAGE_USERNAME"
     "/v1/deeplink", methods=["POST", "OPTIONS"], content_types=["application/json", "text/plain"]
 )
 def deeplink() -> Response:
+    from chalicelib.tracking.tokens import TokenError
+    from chalicelib.webhooks import credentials, deeplinks
+
     request = blueprint.current_request
     settings = wiring.storage()
     origin = request.headers.get("origin")

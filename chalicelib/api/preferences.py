@@ -21,8 +21,8 @@ from chalicelib import wiring
 from chalicelib.api.pages import not_found, page
 from chalicelib.eventlog.append import receive
 from chalicelib.storage.models import Message
-from chalicelib.tracking import page_links
 
+# The page tokens load in the routes that use them, not at every cold start of the API.
 log = logging.getLogger(__name__)
 blueprint = Blueprint(__name__)
 FORM_TYPES = ["application/x-www-form-urlencoded", "multipart/form-data", "text/plain"]
@@ -40,6 +40,8 @@ def _topics() -> list[str]:
 
 @blueprint.route("/p/{token}", methods=["GET"])
 def preferences_page(token: str) -> Response:
+    from chalicelib.tracking import page_links
+
     settings = wiring.storage()
     try:
         found = page_links.read_preferences_token(settings.signing_secret, token)
@@ -50,6 +52,8 @@ def preferences_page(token: str) -> Response:
 
 @blueprint.route("/p/{token}", methods=["POST"], content_types=FORM_TYPES)
 def save_preferences(token: str) -> Response:
+    from chalicelib.tracking import page_links
+
     settings = wiring.storage()
     try:
         found = page_links.read_preferences_token(settings.signing_secret, token)
@@ -105,6 +109,8 @@ def _form(contact_id: str, note: str, chosen: dict[str, bool] | None = None) -> 
 
 @blueprint.route("/v/{token}", methods=["GET"])
 def view_online(token: str) -> Response:
+    from chalicelib.tracking import page_links
+
     settings = wiring.storage()
     try:
         message_id = page_links.read_view_token(settings.signing_secret, token)

@@ -28,14 +28,9 @@ from chalicelib.eventlog.entry import (
     contact_subject,
     message_subject,
 )
-from chalicelib.tracking.links import host_allowed
-from chalicelib.tracking.tokens import (
-    TokenError,
-    TokenExpired,
-    read_click_token,
-    read_unsubscribe_token,
-)
 
+# The tokens and the allowed hosts load in the routes that use them, not at every cold start of
+# the API (tests/unit/test_cold_start_imports.py).
 blueprint = Blueprint(__name__)
 log = logging.getLogger(__name__)
 
@@ -50,6 +45,9 @@ FORM_TYPES = [
 
 @blueprint.route("/r/{token}", methods=["GET"])
 def click(token: str) -> Response:
+    from chalicelib.tracking.links import host_allowed
+    from chalicelib.tracking.tokens import TokenError, TokenExpired, read_click_token
+
     settings = wiring.storage()
     try:
         target = read_click_token(settings.signing_secret, token, time.time())
@@ -98,6 +96,8 @@ def _expired(site_url: str) -> Response:
 
 @blueprint.route("/u/{token}", methods=["GET"])
 def unsubscribe_page(token: str) -> Response:
+    from chalicelib.tracking.tokens import TokenError, read_unsubscribe_token
+
     settings = wiring.storage()
     try:
         request = read_unsubscribe_token(settings.signing_secret, token)
@@ -115,6 +115,8 @@ def unsubscribe_page(token: str) -> Response:
 
 @blueprint.route("/u/{token}", methods=["POST"], content_types=FORM_TYPES)
 def unsubscribe(token: str) -> Response:
+    from chalicelib.tracking.tokens import TokenError, read_unsubscribe_token
+
     settings = wiring.storage()
     try:
         request = read_unsubscribe_token(settings.signing_secret, token)

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from chalicelib.channels.base import OutgoingMessage, SendResult
 
+OUTBOX = "outbox"
+
 
 class OutboxChannel:
-    name = "outbox"
+    name = OUTBOX
 
     def send(self, message: OutgoingMessage) -> SendResult:
         return SendResult(provider_id=f"outbox-{message.message_id}", status="sent")

@@ -50,6 +50,8 @@ def _sender(value: Any, default_email: str, default_name: str | None) -> tuple[s
 
 class SendGridEmail:
     name = "email"
+    # An event without our custom args names only the X-Message-Id: find the message by it.
+    looked_up_by_provider_id = True
 
     def __init__(
         self,

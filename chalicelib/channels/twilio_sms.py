@@ -20,6 +20,9 @@ def _whatsapp(address: str) -> str:
 
 
 class TwilioMessaging:
+    # A status callback without our `m` parameter names only the SID: find the message by it.
+    looked_up_by_provider_id = True
+
     def __init__(
         self,
         name: str,  # "sms" or "whatsapp"

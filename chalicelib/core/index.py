@@ -5,6 +5,7 @@
                                                    # plus funnels whose condition-based waits or
                                                    # exits may change on any event
     index.entry_candidates(event_name) -> list[Funnel]   # only funnels it could start
+    index.named(event_name) -> bool   # some funnel names it (else only conditions may care)
     index.get(name) -> Funnel | None;  index.date_funnels -> tuple[Funnel, ...]
     matches_trigger(funnel, event, contact) -> bool
     matches_date_trigger(funnel, contact, now) -> bool   # run once a day per contact
@@ -40,7 +41,8 @@ def trigger_event_name(funnel: Funnel) -> str | None:
     return t.event or (SEGMENT_ENTERED if t.segment else None)
 
 
-def _mentioned(funnel: Funnel) -> set[str]:
+def mentioned(funnel: Funnel) -> set[str]:
+    """The event names a funnel version reacts to by name."""
     names = {trigger_event_name(funnel), funnel.goal.event if funnel.goal else None}
     for rule in funnel.exit:
         names.add(rule.event)
@@ -53,7 +55,8 @@ def _mentioned(funnel: Funnel) -> set[str]:
     return names  # type: ignore[return-value]
 
 
-def _condition_driven(funnel: Funnel) -> bool:
+def condition_driven(funnel: Funnel) -> bool:
+    """Its conditions (a wait's, an exit's) may change on any event: it listens to all."""
     waits = any(isinstance(s, WaitUntilStep) and s.condition for s in funnel.steps)
     return waits or any(rule.condition for rule in funnel.exit)
 
@@ -64,15 +67,17 @@ class TriggerIndex:
         self._by_name = {f.name: f for f in self.funnels}
         self._entry: dict[str, list[Funnel]] = {}
         self._interest: dict[str, list[Funnel]] = {}
-        wildcard = [f for f in self.funnels if _condition_driven(f)]
+        wildcard = [f for f in self.funnels if condition_driven(f)]
         for f in self.funnels:
             name = trigger_event_name(f)
             if name:
                 self._entry.setdefault(name, []).append(f)
-            for ev in _mentioned(f):
+            for ev in mentioned(f):
                 if f not in wildcard:
                     self._interest.setdefault(ev, []).append(f)
         self._wildcard = wildcard
+        self._named = set(self._entry) | set(self._interest)
+        self._named |= {ev for f in wildcard for ev in mentioned(f)}
         self.date_funnels = tuple(f for f in self.funnels if f.trigger.date)
 
     @classmethod
@@ -84,6 +89,15 @@ class TriggerIndex:
 
     def entry_candidates(self, event_name: str) -> list[Funnel]:
         return list(self._entry.get(event_name, ()))
+
+    @property
+    def wildcard(self) -> tuple[Funnel, ...]:
+        return tuple(self._wildcard)
+
+    def named(self, event_name: str) -> bool:
+        """Some funnel starts on, exits on, converts on or waits for this event by name;
+        otherwise it reaches only the condition-driven funnels (`candidates`)."""
+        return event_name in self._named
 
     def get(self, name: str) -> Funnel | None:
         return self._by_name.get(name)

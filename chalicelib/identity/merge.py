@@ -141,6 +141,8 @@ def _profile(contact: Contact) -> dict[str, Any]:
         value = getattr(contact, name)
         profile[name] = value.as_dict() if hasattr(value, "as_dict") else value
     profile["merged_from"] = set(contact.merged_from or ())
+    profile["listens"] = set(contact.listens or ())  # chalicelib.runtime.listening
+    profile["listens_kept"] = bool(contact.listens_kept)
     return profile
 
 
@@ -219,6 +221,12 @@ def _combine_into(survivor: str, absorbed: str, snapshot: dict[str, Any]) -> Non
             if value is not None
         ]
         actions.append(Contact.merged_from.add(tombstones))
+        # The absorbed contact's listening enrollments are listed here before they move; a
+        # contact from before the list may bring some unlisted: the survivor's is then read.
+        if snapshot.get("listens"):
+            actions.append(Contact.listens.add(snapshot["listens"]))
+        if snapshot and not snapshot.get("listens_kept"):
+            actions.append(Contact.listens_kept.remove())
         try:
             with conflicts_as_domain_errors("combine contacts"):
                 contact.update(actions=actions, condition=Contact.merged_into.does_not_exist())
@@ -234,7 +242,7 @@ def _combine_into(survivor: str, absorbed: str, snapshot: dict[str, Any]) -> Non
 
 def _clear_tombstone(absorbed: str, survivor: str) -> None:
     """The absorbed contact keeps only its id and `merged_into`: its data lives on elsewhere."""
-    removable = [*PROFILE_FIELDS, "merged_from"]
+    removable = [*PROFILE_FIELDS, "merged_from", "listens", "listens_kept"]
     Contact._get_connection().update_item(
         absorbed,
         actions=[getattr(Contact, name).remove() for name in removable],

@@ -24,6 +24,8 @@ from pynamodb.expressions.condition import size
 
 from chalicelib.ingest.limits import MAX_TRAITS_PER_CONTACT, Limit, fit_traits, profile_traits
 from chalicelib.ingest.profile import ProfileDelta
+from chalicelib.runtime import listening
+from chalicelib.runtime.listening import Listening
 from chalicelib.storage.errors import ConflictError, conflicts_as_domain_errors
 from chalicelib.storage.models import Contact
 
@@ -65,6 +67,7 @@ class Fitted:
     contact_id: str  # the contact updated (a merge tombstone is followed)
     refused: list[tuple[Any, Limit]]  # calls refused, with the limit each broke
     fresh: bool | None = None  # this update began the profile (None: not known, nothing written)
+    listening: Listening | None = None  # the contact's listening enrollments, as updated
 
 
 def apply_fitting(
@@ -87,8 +90,8 @@ def apply_fitting(
         delta = _delta(kept)
         delta.seen = dict(seen or {})
         try:
-            updated, fresh = apply(contact_id, delta, created)
-            return Fitted(updated, refused, fresh)
+            updated, fresh, listens = apply(contact_id, delta, created)
+            return Fitted(updated, refused, fresh, listens)
         except ProfileFull as full:
             contact_id, created = full.contact_id, full.created
             kept, dropped = fit_traits(kept, full.existing)
@@ -103,18 +106,23 @@ def _delta(calls: Sequence[Any]) -> ProfileDelta:
     return delta
 
 
-def apply(contact_id: str, delta: ProfileDelta, created: bool) -> tuple[str, bool]:
-    """Update the contact; returns the id actually updated (a merge tombstone is followed) and
-    whether this update began its profile (it had no first_seen before)."""
+def apply(
+    contact_id: str, delta: ProfileDelta, created: bool
+) -> tuple[str, bool, Listening | None]:
+    """Update the contact; returns the id actually updated (a merge tombstone is followed),
+    whether this update began its profile (it had no first_seen before) and what the item
+    lists of its listening enrollments (chalicelib.runtime.listening)."""
     for _ in range(_MAX_HOPS):
         try:
-            return contact_id, _apply_once(contact_id, delta, created)
+            return (contact_id, *_apply_once(contact_id, delta, created))
         except TombstoneHit as hit:
             contact_id, created = hit.survivor, False
     raise ConflictError(f"contact {contact_id}: too many merge hops")
 
 
-def _apply_once(contact_id: str, delta: ProfileDelta, created: bool) -> bool:
+def _apply_once(
+    contact_id: str, delta: ProfileDelta, created: bool
+) -> tuple[bool, Listening | None]:
     if created and len(profile_traits(delta.traits)) > MAX_TRAITS_PER_CONTACT:
         raise ProfileFull(contact_id, frozenset(), created=True)
     try:
@@ -125,13 +133,14 @@ def _apply_once(contact_id: str, delta: ProfileDelta, created: bool) -> bool:
         raise ProfileFull(contact_id, None, created=False) from error
 
 
-def _write(contact_id: str, delta: ProfileDelta, created: bool) -> bool:
-    """True when the contact had no profile before (no first_seen)."""
+def _write(contact_id: str, delta: ProfileDelta, created: bool) -> tuple[bool, Listening | None]:
+    """Whether the contact had no profile before (no first_seen), and its listening list."""
     if created:
         # A brand-new contact: its maps are written whole, in the same single request.
         maps = [
             Contact.attributes.set(delta.traits),
             Contact.consents.set(delta.consents),
+            Contact.listens_kept.set(True),  # nothing to list yet: the list is complete
         ]
         if delta.seen:
             maps.append(Contact.seen.set({name: last for name, (_, last) in delta.seen.items()}))
@@ -142,7 +151,7 @@ def _write(contact_id: str, delta: ProfileDelta, created: bool) -> bool:
                     _scalars(delta, True, True) + maps,
                     Contact.contact_id.does_not_exist(),
                 )
-            return True
+            return True, listening.created()
         except ConflictError:
             pass  # a merge in this request created it first: update it like any other
     paths = _paths(delta)
@@ -160,9 +169,10 @@ def _write(contact_id: str, delta: ProfileDelta, created: bool) -> bool:
         old = _update_with_maps(
             contact_id, _scalars(delta, True, False) + _seen(delta) + head, condition
         )
-        fresh = "first_seen" not in old
+        fresh = delta.first_seen is None or "first_seen" not in old
+        listens = _listening(old)
     except ConflictError:
-        fresh = _apply_out_of_order(contact_id, delta, head)
+        fresh, listens = _apply_out_of_order(contact_id, delta, head)
     for start in range(_PATHS_PER_UPDATE, len(paths), _PATHS_PER_UPDATE):
         try:
             _update_with_maps(contact_id, paths[start : start + _PATHS_PER_UPDATE], not_merged)
@@ -172,10 +182,19 @@ def _write(contact_id: str, delta: ProfileDelta, created: bool) -> bool:
             # The first update (counters) is in: raising would make the caller count it twice.
             log.warning("contact %s is out of bytes: %d traits dropped", contact_id, len(paths))
             break
-    return fresh
+        listens = None  # the contact changed after the first update: not known
+    return fresh, listens
 
 
-def _apply_out_of_order(contact_id: str, delta: ProfileDelta, head: list[Any]) -> bool:
+def _listening(old: dict[str, Any]) -> Listening | None:
+    if "version" not in old:
+        return None
+    return listening.from_item(old, int(old["version"]["N"]) + 1)
+
+
+def _apply_out_of_order(
+    contact_id: str, delta: ProfileDelta, head: list[Any]
+) -> tuple[bool, Listening | None]:
     """A tombstone, or events older than what is recorded (late delivery, an import): read the
     contact and set only the fields these events improve, guarded by its version."""
     for _ in range(_MAX_HOPS):
@@ -197,7 +216,12 @@ def _apply_out_of_order(contact_id: str, delta: ProfileDelta, head: list[Any]) -
                 _scalars(delta, latest, earliest) + _seen(delta) + head,
                 Contact.version == contact.version,
             )
-            return contact.first_seen is None
+            listens = Listening(
+                frozenset(contact.listens or ()),
+                bool(contact.listens_kept),
+                int(contact.version or 0) + 1,
+            )
+            return contact.first_seen is None, listens
         except ConflictError:
             continue
     raise ConflictError(f"contact {contact_id}: too much contention")
@@ -264,7 +288,7 @@ def _paths(delta: ProfileDelta) -> list[Any]:
 
 
 def _update_with_maps(contact_id: str, actions: list[Any], condition: Any) -> dict[str, Any]:
-    """The updated attributes' values before the update (DynamoDB returns them at no cost)."""
+    """The item as it was before the update (DynamoDB returns it at no cost)."""
     if not actions:
         return {}
     with conflicts_as_domain_errors("update contact"):
@@ -291,6 +315,6 @@ def _update(contact_id: str, actions: list[Any], condition: Any) -> dict[str, An
         contact_id,
         actions=[*actions, Contact.version.add(1)],
         condition=condition,
-        return_values="UPDATED_OLD",
+        return_values="ALL_OLD",
     )
     return dict(response.get("Attributes") or {})

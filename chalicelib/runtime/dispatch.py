@@ -34,6 +34,7 @@ from chalicelib.channels.base import Channel
 from chalicelib.channels.daily_limits import DailyBudget
 from chalicelib.channels.delivery import DeliveryOutcome, deliver
 from chalicelib.channels.onsite import ONSITE
+from chalicelib.channels.outbox import OUTBOX
 from chalicelib.channels.reachability import Reachability
 from chalicelib.config import Settings
 from chalicelib.onsite import inbox as onsite_inbox
@@ -233,6 +234,7 @@ class Dispatcher:
                 "channel": outcome.channel,
                 "address": outcome.address,
                 "via": getattr(sender, "name", None) if sender else None,
+                "looked_up": bool(getattr(sender, "looked_up_by_provider_id", False)),
                 "content": {**outcome.content, **kept},
             },
             inbox=outcome.channel == ONSITE,
@@ -280,12 +282,17 @@ class Dispatcher:
             if status == SENT and sent is not None:
                 actions += [
                     Message.sent_at.set(now),
-                    Message.provider_id.set(provider_id),
                     Message.channel.set(sent["channel"]),
                     Message.address.set(sent["address"]),
-                    Message.via.set(sent["via"]),
                     Message.content.set(sent["content"]),
                 ]
+                # Each index entry costs a write unit: only what is looked up is indexed.
+                if sent["via"] == OUTBOX:
+                    actions.append(Message.via.set(OUTBOX))
+                if sent["looked_up"]:
+                    actions.append(Message.provider_id.set(provider_id))
+                else:
+                    actions.append(Message.provider_ref.set(provider_id))
             if inbox and sent is not None and not overtaken:
                 actions += onsite_inbox.enter(message, sent["content"], now)
             if error:

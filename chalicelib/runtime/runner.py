@@ -39,10 +39,16 @@ from chalicelib.core.decisions import (
     UpdateProfile,
 )
 from chalicelib.core.funnel import FUNNEL_ENTERED, Cap, Funnel
-from chalicelib.core.index import matches_date_trigger, matches_trigger, may_enter
+from chalicelib.core.index import (
+    condition_driven,
+    matches_date_trigger,
+    matches_trigger,
+    may_enter,
+    mentioned,
+)
 from chalicelib.core.state import ACTIVE, ContactView, EnrollmentState
 from chalicelib.events import StoredEvent
-from chalicelib.runtime import date_triggers, parallel
+from chalicelib.runtime import date_triggers, listening, parallel
 from chalicelib.runtime.clock import Clock
 from chalicelib.runtime.contacts import (
     ContactSnapshot,
@@ -59,6 +65,7 @@ from chalicelib.runtime.dispatch import (
     pending_content,
 )
 from chalicelib.runtime.funnel_store import ARCHIVED, PAUSED, FunnelStore, UnknownFunnel
+from chalicelib.runtime.listening import Listening
 from chalicelib.runtime.observer import Committed, NoObserver, RuntimeObserver
 from chalicelib.runtime.profile import apply_profile_update, claim_identities
 from chalicelib.runtime.scheduler import Scheduler, Wakeup
@@ -97,6 +104,9 @@ class _Contact:
     now: datetime
     _snapshot: ContactSnapshot | None = None
     _enrollments: list[Enrollment] | None = None
+    # What the contact item listed of its listening enrollments (chalicelib.runtime.listening)
+    # as the worker found it; None once anything of the contact's enrollments changed.
+    listening: Listening | None = None
 
     @property
     def enrollments(self) -> list[Enrollment]:
@@ -107,9 +117,11 @@ class _Contact:
     def changed(self) -> None:
         """An enrollment of the contact changed elsewhere: read them again when next needed."""
         self._enrollments = None
+        self.listening = None
 
     def committed(self, row: Enrollment) -> None:
         """This input committed `row`: the enrollments read stay true with it in place."""
+        self.listening = None
         if self._enrollments is None:
             return
         if row.contact_id != self.contact_id:
@@ -163,14 +175,21 @@ class Runtime:
         self.links = dict(links or {})  # `links.*` for templates: see dispatch.engine_links
         self.phone_region = phone_region  # reads phone numbers a funnel stores
         self.workspace_cap = workspace_cap  # AUTOFUNNEL_FREQUENCY_CAP, across all funnels
+        self._older_names: tuple[object, frozenset[str]] = (None, frozenset())
 
     # --- inputs ---------------------------------------------------------------------------
 
-    def handle(self, events: Sequence[StoredEvent]) -> None:
+    def handle(self, events: Sequence[StoredEvent], listens: Listening | None = None) -> None:
         """Match each stored event against funnels, advance and enroll (the worker's call: a
         failure goes back to the stream, which delivers the event again). A contact's
-        enrollments are read once for its events, unless a step commits in between."""
+        enrollments are read once for its events, unless a step commits in between; not at
+        all for events only condition-driven funnels hear when `listens` (what the contact
+        item of the events' first contact lists, as the worker's profile update found it)
+        names no enrollment of theirs."""
         contacts: dict[str, _Contact] = {}
+        if events:
+            first = events[0].contact_id
+            contacts[first] = _Contact(first, self.clock(), listening=listens)
         for event in events:
             if event.type == "identify":
                 self._mark_dates(event.contact_id, event.properties)
@@ -301,8 +320,11 @@ class Runtime:
             for message in messages:  # claimed by the transaction that creates them
                 if message.status == PENDING:
                     message.status, message.attempts = SENDING, 1
+            if listens:  # listed before it starts (chalicelib.runtime.listening)
+                listening.mark(contact_id, key)
             return contact, row, outcome, messages
 
+        listens = condition_driven(funnel)
         staged = parallel.each(stage, [cid for cid in ids if cid not in found], workers)
         index = self.funnels.index()  # does any funnel react to entering this one?
         announce = bool(index.candidates(FUNNEL_ENTERED) or index.entry_candidates(FUNNEL_ENTERED))
@@ -340,6 +362,8 @@ class Runtime:
             ) -> None:
                 contact, row, outcome, messages = entry
                 self._carry_out(row, outcome.decisions, messages, contact, 0, before_send, True)
+                if listens and outcome.state.status != ACTIVE:
+                    listening.unmark(contact.contact_id, [key])
                 if announce:
                     self._on_event(
                         contact.contact_id,
@@ -380,12 +404,70 @@ class Runtime:
         if not interested and not entries:
             return  # no funnel cares: no reads at all
         contact = contact or _Contact(contact_id, self.clock())
+        if self._unheard(contact, event.name, bool(entries)):
+            return  # only condition-driven funnels hear it, and none has the contact
+        self._tidy_listening(contact)
         for row in list(contact.enrollments):
             if row.status == ACTIVE and row.funnel in interested:
                 self._advance(contact, row.enrollment_key, event, depth=depth)
         for funnel in entries:
             if matches_trigger(funnel, event, contact.trigger_view(funnel)):
                 self._enter(funnel, contact, event, depth)
+
+    def _unheard(self, contact: _Contact, event_name: str, starts: bool) -> bool:
+        """No enrollment of the contact hears the event, as its listed enrollments show."""
+        listed = contact.listening
+        if listed is None or not listed.kept or listed.keys or starts:
+            return False
+        return not self._named(event_name)
+
+    def _named(self, event_name: str) -> bool:
+        """Some funnel names the event: the current versions (the index), or an older version
+        of a condition-driven funnel (whose enrollments on it hear what that version names)."""
+        index = self.funnels.index()
+        if index.named(event_name):
+            return True
+        if self._older_names[0] is not index:
+            names = {
+                name
+                for funnel in index.wildcard
+                for version in range(1, funnel.version)
+                for name in self._names_of(funnel.name, version)
+            }
+            self._older_names = (index, frozenset(names))
+        return event_name in self._older_names[1]
+
+    def _names_of(self, name: str, version: int) -> set[str]:
+        try:
+            return mentioned(self.funnels.version(name, version))
+        except UnknownFunnel:
+            return set()
+
+    def _tidy_listening(self, contact: _Contact) -> None:
+        """With the contact's enrollments read anyway: list those a contact from before the
+        list has, and unlist those that ended (a crash after their end, or a merge)."""
+        listed = contact.listening
+        if listed is None:
+            return
+        contact.listening = None  # once per input
+        rows = {row.enrollment_key: row for row in contact.enrollments}
+        if not listed.kept:
+            keys = [key for key, row in rows.items() if self._listens(row)]
+            listening.adopt(contact.contact_id, keys, listed.version)
+            return
+        ended = [key for key in listed.keys if key in rows and rows[key].status != ACTIVE]
+        listening.unmark(contact.contact_id, ended)
+
+    def _listens(self, row: Enrollment) -> bool:
+        """An active enrollment on a condition-driven funnel version."""
+        return row.status == ACTIVE and self._listened(row)
+
+    def _listened(self, row: Enrollment) -> bool:
+        """The enrollment's funnel version is condition-driven (it is listed while active)."""
+        try:
+            return condition_driven(self.funnels.version(row.funnel, int(row.funnel_version)))
+        except UnknownFunnel:
+            return True  # when in doubt, list it: a key too many costs a read
 
     def _enter(
         self, funnel: Funnel, contact: _Contact, trigger: EventInput | None, depth: int
@@ -415,6 +497,8 @@ class Runtime:
             funnel_version=funnel.version,
             started_at=contact.now,
         )
+        if condition_driven(funnel):  # listed before it starts: never a listener unlisted
+            listening.mark(contact.contact_id, key)
         try:
             self._commit(row, None, outcome, contact, depth)
         except ConflictError:
@@ -547,6 +631,8 @@ class Runtime:
             # nothing, and a crash cannot count it twice or lose it.
             self._observe(lambda: self.observer.count_in(transaction, key, [step]))
         contact.committed(row)
+        if outcome.state.status != ACTIVE and self._listened(row):
+            listening.unmark(row.contact_id, [row.enrollment_key])
         self._carry_out(row, outcome.decisions, messages, contact, depth, claimed=True)
 
     def _stage(self, row: Enrollment, outcome: engine.Outcome, contact: _Contact) -> list[Message]:

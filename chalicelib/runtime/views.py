@@ -39,7 +39,7 @@ def message_summary(message: Message) -> dict[str, Any]:
         "funnel_version": message.funnel_version,
         "step_id": message.step_id,
         "channel": message.channel,
-        "via": message.via,
+        "via": message.via or message.channel,  # a provider's sender is named as its channel
         "address": message.address,
         "status": message.status,
         "content": message.content,

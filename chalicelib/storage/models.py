@@ -3,7 +3,8 @@
 No request path uses Scan: every read below is a GetItem or a Query on a key or a GSI.
 Table names are placeholders until `chalicelib.storage.binding.bind(settings)` sets them per stage.
 
-- contacts (contact_id): get a profile; conditional update guarded by `version`.
+- contacts (contact_id): get a profile; conditional update guarded by `version`; the worker's
+  profile update returns the item (ALL_OLD, no read units), `listens` included.
 - identities (identity = "email:a@b.c"): get → contact; uniqueness by conditional put;
   GSI by_contact lists a contact's identities.
 - events (subject, event_id): the event log. Routes append each inbound event once (a conditional
@@ -16,7 +17,8 @@ Table names are placeholders until `chalicelib.storage.binding.bind(settings)` s
   sweeper. (A funnel's figures come from the counters: no index lists a funnel's enrollments,
   which would cost each enrollment a write when it starts and two when it ends.)
 - messages (message_id): get by id (the idempotency record of a send); GSI by_contact,
-  GSI by_provider_id (status callbacks), GSI by_via (the outbox), GSI by_dispatch (sparse,
+  GSI by_provider_id (sparse: status callbacks that name only the provider's id, SendGrid's
+  and Twilio's), GSI by_via (sparse: the outbox), GSI by_dispatch (sparse,
   sharded: messages not yet sent, for crash recovery), GSI by_onsite (sparse: a contact's
   on-site messages waiting to be shown, what the snippet's poll reads), GSI by_onsite_expiry
   (sparse, sharded: on-site messages whose time to be shown ran out, for the sweeper).
@@ -88,6 +90,12 @@ class Contact(Model):
     # The event log's last position applied per subject the contact's entries come under: a
     # redelivered stream batch finds its entries applied and adds nothing twice (profile_store).
     seen = MapAttribute(null=True)
+    # The contact's active enrollments in funnel versions that listen to every event (their
+    # conditions may change on any): an event no funnel names is checked against the contact's
+    # enrollments only when one is listed (chalicelib.runtime.listening). `listens_kept`: every
+    # such enrollment of the contact is listed (unset on contacts from before the list).
+    listens = UnicodeSetAttribute(null=True)
+    listens_kept = BooleanAttribute(null=True)
     version = VersionAttribute()
 
 
@@ -274,10 +282,15 @@ class Message(Model):
     step_id = UnicodeAttribute(null=True)
     template_id = UnicodeAttribute(null=True)
     channel = UnicodeAttribute()  # email | sms | whatsapp | telegram | messenger | webhook ...
-    via = UnicodeAttribute(null=True)  # the sender that carried it: a provider, or "outbox"
+    # Set on the outbox's sends only ("outbox"): by_via lists the outbox, and a provider's send
+    # (its sender is the channel's) would only add an index entry nobody reads.
+    via = UnicodeAttribute(null=True)
     address = UnicodeAttribute(null=True)
     content = JSONAttribute(default=dict)
+    # The provider's id, indexed (by_provider_id) only for providers whose callbacks may name
+    # nothing else (SendGrid, Twilio); the others' ids are kept unindexed in provider_ref.
     provider_id = UnicodeAttribute(null=True)
+    provider_ref = UnicodeAttribute(null=True)
     status = UnicodeAttribute()  # pending | sending | sent | delivered | opened | ... | failed
     status_history = ListAttribute(of=MapAttribute, default=list)
     attempts = NumberAttribute(default=0)

@@ -22,6 +22,7 @@ from chalicelib.eventlog.stream import position_key
 from chalicelib.events import StoredEvent
 from chalicelib.ingest import limits, profile_store
 from chalicelib.ingest.spec import CALL_TYPES
+from chalicelib.runtime.listening import Listening
 from chalicelib.storage.errors import ConflictError
 from chalicelib.storage.models import Event
 from chalicelib.tracking import consent, opt_in
@@ -33,6 +34,7 @@ TRAITS_REFUSED = "traits_refused"
 class Handled:
     events: list[StoredEvent]  # for analytics and the funnels, in order
     fresh: bool | None  # these entries began the contact's profile (None: not known)
+    listening: Listening | None = None  # as the profile update found it (None: not known)
 
 
 def apply(contact_id: str, entries: Sequence[Entry], created: bool, now: datetime) -> Handled:
@@ -42,9 +44,10 @@ def apply(contact_id: str, entries: Sequence[Entry], created: bool, now: datetim
     calls = [e for e in ordered if e.type in CALL_TYPES and e.contact_id is None]
     refused: set[tuple[str, str]] = set()
     fresh: bool | None = None
+    listens: Listening | None = None
     if calls:
         profile = _apply_profile(contact_id, calls, created)
-        contact_id, fresh = profile.contact_id, profile.fresh
+        contact_id, fresh, listens = profile.contact_id, profile.fresh, profile.listening
         if profile.refused:
             _record_refusals(contact_id, profile.refused, now)
         refused = {(entry.subject, entry.event_id) for entry, _ in profile.refused}
@@ -57,7 +60,7 @@ def apply(contact_id: str, entries: Sequence[Entry], created: bool, now: datetim
                 continue
             _consent(contact_id, entry)
         stored.append(stored_event(contact_id, entry))
-    return Handled(stored, fresh)
+    return Handled(stored, fresh, listens)
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,7 @@ class Profile:
     contact_id: str
     refused: list[tuple[Entry, limits.Limit]]
     fresh: bool | None  # this batch began the profile (None: not known, e.g. handled before)
+    listening: Listening | None = None
 
 
 def _apply_profile(contact_id: str, calls: list[Entry], created: bool) -> Profile:
@@ -76,7 +80,7 @@ def _apply_profile(contact_id: str, calls: list[Entry], created: bool) -> Profil
         try:
             fitted = profile_store.apply_fitting(contact_id, calls, created, _guards(calls))
             fresh = fitted.fresh if not refused else None
-            return Profile(fitted.contact_id, refused + fitted.refused, fresh)
+            return Profile(fitted.contact_id, refused + fitted.refused, fresh, fitted.listening)
         except profile_store.AlreadyApplied as applied:
             contact_id, created = applied.contact_id, False
             done = [c for c in calls if _position(c) <= applied.seen.get(guard_name(c.subject), "")]

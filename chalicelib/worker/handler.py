@@ -160,7 +160,7 @@ class Worker:
             figures += [
                 (event.position, tally) for event, tally in zip(stored, tallies, strict=True)
             ]
-        self.runtime.handle(stored)
+        self.runtime.handle(stored, handled.listening)
         for entry, tally in feedback.apply(group, contact_id, self.runtime, now):
             figures.append((entry.position, tally))
         return figures

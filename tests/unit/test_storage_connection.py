@@ -34,3 +34,26 @@ def test_the_shared_connection_makes_dynamodb_clients_looking_only_at_dynamodb(
     loader = connection.session.get_component("data_loader")
     assert loader.list_available_services("service-2") == ["dynamodb"]
     assert connection.client is client  # one client for the container
+
+
+def test_the_shared_connection_reads_botocores_own_files_whole_into_plain_dicts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from botocore.loaders import Loader
+
+    monkeypatch.setattr(pynamodb.connection.base, "get_session", botocore.session.Session)
+    connection = SharedConnection(
+        region="ap-southeast-3", aws_access_key_id="id", aws_secret_access_key="secret"
+    )
+    loader = connection.session.get_component("data_loader")
+
+    endpoints = loader.load_data("endpoints")
+    model = loader.load_service_model("dynamodb", "service-2")  # gzipped in recent botocore
+
+    assert type(endpoints) is dict and type(model["shapes"]) is dict
+    assert len(endpoints["partitions"]) == len(Loader().load_data("endpoints")["partitions"])
+    assert list(model["operations"]) == list(
+        Loader().load_service_model("dynamodb", "service-2")["operations"]
+    )  # the order botocore's OrderedDicts keep
+    client = connection.client
+    assert client.meta.endpoint_url == "https://dynamodb.ap-southeast-3.amazonaws.com"

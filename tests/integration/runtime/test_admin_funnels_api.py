@@ -8,7 +8,7 @@ from pathlib import Path
 from chalice.test import Client
 
 from autofunnel.timetravel import Stack  # identities, as the ingest API would store them
-from chalicelib.storage.models import Enrollment
+from chalicelib.storage.models import Contact, Enrollment
 
 FUNNELS = Path(__file__).resolve().parents[3] / "funnels"
 CART_YAML = (FUNNELS / "abandoned_cart.yaml").read_text()
@@ -111,3 +111,21 @@ def test_publishing_warns_about_links_that_would_go_out_untracked(
     warnings = response.json_body["warnings"]
     assert warnings and all("t.me" in w["message"] for w in warnings)
     assert all(w["file"] == "telegram_guide.yaml" and w["line"] > 1 for w in warnings)
+
+
+def test_enrolling_a_merged_contact_in_a_listening_funnel_names_the_problem(
+    api: Client, admin_headers: dict[str, str]
+) -> None:
+    """A funnel whose exit is a condition lists its enrollments on the contact item, which a
+    merge tombstone no longer takes: the API says so instead of enrolling a contact gone."""
+    listening = CART_YAML.replace("exit:\n", "exit:\n  - {condition: {tag: vip}, reason: vip}\n", 1)
+    assert listening != CART_YAML
+    put(api, "abandoned_cart", listening, admin_headers)
+    Contact(contact_id="gone", merged_into="kept").save()
+    headers = {**admin_headers, "Content-Type": "application/json"}
+    refused = api.http.post(
+        "/admin/funnels/abandoned_cart/enroll", headers=headers, body='{"contact_id": "gone"}'
+    )
+    assert refused.status_code == 409
+    assert "merged" in refused.json_body["error"]
+    assert not list(Enrollment.query("gone"))

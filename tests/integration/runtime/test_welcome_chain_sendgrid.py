@@ -15,6 +15,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from autofunnel.timetravel import Stack
 from chalicelib import wiring
 from chalicelib.config import Settings
+from chalicelib.storage import messages
+from chalicelib.storage.models import Message
 from tests.integration.channels.conftest import post_sendgrid, public_key_b64
 from tests.provider_stub import ProviderStub, Reply, running
 
@@ -98,3 +100,28 @@ def test_an_open_pulls_the_next_email_forward(
         json.loads(json.dumps(stack_.outbox("anna")))[1][0]
         == (START + timedelta(days=1, hours=3, minutes=1)).isoformat()
     )
+
+
+def test_an_event_naming_only_sendgrids_id_finds_the_message_sent(
+    stack: tuple[Stack, ec.EllipticCurvePrivateKey], sendgrid: ProviderStub, api: Client
+) -> None:
+    """SendGrid's ids are indexed (an event without our custom args names only its id); the
+    record is not listed in the outbox, which only the outbox's sends enter."""
+    stack_, key = stack
+    stack_.event("anna", "lead_captured", source="popup")
+    stack_.advance(timedelta(days=1, minutes=1))
+    (first,) = sent_mails(sendgrid)
+    message = Message.get(first["custom_args"]["message_id"])
+    assert (message.provider_id, message.via) == ("sg-1", None)
+    assert message.message_id not in {m.message_id for m in messages.sent_via("outbox", 10)}
+
+    delivered = {
+        "email": "anna@example.com",
+        "event": "delivered",
+        "timestamp": int(stack_.clock().timestamp()),
+        "sg_event_id": "ev-d",
+        "sg_message_id": "sg-1.filter0001",
+    }
+    assert post_sendgrid(api, key, [delivered]).status_code == 200
+    stack_.drain()
+    assert Message.get(message.message_id).status == "delivered"
