@@ -22,7 +22,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError, UpdateError
@@ -32,7 +32,6 @@ from chalicelib import observability
 from chalicelib.channels import reachability
 from chalicelib.channels.base import Channel
 from chalicelib.channels.daily_limits import DailyBudget
-from chalicelib.channels.delivery import DeliveryOutcome, deliver
 from chalicelib.channels.onsite import ONSITE
 from chalicelib.channels.outbox import OUTBOX
 from chalicelib.channels.reachability import Reachability
@@ -43,6 +42,9 @@ from chalicelib.runtime.observer import NoObserver, RuntimeObserver
 from chalicelib.storage.models import Message
 from chalicelib.tracking import page_links
 from chalicelib.tracking.urls import unsubscribe_url
+
+if TYPE_CHECKING:  # the senders' machinery loads at the first send, not with the worker's graph
+    from chalicelib.channels.delivery import DeliveryOutcome
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +101,7 @@ def fill_links(
     return {key: filled(value) for key, value in parts.items()}
 
 
-Deliver = Callable[..., DeliveryOutcome]
+Deliver = Callable[..., "DeliveryOutcome"]
 
 
 def dispatch_shard(message_id: str) -> str:
@@ -118,7 +120,7 @@ class Dispatcher:
         channels: Mapping[str, Channel],
         settings: Settings,
         clock: Clock,
-        deliver: Deliver = deliver,
+        deliver: Deliver | None = None,  # default: chalicelib.channels.delivery.deliver
         budget: DailyBudget | None = None,
         observer: RuntimeObserver | None = None,
         connection: Connection | None = None,
@@ -148,6 +150,10 @@ class Dispatcher:
         if content.get(TO):  # a double opt-in's confirmation: to the number it confirms
             reach = reach or reachability.load(message.contact_id)
             reach = replace(reach, addresses={**reach.addresses, "sms": str(content[TO])})
+        if self._deliver is None:
+            from chalicelib.channels.delivery import deliver
+
+            self._deliver = deliver
         outcome = self._deliver(
             self._channels,
             settings=self._settings,
