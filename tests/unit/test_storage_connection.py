@@ -12,15 +12,17 @@ import pytest
 from chalicelib.storage.connection import SharedConnection
 
 
+def new_container_connection(monkeypatch: pytest.MonkeyPatch, region: str) -> SharedConnection:
+    """A connection with a session of its own, as in a new container: the one the tests share
+    has loaded DynamoDB's model already (tests/conftest.py), so it would list nothing at all."""
+    monkeypatch.setattr(pynamodb.connection.base, "get_session", botocore.session.Session)
+    return SharedConnection(region=region, aws_access_key_id="id", aws_secret_access_key="secret")
+
+
 def test_the_shared_connection_makes_dynamodb_clients_looking_only_at_dynamodb(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # A session of its own, as in a new container: the one the tests share has loaded DynamoDB's
-    # model already (tests/conftest.py), so it would list nothing at all.
-    monkeypatch.setattr(pynamodb.connection.base, "get_session", botocore.session.Session)
-    connection = SharedConnection(
-        region="eu-west-1", aws_access_key_id="id", aws_secret_access_key="secret"
-    )
+    connection = new_container_connection(monkeypatch, "eu-west-1")
     listed: list[str] = []
     real_listdir = os.listdir
     monkeypatch.setattr(os, "listdir", lambda path: listed.append(str(path)) or real_listdir(path))
@@ -41,10 +43,7 @@ def test_the_shared_connection_reads_botocores_own_files_whole_into_plain_dicts(
 ) -> None:
     from botocore.loaders import Loader
 
-    monkeypatch.setattr(pynamodb.connection.base, "get_session", botocore.session.Session)
-    connection = SharedConnection(
-        region="ap-southeast-3", aws_access_key_id="id", aws_secret_access_key="secret"
-    )
+    connection = new_container_connection(monkeypatch, "ap-southeast-3")
     loader = connection.session.get_component("data_loader")
 
     endpoints = loader.load_data("endpoints")
