@@ -20,6 +20,7 @@ from autofunnel import demo_seed, dynamodb_local
 from autofunnel.funnel_commands import funnel_files
 from chalicelib import jobs, wiring
 from chalicelib.core.problems import FunnelValidationError
+from chalicelib.eventlog import local as local_streams
 from chalicelib.paging.runner import Budget
 from chalicelib.runtime.local_scheduler import LocalScheduler
 from chalicelib.storage.tables import create_tables
@@ -108,6 +109,8 @@ def run(options: LocalOptions, on_ready: Callable[[dict[str, str]], None] | None
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)
     emulator = dynamodb_local.start(data_dir=options.data_dir / "dynamodb")
+    # The stream positions live beside the data, as an event source mapping's outlive a deploy.
+    local_streams.keep_positions_in(options.data_dir / "stream-positions.json")
     api: subprocess.Popen[bytes] | None = None
     scheduler: LocalSchedulerLoop | None = None
     try:

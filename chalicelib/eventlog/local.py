@@ -6,15 +6,20 @@ does: per shard, in order, in batches; a failed record and everything after it d
 Like an event source mapping, which keeps its position whichever container runs the handler, the
 process remembers how far each stream was handled: a poller built later (the real application
 after the demo seed's time-travel stack handled its records, a test's stack after the app's)
-starts after the last record handled, not again from TRIM_HORIZON.
+starts after the last record handled, not again from TRIM_HORIZON. `make run` also keeps the
+positions in its data folder (`keep_positions_in`), so a restart does not hand over again the
+last 24 hours of records that DynamoDB Local's streams still hold.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from chalicelib.eventlog.stream import position_key
@@ -27,6 +32,24 @@ MAX_ATTEMPTS = 5
 
 # Stream ARN -> shard id -> the sequence number of the last record handled (or skipped) there.
 _handled: dict[str, dict[str, str]] = {}
+_positions_file: Path | None = None
+
+
+def keep_positions_in(path: Path) -> None:
+    """Load the positions a previous process saved in `path`, and save them there from now on."""
+    global _positions_file
+    _positions_file = path
+    if path.exists():
+        for arn, shards in json.loads(path.read_text()).items():
+            _handled.setdefault(arn, {}).update(shards)
+
+
+def _save_positions() -> None:
+    if _positions_file is None:
+        return
+    partial = _positions_file.with_suffix(".partial")
+    partial.write_text(json.dumps(_handled))
+    os.replace(partial, _positions_file)  # never a half-written file after a crash
 
 
 @dataclass
@@ -135,6 +158,7 @@ class LocalStream:
         handled = self.handled.get(shard.shard_id)
         if handled is None or position_key(handled) < last:
             self.handled[shard.shard_id] = batch[count - 1]["dynamodb"]["SequenceNumber"]
+            _save_positions()
 
     def _open_shards(self) -> list[_Shard]:
         if self.shards and not any(shard.done for shard in self.shards.values()):
@@ -155,11 +179,22 @@ class LocalStream:
                 "ShardIteratorType": "AFTER_SEQUENCE_NUMBER",
                 "SequenceNumber": shard.last_read,
             }
-        return str(
-            self.client.get_shard_iterator(StreamArn=self.arn, ShardId=shard.shard_id, **where)[
-                "ShardIterator"
-            ]
-        )
+        try:
+            answer = self.client.get_shard_iterator(
+                StreamArn=self.arn, ShardId=shard.shard_id, **where
+            )
+        except self.client.exceptions.ClientError as error:
+            if _code(error) != "TrimmedDataAccessException":
+                raise
+            # The last record handled is older than the stream keeps (a restart after a day):
+            # what followed it is partly gone too, so start from the oldest record still there.
+            log.warning(
+                "stream %s: shard %s resumed from its oldest record", self.table, shard.shard_id
+            )
+            answer = self.client.get_shard_iterator(
+                StreamArn=self.arn, ShardId=shard.shard_id, ShardIteratorType="TRIM_HORIZON"
+            )
+        return str(answer["ShardIterator"])
 
     def _lambda_shaped(self, record: dict[str, Any]) -> dict[str, Any]:
         change = dict(record["dynamodb"])

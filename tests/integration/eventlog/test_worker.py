@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
 
 from chalicelib import wiring
 from chalicelib.config import Settings
+from chalicelib.eventlog import local
 from chalicelib.eventlog.append import append
 from chalicelib.eventlog.entry import VERIFIED, Entry
 from chalicelib.storage.models import Contact, Identity
@@ -69,3 +74,24 @@ def test_a_poller_built_later_starts_after_what_was_handled(settings: Settings) 
     append([page("a2", "m2")], AT)
     assert later.drain() == 2
     assert contact_of("anon:a2").page_views == 2
+
+
+def test_make_run_restarted_on_its_data_is_not_handed_the_old_records_again(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DynamoDB Local keeps a day of stream records: a restarted `make run` resumes where the
+    last one stopped, as an event source mapping does, rather than handling that day again."""
+    monkeypatch.setattr(local, "_handled", copy.deepcopy(local._handled))
+    monkeypatch.setattr(local, "_positions_file", None)
+    positions = tmp_path / "stream-positions.json"
+    local.keep_positions_in(positions)
+    append([page("a3", "m1")], AT)
+    assert wiring.app().drain() == 2
+
+    monkeypatch.setattr(local, "_handled", {})  # a new process: nothing in memory
+    local.keep_positions_in(positions)
+    restarted = wiring.bootstrap(settings)
+    assert restarted.drain() == 0
+    append([page("a3", "m2")], AT)
+    assert restarted.drain() == 2
+    assert contact_of("anon:a3").page_views == 2
