@@ -47,8 +47,13 @@ class Stack:
         start: datetime,
         settings: Settings | None = None,
         channels: dict[str, Channel] | None = None,
+        funnel_index_ttl: float = 0,
     ) -> Stack:
-        """`settings` may differ from the process's (e.g. providers pointed at a stand-in)."""
+        """`settings` may differ from the process's (e.g. providers pointed at a stand-in).
+        `funnel_index_ttl` 0 reads the funnel index again for every event, so a funnel published
+        or paused through another store (a second application, the CLI) counts at once; a
+        caller that changes funnels only through this stack, or not at all, may keep it longer
+        (the stack's own publishes refresh it)."""
         clock = HandClock(start)
         scheduler = LocalScheduler()
         app = wiring.bootstrap(
@@ -56,7 +61,7 @@ class Stack:
             clock=clock,
             channels=channels,
             scheduler=scheduler,
-            funnel_index_ttl=0,
+            funnel_index_ttl=funnel_index_ttl,
         )
         return cls(wiring.install(app), clock, scheduler)
 

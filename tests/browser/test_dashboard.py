@@ -1,6 +1,6 @@
 """The dashboard in headless Chromium against `chalice local`, on tables seeded with the shop
-population's buyers (50 orders among 100 carts; the rest of its 200 carts and its 600 visitors
-who only looked are left out: they change only the counts, which
+population's 100 carts (50 of them end in orders; its 100 visitors who only looked are left out:
+they change only the cohorts and the day's contacts, which
 tests/integration/analytics/test_shop_population.py checks)
 through the real ingest path: the funnel chart's numbers, a contact search opening the
 timeline, an event property holding `<script>` shown as text and never run. Screenshots are

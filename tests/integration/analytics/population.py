@@ -118,15 +118,15 @@ class World:
         return response.json_body
 
 
-# --- the shop population: 800 visitors, 200 carts, 50 orders --------------------------------
+# --- the shop population: 200 visitors, 100 carts, 50 orders --------------------------------
 
-SOURCES = [("google", "spring", 400), ("newsletter", "may", 240), (None, None, 160)]
+SOURCES = [("google", "spring", 100), ("newsletter", "may", 60), (None, None, 40)]
 GROUP_A = range(0, 10)  # order 10 minutes after the cart, before any reminder: 40.00 each
 GROUP_B = range(10, 30)  # open reminder 1 (8 of them click), order 2 h after the cart: 59.90
 GROUP_C = range(30, 45)  # order a day later after reminder 2 (5 clicked it): 80.50
 GROUP_D = range(45, 50)  # order on day 10, after the funnel's 7-day goal window: 100.00
-CARTS = 200
-VISITORS = 800
+CARTS = 100  # the 50 buyers and 50 carts abandoned for good
+VISITORS = 200  # the 100 with a cart and 100 who only look
 
 
 def visitor(n: int) -> str:
@@ -152,8 +152,9 @@ def _source_of(n: int) -> tuple[str | None, str | None]:
 def shop_population(world: World, visitors: int = VISITORS, carts: int = CARTS) -> None:
     """Builds the population the analytics tests and the dashboard test assert on.
 
-    Visitors are interleaved over the sources (every 5th is direct...) so that carts and orders
-    spread over them: visitor n's source is SOURCES by (n * 7) % 800 — see `source_of`.
+    Visitors are interleaved over the sources (half google, 3 in 10 newsletter, a fifth direct)
+    so that carts and orders spread over them: visitor n's source is SOURCES by (n * 7) % 200
+    — see `source_of`.
     `visitors` (at least `carts`) leaves out the ones who only looked, for a test that does not
     read the cohorts or the day's contacts (they show nowhere else); fewer `carts` (at least
     the 50 buyers) leaves out carts abandoned for good, for a test that reads only a funnel's

@@ -5,9 +5,10 @@ and message ends up exactly as without the kill.
 The kill is a BaseException raised at the botocore layer before the N-th call, so no
 `except Exception` in the code under test sees it, and the local stream keeps the batch to
 deliver again, like an event source mapping. One clean run counts the calls; then a fresh
-population per kill point (ids prefixed by N) runs with the kill, and its figures, taken as
-differences of the shared counters, must equal the clean run's. The kill points are dealt over
-four tests, each with its own clean run, so that test workers share them.
+population per kill point (ids prefixed by N, all set up together first) runs with the kill,
+and its figures, taken as differences of the shared counters, must equal the clean run's. The
+kill points are dealt over four tests, each with its own clean run, so that test workers share
+them.
 
 One window stays, as in any system that sends through a provider without an idempotency key:
 killed after the provider took a message and before its result was written, the message is
@@ -107,16 +108,24 @@ def world(settings: Settings, dynamodb_calls: CallCounter) -> World:  # noqa: F8
     return World(stack, provider, dynamodb_calls)
 
 
-def before_the_batch(world: World, prefix: str) -> str:
-    """Two customers, one already welcomed (its message gets feedback in the batch)."""
-    u0, u1 = world.user(prefix, 0), world.user(prefix, 1)
+def before_the_batches(world: World, prefixes: list[str]) -> dict[str, str]:
+    """Two customers per prefix, one already welcomed (its message gets feedback in the batch):
+    for every run of a test at once, so the worker handles them in a few deliveries, not two
+    per run. Returns each prefix's welcome message."""
+    users = [(world.user(prefix, 0), world.user(prefix, 1)) for prefix in prefixes]
     world.stack.append(
-        world.call(u0, "identify", "identify", email=f"{u0}@example.com"),
-        world.call(u1, "identify", "identify", email=f"{u1}@example.com"),
+        *(
+            world.call(u, "identify", "identify", email=f"{u}@example.com")
+            for pair in users
+            for u in pair
+        )
     )
-    world.stack.append(world.call(u0, "track", "signed_up"))
-    [message] = messages.of_contact(Identity.get(f"user:{u0}").contact_id)
-    return str(message.message_id)
+    world.stack.append(*(world.call(u0, "track", "signed_up") for u0, _ in users))
+    welcomed = {}
+    for prefix, (u0, _) in zip(prefixes, users, strict=True):
+        [message] = messages.of_contact(Identity.get(f"user:{u0}").contact_id)
+        welcomed[prefix] = str(message.message_id)
+    return welcomed
 
 
 def the_batch(world: World, prefix: str, welcomed: str) -> list[Entry]:
@@ -195,11 +204,13 @@ def _messages_of(prefix: str) -> list[str]:
     return found
 
 
-def run(world: World, prefix: str, kill_at: int | None) -> tuple[dict[str, Any], int, str]:
-    """The batch handled with the worker killed at call `kill_at`, then delivered again; a send
-    the kill left unrecorded is recovered by the sweeper, as on AWS. Returns (the outcome, the
-    DynamoDB calls of the first delivery, where the kill happened, if it did)."""
-    welcomed = before_the_batch(world, prefix)
+def run(
+    world: World, prefix: str, welcomed: str, kill_at: int | None
+) -> tuple[dict[str, Any], int, str]:
+    """The batch of `prefix`'s customers (set up by `before_the_batches`) handled with the
+    worker killed at call `kill_at`, then delivered again; a send the kill left unrecorded is
+    recovered by the sweeper, as on AWS. Returns (the outcome, the DynamoDB calls of the first
+    delivery, where the kill happened, if it did)."""
     before = figures(welcomed)
     append(the_batch(world, prefix, welcomed), world.stack.clock())
     killed = ""
@@ -226,15 +237,16 @@ PARTS = 4
 def test_a_batch_killed_at_every_dynamodb_call_ends_as_if_never_killed(
     world: World, part: int
 ) -> None:
-    clean, calls, _ = run(world, "clean", None)
+    clean, calls, _ = run(world, "clean", before_the_batches(world, ["clean"])["clean"], None)
     assert clean["provider"] == [1, 1]  # the welcome of u0 before, and u1's in the batch
     assert clean["people"][1][:6] == (2, 2, 1, Decimal("49.9"), 1, Decimal("49.9"))
     assert clean["figures"]["message|clicks"] == 2
     assert calls > 40
     kill_points = [n for n in range(1, calls + 1) if n % PARTS == part]
+    welcomed = before_the_batches(world, [f"k{n}" for n in kill_points])
     killed, resent = 0, []
     for n in kill_points:
-        result, _, was_killed = run(world, f"k{n}", n)
+        result, _, was_killed = run(world, f"k{n}", welcomed[f"k{n}"], n)
         killed += bool(was_killed)
         if result["provider"] != clean["provider"]:
             # Killed after the provider took the message, while its answer was being recorded:
