@@ -178,9 +178,15 @@ class Shop:
         for message in message_store.sent_via("outbox", 500):
             if message.created_at < since or message.channel == "webhook":
                 continue
-            if self.rng.random() < 0.95:
+            # Each message's own dice: the outbox lists messages of the same second in the order
+            # of their ids, which derive from random contact ids; the shop's dice would then be
+            # thrown in a different order at every start, and every later day would differ.
+            dice = random.Random(
+                f"{message.address}|{message.funnel}|{message.step_id}|{message.created_at}"
+            )
+            if dice.random() < 0.95:
                 news.append(self._status(message.message_id, "delivered"))
-                roll = self.rng.random()
+                roll = dice.random()
                 if roll < 0.12:
                     news.append(self._status(message.message_id, "clicked"))
                 elif roll < 0.4:

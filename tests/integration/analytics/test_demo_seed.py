@@ -24,7 +24,9 @@ def test_demo_seed_populates_every_page(
 ) -> None:
     publish_funnels(PROJECT_DIR / "funnels")
     summary = demo_seed.seed(END)
-    assert "visitors" in summary and "buyers scored by RFM" in summary
+    # Seeded: every first start of `make run` shows the same shop (the outbox's order of
+    # messages, which follows random contact ids, must not change which ones are opened).
+    assert summary == "101 visitors, 15 cart orders, 45 buyers scored by RFM"
 
     def get(path: str) -> dict:
         response = api.http.get(path, headers=admin_headers)
