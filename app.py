@@ -10,6 +10,10 @@ import gc
 # start's CPU; bench/bench_startup.py).
 gc.disable()
 
+from chalicelib import compiled_sources
+
+compiled_sources.install()  # the code dataclasses and typing compile, compiled at build time
+
 import os
 import time
 from typing import Any

@@ -9,7 +9,8 @@ start is timed too: a fresh interpreter imports the app and hands the worker the
 the request added, in one batch (the abandoned-cart funnel enrolls the contact).
 The CPU figures move with the machine's load (a shared machine's ±15%); where valgrind is
 installed, the instructions each process executes are counted too (cachegrind, one run each:
-the count is the same from run to run, whatever the load), and their ratio printed beside.
+the count is the same from run to run, whatever the load), and their ratio printed beside; the
+worker's from probes stopped after `import app` and just before and after its batch.
 (b) The deployment package `autofunnel deploy` uploads: zipped (target at most 30 MB; Chalice's
 direct upload stops at 50 MiB) and unpacked (Lambda's limit: 250 MB).
 """
@@ -79,6 +80,19 @@ def instructions(command: list[str], env: dict[str, str] | None = None) -> int |
     if done.returncode != 0 or found is None:
         raise SystemExit(f"valgrind {' '.join(command)} failed:\n{done.stderr[-3000:]}")
     return int(found[1].replace(",", ""))
+
+
+def worker_instruction_count(env: dict[str, str], paths: list[Path]) -> int | None:
+    """The worker's cold start in instructions: the interpreter's start and `import app`, then
+    its first batch alone (the probe's process ended just before and just after it, which
+    leaves out the API's request and the harness's stream reads; no teardown either)."""
+    worker = [*probe_command(paths), "--worker", "--stop"]
+    imported = instructions([*worker, "imported"], env)
+    before = instructions([*worker, "before-batch"], env)
+    after = instructions([*worker, "after-batch"], env)
+    if imported is None or before is None or after is None:
+        return None
+    return imported + after - before
 
 
 def stack_environment(endpoint: str, prefix: str) -> dict[str, str]:
@@ -181,6 +195,7 @@ def main() -> None:
             boto3_instructions = instructions([sys.executable, "-c", "import boto3"])
             api_instructions = instructions(probe_command(paths), env)
             worker = cold_starts(env, paths, worker=True)
+            worker_instructions = worker_instruction_count(env, paths)
         finally:
             emulator.stop()
     worker_alone = baseline_cpu * 1000 + worker.import_cpu_ms + worker.worker_cpu_ms
@@ -206,6 +221,14 @@ def main() -> None:
         ("  of which the batch (first funnel evaluation)", f"CPU {worker.worker_cpu_ms:.0f} ms",
          ""),
         ("  worker cold start / import boto3, CPU", f"{worker_alone / 1000 / boto3_cpu:.2f}x", ""),
+    ]  # fmt: skip
+    if worker_instructions and boto3_instructions:
+        rows += [
+            ("  the same in instructions executed",
+             f"{worker_instructions / boto3_instructions:.2f}x",
+             f"{worker_instructions / 1e6:.0f}M / {boto3_instructions / 1e6:.0f}M"),
+        ]  # fmt: skip
+    rows += [
         ("deployment.zip", f"{zipped / 1e6:.1f} MB", f"target <= {TARGET_ZIP_MB:.0f} MB"),
         ("deployment unpacked (Lambda limit 250 MB)", f"{unpacked / 1e6:.1f} MB", ""),
     ]  # fmt: skip

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import uuid
@@ -118,16 +119,34 @@ class LambdaContext:
         return 29_000
 
 
+STOPS = ("imported", "before-batch", "after-batch")
+
+
+def stop_at(point: str, stop: str | None) -> None:
+    """End the process at `point` if asked (`--stop`): bench_startup.py counts the instructions
+    of one part of a cold start as the difference of two such probes."""
+    if point == stop:
+        sys.stdout.flush()
+        os._exit(0)
+
+
 def main() -> None:
     started, started_cpu = time.perf_counter(), time.process_time()
     parser = argparse.ArgumentParser()
     parser.add_argument("--path", action="append", default=[], help="prepended to sys.path")
     parser.add_argument("--write-key", default="bench-key")
     parser.add_argument("--worker", action="store_true", help="then run the stream worker")
+    parser.add_argument(
+        "--stop",
+        choices=STOPS,
+        help="end the process there, with no teardown (instruction counts of one part)",
+    )
     parser.add_argument("user_id")
     arguments = parser.parse_args()
     sys.path[:0] = arguments.path
     from app import app  # what Lambda does first, on every cold start
+
+    stop_at("imported", arguments.stop)
 
     imported, imported_cpu = time.perf_counter(), time.process_time()
     result: dict[str, object] = {
@@ -159,8 +178,10 @@ def main() -> None:
         from chalicelib import wiring
 
         batch = tail.records()
+        stop_at("before-batch", arguments.stop)
         handed, handed_cpu = time.perf_counter(), time.process_time()
         wiring.app().handle_events({"Records": batch})  # the worker Lambda's first invocation
+        stop_at("after-batch", arguments.stop)
         result["worker_records"] = len(batch)
         result["worker_ms"] = round((time.perf_counter() - handed) * 1000, 1)
         result["worker_cpu_ms"] = round((time.process_time() - handed_cpu) * 1000, 1)

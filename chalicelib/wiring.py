@@ -260,6 +260,14 @@ def runtime() -> Runtime:
 
 
 def _aws_client(service: str, settings: Settings) -> Any:
+    """A client on the DynamoDB connection's botocore session (a service it knows: SERVICES in
+    storage/connection.py): a session of its own would register botocore's handlers and parse
+    its endpoint table again, ~240M instructions of the worker's cold start (bench_startup.py).
+    Against DynamoDB Local that session holds the emulator's made-up credentials: a new one."""
     import botocore.session  # botocore ships with PynamoDB; boto3 is not needed in the Lambda
 
-    return botocore.session.get_session().create_client(service, region_name=settings.region)
+    from chalicelib.storage import binding
+
+    shared = not settings.dynamodb_endpoint
+    session = binding.connection().session if shared else botocore.session.get_session()
+    return session.create_client(service, region_name=settings.region)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pynamodb.connection import Connection
 from pynamodb.transactions import TransactWrite
@@ -39,11 +39,12 @@ from chalicelib.core.segments import next_change as segment_next_change
 from chalicelib.core.state import ContactView
 from chalicelib.eventlog.append import item_of
 from chalicelib.events import StoredEvent
-from chalicelib.paging.kinds import Pass, Work
-from chalicelib.paging.sources import IndexQuery, shards
 from chalicelib.runtime.contacts import load_snapshot, load_snapshots
 from chalicelib.storage.errors import ConflictError, conflicts_as_domain_errors
 from chalicelib.storage.models import ContactStats, Event
+
+if TYPE_CHECKING:  # the paged jobs' machinery loads in the jobs, not with the worker's graph
+    from chalicelib.paging.kinds import Pass, Work
 
 RECHECK_SHARDS = 4
 BACKFILL, RECHECKS = "segment_backfill", "segment_rechecks"
@@ -255,6 +256,9 @@ class SegmentBackfill(SegmentJob):
     name = BACKFILL
 
     def passes(self, work: Work) -> Sequence[Pass]:
+        from chalicelib.paging.kinds import Pass
+        from chalicelib.paging.sources import IndexQuery, shards
+
         every = IndexQuery(ContactStats.by_shard, shards("c", CONTACT_SHARDS), counts_all=True)
         return [Pass("contacts", every, self.evaluate, page_size=100)]
 
@@ -265,6 +269,9 @@ class SegmentRechecks(SegmentJob):
     name = RECHECKS
 
     def passes(self, work: Work) -> Sequence[Pass]:
+        from chalicelib.paging.kinds import Pass
+        from chalicelib.paging.sources import IndexQuery, shards
+
         due = IndexQuery(
             ContactStats.by_recheck,
             shards("r", RECHECK_SHARDS),

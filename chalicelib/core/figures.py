@@ -13,7 +13,6 @@ never fake a customer's orders or spend.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -101,6 +100,8 @@ def unknown_field(path: str, known: set[str] | None = None, prefix: str = "") ->
         if head in known:
             return None
         return f"'{prefix}{head}' is not in sample.contact"
+    import difflib  # only a funnel being validated gets here, not the worker's graph
+
     near = difflib.get_close_matches(head, FIGURES, n=1, cutoff=_NEAR)
     if near:
         return (

@@ -40,8 +40,6 @@ from chalicelib.onsite import inbox as onsite_inbox
 from chalicelib.runtime.clock import Clock
 from chalicelib.runtime.observer import NoObserver, RuntimeObserver
 from chalicelib.storage.models import Message
-from chalicelib.tracking import page_links
-from chalicelib.tracking.urls import unsubscribe_url
 
 if TYPE_CHECKING:  # the senders' machinery loads at the first send, not with the worker's graph
     from chalicelib.channels.delivery import DeliveryOutcome
@@ -85,6 +83,10 @@ def fill_links(
     """The rendered parts with the real, signed per-message links in place of the marks."""
     if not settings.signing_secret:
         return dict(parts)
+    # the links' signing (tracking.tokens) loads at the first send, not with the worker's graph
+    from chalicelib.tracking import page_links
+    from chalicelib.tracking.urls import unsubscribe_url
+
     real = {
         UNSUBSCRIBE_MARK: unsubscribe_url(settings, message_id, contact_id, channel),
         PREFERENCES_MARK: page_links.preferences_url(settings, message_id, contact_id),

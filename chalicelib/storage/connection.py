@@ -3,9 +3,10 @@ model without listing every service botocore knows, and parses botocore's JSON i
 
 To check the name of the service a client is created for, botocore's data loader lists the
 folders of all its ~400 services and looks into each one (about 35 ms of CPU, once per
-container: a tenth of a cold start). The connection only ever creates DynamoDB clients, so its
-loader checks the folders of the services it is asked for and nothing else; the models, their
-versions and extras come from the same files as before.
+container: a tenth of a cold start). The session creates clients only for the services the app
+calls (DynamoDB, and EventBridge Scheduler on AWS: `wiring._aws_client`), so its loader checks
+the folders of those and nothing else; the models, their versions and extras come from the same
+files as before.
 
 botocore parses its JSON files into OrderedDicts, twice the CPU of plain dicts (which keep their
 order too): at the first request, `endpoints.json` (1.25 MB, for the endpoint resolver) and
@@ -63,8 +64,13 @@ class PlainJSONFileLoader(JSONFileLoader):
             return json.loads(file.read().decode("utf-8"))
 
 
+# The services the shared session creates clients for
+SERVICES = ("dynamodb", "scheduler")
+
+
 class SharedConnection(Connection):
-    """PynamoDB's connection whose botocore session loads only DynamoDB's model, as plain dicts."""
+    """PynamoDB's connection whose botocore session knows only the app's services (SERVICES) and
+    parses their models as plain dicts."""
 
     @property
     def session(self) -> botocore.session.Session:
@@ -72,7 +78,7 @@ class SharedConnection(Connection):
         loader = session.get_component("data_loader")
         if not isinstance(loader, KnownServicesLoader):  # the same folders (AWS_DATA_PATH too)
             narrowed = KnownServicesLoader(
-                ("dynamodb",),
+                SERVICES,
                 extra_search_paths=loader.search_paths,
                 include_default_search_paths=False,
                 file_loader=PlainJSONFileLoader(),

@@ -77,8 +77,9 @@ def test_the_workers_graph_and_the_dynamodb_client_are_built_out_of_the_collecto
     """The worker Lambda's first batch builds the funnel runtime (pydantic models, the engine,
     the dispatcher), the first request the DynamoDB client (botocore's endpoint table): each is
     frozen out of the cyclic collector once built, the collector left on; and the worker's
-    graph goes without the phone-number library that only a phone number needs, and without
-    the senders' machinery (channels.delivery) that only a send needs."""
+    graph goes without the phone-number library that only a phone number needs, without the
+    senders' machinery (channels.delivery) and the links' signing that only a send needs, and
+    without the paged jobs' machinery."""
     code = """
 import gc, sys
 import app
@@ -87,7 +88,8 @@ from chalicelib.storage import binding
 frozen = gc.get_freeze_count()
 wiring.app().worker
 print(gc.get_freeze_count() > frozen, gc.isenabled(), "phonenumbers" in sys.modules)
-print("chalicelib.channels.delivery" in sys.modules)
+print("chalicelib.channels.delivery" in sys.modules, "chalicelib.tracking.tokens" in sys.modules)
+print(any(name.startswith("chalicelib.paging") for name in sys.modules))
 frozen = gc.get_freeze_count()
 binding.connection().client
 print(gc.get_freeze_count() > frozen, gc.isenabled())
@@ -97,4 +99,8 @@ print(gc.get_freeze_count() > frozen, gc.isenabled())
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.split() == ["True", "True", "False", "False", "True", "True"]
+    built, collector_on, phones, delivery, tokens, paging, client_frozen, still_on = (
+        done.stdout.split()
+    )
+    assert (built, collector_on, client_frozen, still_on) == ("True",) * 4
+    assert (phones, delivery, tokens, paging) == ("False",) * 4
