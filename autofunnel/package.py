@@ -42,6 +42,7 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 STREAM_PLACEHOLDER = "/stream/not-deployed"  # chalicelib.config.events_stream_arn() off AWS
 CACHE_DIR = PROJECT_DIR / ".cache" / "lambda-vendor"
 PYTHON_VERSION = "3.11"  # the `python3.11` runtime Chalice deploys to (see its Runtime)
+LAMBDA_ROOT = "/var/task"  # where Lambda unpacks the package
 PLATFORM_ARGUMENTS = [
     "--platform=manylinux2014_x86_64",
     "--implementation=cp",
@@ -80,7 +81,8 @@ PRUNED = {
 def vendor_key(requirements: str) -> str:
     """Changes whenever what goes into `vendor/` would change."""
     recipe = json.dumps(
-        [requirements, PLATFORM_ARGUMENTS, sorted(LEFT_OUT), sorted(PRUNED)], sort_keys=True
+        [requirements, PLATFORM_ARGUMENTS, sorted(LEFT_OUT), sorted(PRUNED), LAMBDA_ROOT],
+        sort_keys=True,
     )
     return hashlib.sha256(recipe.encode()).hexdigest()[:16]
 
@@ -112,7 +114,8 @@ def vendor_dir(project_dir: Path = PROJECT_DIR, cache_dir: Path = CACHE_DIR) -> 
         )
         trim(scratch)
         if sys.version_info[:2] == tuple(int(part) for part in PYTHON_VERSION.split(".")):
-            compile_tree(scratch)  # another Python's .pyc would be ignored by the runtime
+            # Chalice puts vendor/'s contents at the package's root.
+            compile_tree(scratch, LAMBDA_ROOT)  # another Python's .pyc would be ignored
         os.replace(scratch, target)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -139,10 +142,13 @@ def trim(site: Path) -> None:
     _remove_empty_dirs(site)
 
 
-def compile_tree(root: Path) -> None:
-    """Byte-compile for the runtime's Python; unchecked hashes stay valid whatever the mtimes."""
+def compile_tree(root: Path, deployed_at: str) -> None:
+    """Byte-compile for the runtime's Python; unchecked hashes stay valid whatever the mtimes.
+    The code names the files where Lambda has them (`deployed_at`), not this build's temporary
+    folder: a traceback in CloudWatch then shows each line's source."""
     ok = compileall.compile_dir(
         str(root),
+        ddir=deployed_at,
         quiet=2,
         workers=1,
         invalidation_mode=PycInvalidationMode.UNCHECKED_HASH,
@@ -185,7 +191,7 @@ def prepare_build(
     )
     same_python = sys.version_info[:2] == tuple(int(part) for part in PYTHON_VERSION.split("."))
     if same_python:  # another Python's .pyc would be ignored by the runtime
-        compile_tree(build / "chalicelib")
+        compile_tree(build / "chalicelib", f"{LAMBDA_ROOT}/chalicelib")
     link_vendor(build / "vendor", vendor_dir(project_dir), compile_sources=same_python)
     if same_python:
         record_compiled_sources(build)
@@ -253,7 +259,7 @@ def link_vendor(vendor: Path, installed: Path, compile_sources: bool) -> None:
         py_compile.compile(
             str(source),
             cfile=str(targets[name]),
-            dfile=name,
+            dfile=f"{LAMBDA_ROOT}/{name}",
             doraise=True,
             invalidation_mode=PycInvalidationMode.UNCHECKED_HASH,
         )

@@ -4,6 +4,7 @@ but the runtime's SDK: what Lambda does with /var/task and /var/runtime."""
 from __future__ import annotations
 
 import json
+import marshal
 import subprocess
 import sys
 import uuid
@@ -100,6 +101,18 @@ def test_the_package_is_well_under_the_limits(unpacked: tuple[Path, Path, Path])
     assert "chalice/__pycache__/app.cpython-311.pyc" in names
     # and so does the code dataclasses and typing compile from text (chalicelib/compiled_sources)
     assert "chalicelib/compiled_sources.bin" in names
+
+
+def test_tracebacks_on_lambda_name_the_deployed_files(unpacked: tuple[Path, Path, Path]) -> None:
+    """The bytecode names each file where Lambda unpacks it, so CloudWatch shows source lines."""
+    tree = unpacked[1]
+    for compiled, source in [
+        ("chalicelib/__pycache__/wiring.cpython-311.pyc", "/var/task/chalicelib/wiring.py"),
+        ("pydantic/__pycache__/main.cpython-311.pyc", "/var/task/pydantic/main.py"),
+        ("__pycache__/app.cpython-311.pyc", "/var/task/app.py"),
+    ]:
+        code = marshal.loads((tree / compiled).read_bytes()[16:])  # past the .pyc header
+        assert code.co_filename == source
 
 
 def test_every_module_the_app_imports_loads_from_the_package(
