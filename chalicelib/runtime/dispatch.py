@@ -310,6 +310,8 @@ class Dispatcher:
             actions.append(
                 Message.not_before.set(not_before) if not_before else Message.not_before.remove()
             )
+            if not message.recorded_for:  # listed on the contact (by_contact) from now on
+                actions.append(Message.recorded_for.set(message.contact_id))
             if shard is not None:
                 actions.append(Message.dispatch_shard.set(shard))
             elif not keep_shard:

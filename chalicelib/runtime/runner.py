@@ -71,6 +71,7 @@ from chalicelib.runtime.profile import apply_profile_update, claim_identities
 from chalicelib.runtime.scheduler import Scheduler, Wakeup
 from chalicelib.statuses import MessageStatusUpdate
 from chalicelib.storage.errors import ConflictError, conflicts_as_domain_errors
+from chalicelib.storage.messages import message_id_of
 from chalicelib.storage.models import Contact, Enrollment, Message
 
 log = logging.getLogger(__name__)
@@ -745,6 +746,9 @@ class Runtime:
             error=None if routable else "no channel of the step reaches this contact",
             created_at=contact.now,
             dispatch_shard=dispatch_shard(message_id) if routable else None,
+            # Listed on the contact (by_contact) once its outcome is recorded: at once when
+            # there is none to wait for (committed with the step), else by the dispatcher.
+            recorded_for=None if routable else row.contact_id,
         )
 
     def _observe(self, report: Callable[[], None]) -> None:
@@ -752,12 +756,6 @@ class Runtime:
             report()
         except Exception:  # analytics must never stop a funnel
             log.exception("runtime observer failed")
-
-
-def message_id_of(idempotency_key: str) -> str:
-    """A message's id: derived from the engine's idempotency key, so a step decided twice
-    names the same record (and its conditional put fails the second time)."""
-    return hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]
 
 
 def first_message_key(enrollment_id: str, step_id: str) -> str:
