@@ -2,14 +2,17 @@
 its decisions, exactly once.
 
 Every change to an enrollment is one DynamoDB transaction: the enrollment (guarded by its version
-attribute) together with the records of the messages that step decided (each guarded by
-"does not exist", its id derived from the engine's idempotency key). A duplicate or late input
-either finds nothing to do (the engine ignores stale wake-ups) or loses the race and retries on
-the fresh state, so a person never gets the same message twice and never misses one.
-The messages are created claimed ("sending", attempt 1): only the input whose transaction
-commits them sends them, so no claim write is needed. Side effects that cannot join the
-transaction (wake-ups, profile updates, sends) come after it and are idempotent; the sweeper
-repairs what a crash in between left undone (an interrupted send is retried once).
+attribute) and the step's tally. The messages the step decided are written just before it (their
+ids derived from the engine's idempotency keys, stamped with the version decided on) and the
+commit names them on the enrollment (chalicelib.runtime.sends); a broadcast's batch entry writes
+them in its transaction. A duplicate or late input either finds nothing to do (the engine
+ignores stale wake-ups) or loses the race and retries on the fresh state, so a person never gets
+the same message twice and never misses one: a message no commit named is never sent (nor
+counted by a cap) and the sweeper deletes it. The messages are created claimed ("sending",
+attempt 1): only the input whose commit names them sends them, so no claim write is needed.
+Side effects that cannot join the transaction (wake-ups, profile updates, sends) come after it
+and are idempotent; the sweeper repairs what a crash in between left undone (an interrupted
+send is retried once).
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ from chalicelib.core.index import (
 )
 from chalicelib.core.state import ACTIVE, ContactView, EnrollmentState
 from chalicelib.events import StoredEvent
-from chalicelib.runtime import date_triggers, listening, parallel
+from chalicelib.runtime import date_triggers, listening, parallel, sends
 from chalicelib.runtime.clock import Clock
 from chalicelib.runtime.contacts import (
     ContactSnapshot,
@@ -619,15 +622,22 @@ class Runtime:
     ) -> None:
         key = f"step:{row.enrollment_id}:{row.version or 0}"  # the version this commit replaces
         messages = self._stage(row, outcome, contact)
-        for message in messages:  # claimed by the transaction that creates them: no claim write
+        for message in messages:  # claimed by the commit that names them: no claim write
             if message.status == PENDING:
                 message.status, message.attempts = SENDING, 1
+        # The messages to send are written first, the commit names them (chalicelib.runtime.
+        # sends); one with nothing to send (no reachable channel) commits with the step.
+        to_send = [m for m in messages if m.status == SENDING]
+        written = sends.put_before(row, to_send, int(row.version or 0), self.clock())
+        messages = [*written, *(m for m in messages if m.status != SENDING)]
+        if written:
+            row.committed_sends = {*(row.committed_sends or ()), *map(sends.send_name, written)}
         step = Committed(before, outcome.state, outcome.trace, messages, contact.now)
         with (
             conflicts_as_domain_errors(f"advance {row.contact_id}/{row.enrollment_key}"),
             TransactWrite(connection=self.connection) as transaction,
         ):
-            _write(transaction, row, messages)
+            _write(transaction, row, [m for m in messages if m.status != SENDING])
             # Its figures commit with it: a duplicated or stale input commits (and counts)
             # nothing, and a crash cannot count it twice or lose it.
             self._observe(lambda: self.observer.count_in(transaction, key, [step]))

@@ -208,6 +208,10 @@ class Enrollment(Model):
     wake_at = UTCDateTimeAttribute(null=True)
     wake_token = NumberAttribute(default=0)
     wake_shard = UnicodeAttribute(null=True)
+    # "{step}:{visit}" of every send its versions committed: a step's messages are written
+    # before the commit (chalicelib.runtime.sends), and the sweeper sends a stuck one only
+    # when its enrollment names it.
+    committed_sends = UnicodeSetAttribute(null=True)
     started_at = UTCDateTimeAttribute()
     ended_at = UTCDateTimeAttribute(null=True)
     version = VersionAttribute()
@@ -283,6 +287,9 @@ class Message(Model):
     # The step transaction then writes one index entry less (2 WRU), the outcome's write one
     # more (1 WRU).
     recorded_for = UnicodeAttribute(null=True)
+    # Written before its step's commit (chalicelib.runtime.sends): the enrollment version the
+    # step was decided on. None: written with the commit, in its transaction.
+    decided_on = NumberAttribute(null=True)
     enrollment_id = UnicodeAttribute(null=True)
     enrollment_key = UnicodeAttribute(null=True)
     funnel = UnicodeAttribute(null=True)

@@ -42,8 +42,8 @@ def stack(settings: Settings) -> Stack:
 
 
 def unrecorded(contact_id: str, at: datetime) -> Message:
-    """What an input that lost the race for its enrollment would leave, had it written its
-    message before its step: a claimed record that no enrollment commit ever named."""
+    """What an input that lost the race for its enrollment leaves (its message is written
+    before its step's commit): a claimed record that no enrollment commit ever named."""
     message_id = f"{'f' * 24}{contact_id:0>8}"[:32]
     message = Message(
         message_id,
@@ -56,6 +56,7 @@ def unrecorded(contact_id: str, at: datetime) -> Message:
         content={"channels": ["email"], "by_channel": {"email": {"subject": "Still there?"}}},
         status=SENDING,
         attempts=1,
+        decided_on=1,
         created_at=at,
         dispatch_shard=dispatch_shard(message_id),
     )
