@@ -6,8 +6,9 @@ exactly once, a message no commit named never goes out and never counts against 
 The kill is a BaseException raised at the botocore layer before the N-th call
 (tests/integration/paging/faults.py). A kill leaves the local scheduler's row in place, so the
 next `advance` delivers the wake-up again, as EventBridge Scheduler retries; the sweeper runs
-after it, as on AWS. As in the worker's kill test, one window stays: killed after the provider
-took a message and before its result was written, the recovery sends it again.
+after it, as on AWS; the sweeper is killed at each of its own calls too. As in the worker's kill
+test, one window stays: killed after the provider took a message and before its result was
+written, the recovery sends it again.
 """
 
 from __future__ import annotations
@@ -297,3 +298,89 @@ def test_a_redelivery_that_commits_while_the_sweeper_looks_at_its_record_sends_o
 def wakeup_payload() -> dict[str, Any]:
     (row,) = list(Wakeup.by_due.query("due"))
     return dict(row.payload)
+
+
+class CrashingProvider(Provider):
+    """Killed at its first call for the listed messages, before taking them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.crash_on: set[str] = set()
+
+    def send(self, message: OutgoingMessage) -> SendResult:
+        if message.message_id in self.crash_on:
+            self.crash_on.discard(message.message_id)
+            raise Killed("the step runner died before the provider took the message")
+        return super().send(message)
+
+
+def stuck_and_orphaned(
+    stack: Stack, provider: CrashingProvider, monkeypatch: pytest.MonkeyPatch, prefix: str
+) -> tuple[str, str]:
+    """Two carts: the first one's reminder committed, its send killed (stuck, for the sweeper
+    to send); the second one's reminder lost the race to the order (an orphan, to delete)."""
+    stuck, orphaned = f"{prefix}-stuck", f"{prefix}-orphaned"
+    stack.clock.now = START
+    for contact_id in (stuck, orphaned):
+        stack.contact(contact_id, email=f"{contact_id}@example.com")
+        stack.event(contact_id, "cart_updated", total=70.0)
+    provider.crash_on.add(message_of(stuck, "r1"))
+    put_before = sends.put_before
+
+    def order_commits_meanwhile(row: Enrollment, *args: Any) -> Any:
+        written = put_before(row, *args)
+        if row.contact_id == orphaned and row.funnel == "reminders":
+            monkeypatch.setattr(sends, "put_before", put_before)
+            stack.event(orphaned, "order_completed", total=70.0)
+        return written
+
+    monkeypatch.setattr(sends, "put_before", order_commits_meanwhile)
+    with pytest.raises(Killed):
+        stack.advance(timedelta(minutes=30))
+    stack.advance(timedelta(0))  # the rest of the due wake-ups (the stuck one's again)
+    monkeypatch.setattr(sends, "put_before", put_before)
+    assert [m.status for m in unlisted(stuck)] == ["sending"]
+    assert [m.status for m in unlisted(orphaned)] == ["sending"]
+    return stuck, orphaned
+
+
+def test_the_sweeper_killed_at_every_dynamodb_call_sends_the_stuck_once_and_never_an_orphan(
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    dynamodb_calls: CallCounter,  # noqa: F811
+) -> None:
+    provider = CrashingProvider()
+    stack = Stack.build(START, settings=settings, channels={"email": provider})
+    stack.publish("reminders.yaml", REMINDERS)
+    stack.publish("thanks.yaml", THANKS)
+
+    def sweep(prefix: str, kill_at: int | None) -> tuple[tuple[int, str], tuple[int, int], int]:
+        stuck, orphaned = stuck_and_orphaned(stack, provider, monkeypatch, prefix)
+        stack.clock.now += STUCK_AFTER + timedelta(seconds=1)
+        start = dynamodb_calls.calls
+        try:
+            with dynamodb_calls.killing_at(kill_at):
+                stack.run_job("sweeper")
+        except Killed:
+            stack.clock.now += timedelta(minutes=10)  # the killed invocation's lease runs out
+        used = dynamodb_calls.calls - start
+        stack.run_job("sweeper")  # the next tick
+        stack.clock.now += STUCK_AFTER + timedelta(seconds=1)
+        stack.run_job("sweeper")
+        status = str(Message.get(message_of(stuck, "r1")).status)
+        return (
+            (provider.sent[message_of(stuck, "r1")], status),
+            (provider.sent[message_of(orphaned, "r1")], len(unlisted(orphaned))),
+            used,
+        )
+
+    clean_stuck, clean_orphan, calls = sweep("clean", None)
+    assert clean_stuck == (1, "sent")
+    assert clean_orphan == (0, 0)
+    for n in range(1, calls + 1):
+        stuck, orphan, _ = sweep(f"k{n}", n)
+        assert orphan == (0, 0), n  # never sent, deleted
+        # Sent once; or, killed between its second claim and the provider, marked failed
+        # (interrupted twice, as before); or killed after the provider took it and before its
+        # result was written, recorded failed too: never sent twice.
+        assert stuck in ((1, "sent"), (0, "failed"), (1, "failed")), (n, stuck)
