@@ -72,6 +72,7 @@ def with_message(contact_id: str) -> None:
         message_id,
         idempotency_key=message_id,
         contact_id=contact_id,
+        recorded_for=contact_id,
         channel="onsite",
         status="sent",
         content=content,

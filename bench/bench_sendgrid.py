@@ -63,6 +63,7 @@ def messages(count: int) -> list[str]:
                     message_id,
                     idempotency_key=message_id,
                     contact_id=f"c-{n}",
+                    recorded_for=f"c-{n}",
                     channel="email",
                     address=f"person{n}@example.com",
                     status="sent",

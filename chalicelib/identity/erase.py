@@ -14,6 +14,7 @@ from pynamodb.models import Model
 
 from chalicelib.eventlog.entry import contact_subject, message_subject
 from chalicelib.identity import store
+from chalicelib.storage.messages import decided_by
 from chalicelib.storage.models import Contact, DateMark, Enrollment, Event, Message
 
 
@@ -27,7 +28,17 @@ def erase(contact_id: str) -> dict[str, int]:
         ids = [contact_id]  # nothing left but maybe stray items: sweep them anyway
     for each in ids:
         identities = store.of_contact(each)
-        messages = list(Message.by_contact.query(each))
+        enrollments = list(Enrollment.query(each, consistent_read=True))
+        listed = {key.message_id for key in Message.by_contact.query(each)}
+        # A message is listed on its contact only once its outcome is recorded: the ones a
+        # send in flight or a crash left unlisted are found through the enrollments.
+        decided = {
+            message_id
+            for row in enrollments
+            for message_id in decided_by(row.enrollment_id, dict(row.state.get("visits") or {}))
+        }
+        message_ids = sorted(listed | decided)
+        messages = list(Message.batch_get(message_ids)) if message_ids else []
         subjects = [
             *(item.identity for item in identities),
             contact_subject(each),
@@ -36,7 +47,7 @@ def erase(contact_id: str) -> dict[str, int]:
         for subject in subjects:
             tally["events"] += _delete(Event.query(subject, consistent_read=True))
         tally["identities"] += _delete(identities)
-        tally["enrollments"] += _delete(Enrollment.query(each, consistent_read=True))
+        tally["enrollments"] += _delete(enrollments)
         tally["messages"] += _delete(messages)
         if marks := _delete(DateMark.by_contact.query(each)):  # only contacts with dates have any
             tally["date_marks"] += marks

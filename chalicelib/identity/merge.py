@@ -193,6 +193,8 @@ def _move_messages(absorbed: str, survivor: str) -> int:
             try:
                 with conflicts_as_domain_errors("move message"):
                     moves = [Message.contact_id.set(survivor)]
+                    if message.recorded_for:  # listed (by_contact): under the survivor now
+                        moves.append(Message.recorded_for.set(survivor))
                     if message.onsite_inbox:  # an on-site message still waiting: theirs now
                         moves.append(Message.onsite_inbox.set(survivor))
                     message.update(actions=moves)

@@ -1,14 +1,16 @@
 """Carrying out sends: claim the message record, deliver it, record the result.
 
-The message record was written in the same transaction as the enrollment step that decided it
-(with the step's channel fallback list and the content rendered per channel),
-so a decided send is never lost. A funnel step creates it claimed ("sending", attempt 1): the
-transaction that commits the step is the claim. Any other pending message (a deferred send, a
-released one, a confirmation text) is claimed (pending → sending) by a conditional write, so two
-dispatchers never send it twice. A dispatcher that dies after the claim leaves it "sending":
-`recover` retries it once, then marks it failed — visibly, never silently. A send that fails for
-good is recorded with its figures in one transaction (the observer's), so it counts in the
-step's and the template's figures exactly once, as a provider's `failed` does.
+The message record was written just before the commit of the enrollment step that decided it,
+which names it (with the step's channel fallback list and the content rendered per channel), so
+a decided send is never lost. A funnel step creates it claimed ("sending", attempt 1): the
+commit that names it is the claim, and `recover` sends a stuck one only when its enrollment
+names it (chalicelib.runtime.sends), deleting one that no commit will ever name. Any other
+pending message (a deferred send, a released one, a confirmation text) is claimed (pending →
+sending) by a conditional write, so two dispatchers never send it twice. A dispatcher that dies
+after the claim leaves it "sending": `recover` retries it once, then marks it failed — visibly,
+never silently. A send that fails for good is recorded with its figures in one transaction (the
+observer's), so it counts in the step's and the template's figures exactly once, as a provider's
+`failed` does.
 
 Delivery itself (routing, send-time quiet hours, tracked links, unsubscribe headers, rate limits,
 provider retries, dead addresses) is the channel layer's `deliver`. A send over its channel's
@@ -37,6 +39,7 @@ from chalicelib.channels.outbox import OUTBOX
 from chalicelib.channels.reachability import Reachability
 from chalicelib.config import Settings
 from chalicelib.onsite import inbox as onsite_inbox
+from chalicelib.runtime import sends
 from chalicelib.runtime.clock import Clock
 from chalicelib.runtime.observer import NoObserver, RuntimeObserver
 from chalicelib.storage.models import Message
@@ -183,12 +186,26 @@ class Dispatcher:
             return False
         if message.not_before and message.not_before > now:
             return False
+        if message.status == SENDING and now - message.created_at < STUCK_AFTER:
+            return False  # stamped anew by a redelivered input since the index was read
+        if message.status == SENDING:
+            committed = sends.verdict(message, now)
+            if committed is False:
+                sends.drop_orphan(message)  # no commit named it, and none ever will
+            if not committed:
+                return False
         if message.status == SENDING and message.attempts >= MAX_ATTEMPTS:
             self._finish(message, FAILED, error="interrupted while sending, twice")
             log.error("message %s failed: interrupted while sending", message.message_id)
             return True
         if message.status == SENDING:
-            message.update(actions=[Message.status.set(PENDING)])
+            try:  # not if an input stamped it anew meanwhile, to commit and send it itself
+                message.update(
+                    actions=[Message.status.set(PENDING)],
+                    condition=Message.created_at == message.created_at,
+                )
+            except UpdateError:
+                return False
         self.dispatch(message)
         return True
 
@@ -312,6 +329,8 @@ class Dispatcher:
             actions.append(
                 Message.not_before.set(not_before) if not_before else Message.not_before.remove()
             )
+            if not message.recorded_for:  # listed on the contact (by_contact) from now on
+                actions.append(Message.recorded_for.set(message.contact_id))
             if shard is not None:
                 actions.append(Message.dispatch_shard.set(shard))
             elif not keep_shard:

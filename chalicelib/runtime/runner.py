@@ -2,14 +2,17 @@
 its decisions, exactly once.
 
 Every change to an enrollment is one DynamoDB transaction: the enrollment (guarded by its version
-attribute) together with the records of the messages that step decided (each guarded by
-"does not exist", its id derived from the engine's idempotency key). A duplicate or late input
-either finds nothing to do (the engine ignores stale wake-ups) or loses the race and retries on
-the fresh state, so a person never gets the same message twice and never misses one.
-The messages are created claimed ("sending", attempt 1): only the input whose transaction
-commits them sends them, so no claim write is needed. Side effects that cannot join the
-transaction (wake-ups, profile updates, sends) come after it and are idempotent; the sweeper
-repairs what a crash in between left undone (an interrupted send is retried once).
+attribute) and the step's tally. The messages the step decided are written just before it (their
+ids derived from the engine's idempotency keys, stamped with the version decided on) and the
+commit names them on the enrollment (chalicelib.runtime.sends); a broadcast's batch entry writes
+them in its transaction. A duplicate or late input either finds nothing to do (the engine
+ignores stale wake-ups) or loses the race and retries on the fresh state, so a person never gets
+the same message twice and never misses one: a message no commit named is never sent (nor
+counted by a cap) and the sweeper deletes it. The messages are created claimed ("sending",
+attempt 1): only the input whose commit names them sends them, so no claim write is needed.
+Side effects that cannot join the transaction (wake-ups, profile updates, sends) come after it
+and are idempotent; the sweeper repairs what a crash in between left undone (an interrupted
+send is retried once).
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ from chalicelib.core.index import (
 )
 from chalicelib.core.state import ACTIVE, ContactView, EnrollmentState
 from chalicelib.events import StoredEvent
-from chalicelib.runtime import date_triggers, listening, parallel
+from chalicelib.runtime import date_triggers, listening, parallel, sends
 from chalicelib.runtime.clock import Clock
 from chalicelib.runtime.contacts import (
     ContactSnapshot,
@@ -71,6 +74,7 @@ from chalicelib.runtime.profile import apply_profile_update, claim_identities
 from chalicelib.runtime.scheduler import Scheduler, Wakeup
 from chalicelib.statuses import MessageStatusUpdate
 from chalicelib.storage.errors import ConflictError, conflicts_as_domain_errors
+from chalicelib.storage.messages import message_id_of
 from chalicelib.storage.models import Contact, Enrollment, Message
 
 log = logging.getLogger(__name__)
@@ -618,15 +622,22 @@ class Runtime:
     ) -> None:
         key = f"step:{row.enrollment_id}:{row.version or 0}"  # the version this commit replaces
         messages = self._stage(row, outcome, contact)
-        for message in messages:  # claimed by the transaction that creates them: no claim write
+        for message in messages:  # claimed by the commit that names them: no claim write
             if message.status == PENDING:
                 message.status, message.attempts = SENDING, 1
+        # The messages to send are written first, the commit names them (chalicelib.runtime.
+        # sends); one with nothing to send (no reachable channel) commits with the step.
+        to_send = [m for m in messages if m.status == SENDING]
+        written = sends.put_before(row, to_send, int(row.version or 0), self.clock())
+        messages = [*written, *(m for m in messages if m.status != SENDING)]
+        if written:
+            row.committed_sends = {*(row.committed_sends or ()), *map(sends.send_name, written)}
         step = Committed(before, outcome.state, outcome.trace, messages, contact.now)
         with (
             conflicts_as_domain_errors(f"advance {row.contact_id}/{row.enrollment_key}"),
             TransactWrite(connection=self.connection) as transaction,
         ):
-            _write(transaction, row, messages)
+            _write(transaction, row, [m for m in messages if m.status != SENDING])
             # Its figures commit with it: a duplicated or stale input commits (and counts)
             # nothing, and a crash cannot count it twice or lose it.
             self._observe(lambda: self.observer.count_in(transaction, key, [step]))
@@ -745,6 +756,9 @@ class Runtime:
             error=None if routable else "no channel of the step reaches this contact",
             created_at=contact.now,
             dispatch_shard=dispatch_shard(message_id) if routable else None,
+            # Listed on the contact (by_contact) once its outcome is recorded: at once when
+            # there is none to wait for (committed with the step), else by the dispatcher.
+            recorded_for=None if routable else row.contact_id,
         )
 
     def _observe(self, report: Callable[[], None]) -> None:
@@ -752,12 +766,6 @@ class Runtime:
             report()
         except Exception:  # analytics must never stop a funnel
             log.exception("runtime observer failed")
-
-
-def message_id_of(idempotency_key: str) -> str:
-    """A message's id: derived from the engine's idempotency key, so a step decided twice
-    names the same record (and its conditional put fails the second time)."""
-    return hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]
 
 
 def first_message_key(enrollment_id: str, step_id: str) -> str:

@@ -94,6 +94,7 @@ def send_test(
         message_id,
         idempotency_key=f"test:{message_id}",
         contact_id=TEST_CONTACT,
+        recorded_for=TEST_CONTACT,  # listed at once: no dispatcher records its outcome
         channel=channel,
         address=address,
         via=getattr(sender, "name", None),

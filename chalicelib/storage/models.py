@@ -16,7 +16,8 @@ Table names are placeholders until `chalicelib.storage.binding.bind(settings)` s
   one funnel's by key prefix; GSI by_wake (sparse, sharded) finds overdue wake-ups for the
   sweeper. (A funnel's figures come from the counters: no index lists a funnel's enrollments,
   which would cost each enrollment a write when it starts and two when it ends.)
-- messages (message_id): get by id (the idempotency record of a send); GSI by_contact,
+- messages (message_id): get by id (the idempotency record of a send); GSI by_contact (sparse:
+  a contact's messages from the moment their outcome is recorded, which frequency caps count),
   GSI by_provider_id (sparse: status callbacks that name only the provider's id, SendGrid's
   and Twilio's), GSI by_via (sparse: the outbox), GSI by_dispatch (sparse,
   sharded: messages not yet sent, for crash recovery), GSI by_onsite (sparse: a contact's
@@ -207,6 +208,10 @@ class Enrollment(Model):
     wake_at = UTCDateTimeAttribute(null=True)
     wake_token = NumberAttribute(default=0)
     wake_shard = UnicodeAttribute(null=True)
+    # "{step}:{visit}" of every send its versions committed: a step's messages are written
+    # before the commit (chalicelib.runtime.sends), and the sweeper sends a stuck one only
+    # when its enrollment names it.
+    committed_sends = UnicodeSetAttribute(null=True)
     started_at = UTCDateTimeAttribute()
     ended_at = UTCDateTimeAttribute(null=True)
     version = VersionAttribute()
@@ -218,7 +223,7 @@ class MessagesByContact(GlobalSecondaryIndex["Message"]):
         index_name = "by_contact"
         projection = KeysOnlyProjection()  # small: status changes must not rewrite the content
 
-    contact_id = UnicodeAttribute(hash_key=True)
+    recorded_for = UnicodeAttribute(hash_key=True)  # the contact, once the outcome is recorded
     created_at = UTCDateTimeAttribute(range_key=True)
 
 
@@ -275,6 +280,16 @@ class Message(Model):
     message_id = UnicodeAttribute(hash_key=True)
     idempotency_key = UnicodeAttribute()
     contact_id = UnicodeAttribute()
+    # The contact again, set by the write that records the send's outcome (sent, deferred,
+    # held, failed, skipped), never by the write that creates the message: by_contact, which
+    # frequency caps count, lists only messages a committed step decided and a dispatcher
+    # acted on, so a message record that no step committed can never count against a cap.
+    # The step transaction then writes one index entry less (2 WRU), the outcome's write one
+    # more (1 WRU).
+    recorded_for = UnicodeAttribute(null=True)
+    # Written before its step's commit (chalicelib.runtime.sends): the enrollment version the
+    # step was decided on. None: written with the commit, in its transaction.
+    decided_on = NumberAttribute(null=True)
     enrollment_id = UnicodeAttribute(null=True)
     enrollment_key = UnicodeAttribute(null=True)
     funnel = UnicodeAttribute(null=True)

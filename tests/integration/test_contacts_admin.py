@@ -104,6 +104,7 @@ def test_erase_deletes_the_contact_and_everything_that_names_them(
         "m-erase",
         idempotency_key="k",
         contact_id=person,
+        recorded_for=person,
         channel="email",
         address="erase@example.com",
         status="sent",

@@ -185,6 +185,7 @@ def test_cross_device_the_same_email_merges_two_contacts(
         "msg-1",
         idempotency_key="k",
         contact_id=phone_contact["contact_id"],
+        recorded_for=phone_contact["contact_id"],
         channel="outbox",
         status="sent",
         created_at=datetime(2026, 11, 21, tzinfo=UTC),

@@ -65,6 +65,7 @@ def two_people(n: int) -> tuple[str, str, list[str]]:
         f"msg-{n}",
         idempotency_key=f"k-{n}",
         contact_id=absorbed,
+        recorded_for=absorbed,
         channel="sms",
         status="sent",
         created_at=later,

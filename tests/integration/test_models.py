@@ -132,7 +132,14 @@ def test_message_is_its_own_idempotency_record(settings: Settings) -> None:
     with pytest.raises(ConflictError):
         claim()
     message = Message.get("m-1")
-    message.update(actions=[Message.provider_id.set("SM123"), Message.status.set("sent")])
+    assert list(Message.by_contact.query("c1")) == []  # listed once its outcome is recorded
+    message.update(
+        actions=[
+            Message.provider_id.set("SM123"),
+            Message.status.set("sent"),
+            Message.recorded_for.set("c1"),
+        ]
+    )
     assert [m.message_id for m in Message.by_provider_id.query("SM123")] == ["m-1"]
     assert [m.message_id for m in Message.by_via.query("outbox")] == ["m-1"]
     assert [m.message_id for m in Message.by_contact.query("c1")] == ["m-1"]

@@ -155,6 +155,7 @@ def make_message(
         message_id,
         idempotency_key=message_id,
         contact_id=contact_id,
+        recorded_for=contact_id,
         channel=channel,
         address=address,
         provider_id=provider_id,
