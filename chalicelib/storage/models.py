@@ -44,6 +44,7 @@ Table names are placeholders until `chalicelib.storage.binding.bind(settings)` s
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from pynamodb.attributes import (
     BooleanAttribute,
@@ -223,7 +224,9 @@ class MessagesByContact(GlobalSecondaryIndex["Message"]):
         index_name = "by_contact"
         projection = KeysOnlyProjection()  # small: status changes must not rewrite the content
 
-    recorded_for = UnicodeAttribute(hash_key=True)  # the contact, once the outcome is recorded
+    # The contact, once the outcome is recorded; stored as `contact_id`, the name this index has
+    # been keyed on since the first release (Message.recorded_for says why).
+    recorded_for = UnicodeAttribute(hash_key=True, attr_name="contact_id")
     created_at = UTCDateTimeAttribute(range_key=True)
 
 
@@ -271,6 +274,9 @@ class OnsiteExpiry(GlobalSecondaryIndex["Message"]):
     expires_at = UTCDateTimeAttribute(range_key=True)
 
 
+RECIPIENT = "recipient_id"  # Message.contact_id's stored name
+
+
 class Message(Model):
     """One send. Created with a conditional put before sending: it is the idempotency record."""
 
@@ -279,14 +285,18 @@ class Message(Model):
 
     message_id = UnicodeAttribute(hash_key=True)
     idempotency_key = UnicodeAttribute()
-    contact_id = UnicodeAttribute()
+    contact_id = UnicodeAttribute(attr_name=RECIPIENT)
     # The contact again, set by the write that records the send's outcome (sent, deferred,
     # held, failed, skipped), never by the write that creates the message: by_contact, which
     # frequency caps count, lists only messages a committed step decided and a dispatcher
     # acted on, so a message record that no step committed can never count against a cap.
     # The step transaction then writes one index entry less (2 WRU), the outcome's write one
     # more (1 WRU).
-    recorded_for = UnicodeAttribute(null=True)
+    # Stored as `contact_id`, the attribute by_contact was keyed on before: a deployed stage
+    # upgrades without changing the index's key, which CloudFormation cannot do in place
+    # (a new index and the old one's removal would take two deploys and a backfill). Messages
+    # from before carry `contact_id` only: listed, as every message then was from creation.
+    recorded_for = UnicodeAttribute(null=True, attr_name="contact_id")
     # Written before its step's commit (chalicelib.runtime.sends): the enrollment version the
     # step was decided on. None: written with the commit, in its transaction.
     decided_on = NumberAttribute(null=True)
@@ -325,6 +335,20 @@ class Message(Model):
     by_dispatch = UndispatchedMessages()
     by_onsite = OnsiteInbox()
     by_onsite_expiry = OnsiteExpiry()
+
+    @classmethod
+    def from_raw_data(cls, data: dict[str, Any]) -> Message:
+        return super().from_raw_data(_with_recipient(data))
+
+    def deserialize(self, attribute_values: dict[str, dict[str, Any]]) -> None:
+        super().deserialize(_with_recipient(attribute_values))
+
+
+def _with_recipient(item: dict[str, Any]) -> dict[str, Any]:
+    """A message stored before `recipient_id` names its contact only in `contact_id`."""
+    if RECIPIENT not in item and "contact_id" in item:
+        return {**item, RECIPIENT: item["contact_id"]}
+    return item
 
 
 class Counter(Model):

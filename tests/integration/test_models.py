@@ -145,6 +145,30 @@ def test_message_is_its_own_idempotency_record(settings: Settings) -> None:
     assert [m.message_id for m in Message.by_contact.query("c1")] == ["m-1"]
 
 
+def test_a_message_stored_by_the_previous_release_keeps_its_contact(settings: Settings) -> None:
+    """Before `recipient_id`, a message named its contact in `contact_id` alone, the attribute
+    by_contact is keyed on. An upgraded stage reads, lists and updates such a message as before
+    (the index keeps its key: CloudFormation could not change it in place)."""
+    client = dynamodb_client(settings)
+    client.put_item(
+        TableName=Message.Meta.table_name,
+        Item={
+            "message_id": {"S": "m-old"},
+            "idempotency_key": {"S": "e1:m1:1"},
+            "contact_id": {"S": "c1"},
+            "channel": {"S": "email"},
+            "status": {"S": "sent"},
+            "created_at": {"S": "2026-11-01T09:00:00.000000+0000"},
+        },
+    )
+    message = Message.get("m-old")
+    assert (message.contact_id, message.recorded_for) == ("c1", "c1")
+    assert [m.contact_id for m in Message.by_contact.query("c1")] == ["c1"]
+    message.update(actions=[Message.status.set("delivered")])
+    assert (message.contact_id, message.status) == ("c1", "delivered")
+    assert Message.get("m-old").contact_id == "c1"
+
+
 def test_counters_add_atomically(settings: Settings) -> None:
     for _ in range(3):
         Counter("funnel#cart#1", "step#m1#sent").update(actions=[Counter.value.add(1)])
