@@ -50,7 +50,9 @@ def put_before(
     ConflictError when a message is committed already: the step was decided on a stale read."""
     written = []
     for message in messages:
-        message.decided_on = decided_on
+        # Stamped when written, not when decided: a paged job decides at its as-of time, which
+        # may be minutes old, and the sweeper would take a send in flight for a stuck one.
+        message.decided_on, message.created_at = decided_on, now
         written.append(_put(row, message, decided_on, now))
     return written
 

@@ -7,9 +7,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from autofunnel.timetravel import Stack
+from chalicelib.channels.base import OutgoingMessage, SendResult
 from chalicelib.config import Settings
 from chalicelib.eventlog.entry import VERIFIED, Entry, contact_subject
 from chalicelib.identity.erase import erase
+from chalicelib.runtime.date_triggers import mark_key
+from chalicelib.runtime.dispatch import STUCK_AFTER
 from chalicelib.storage.models import Contact, DateMark
 
 BIRTHDAY = """
@@ -85,3 +88,33 @@ def test_erasing_a_contact_removes_its_date_marks(stack: Stack) -> None:
     assert [m.contact_id for m in DateMark.query("birthday#11-24")] == ["ann"]
     erase("ann")
     assert list(DateMark.query("birthday#11-24")) == []
+
+
+class SweepingOutbox:
+    """An outbox whose provider call is slow enough for the sweeper to run meanwhile."""
+
+    name = "outbox"
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.sent: list[str] = []
+
+    def send(self, message: OutgoingMessage) -> SendResult:
+        self.sent.append(message.message_id)
+        if len(self.sent) == 1:
+            self.stack.run_job("sweeper")
+        return SendResult(provider_id=f"outbox-{message.message_id}")
+
+
+def test_a_long_date_trigger_run_is_not_swept_while_it_sends(stack: Stack) -> None:
+    """A job of many contacts decides at its as-of time and reaches the last ones minutes later:
+    their sends must not look stuck to the sweeper running meanwhile (a second send)."""
+    identify(stack, "ann", "ann@example.com", first_name="Ann", birthday="1990-11-24")
+    as_of = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    stack.clock.now = as_of + STUCK_AFTER * 5  # the job reaches Ann ten minutes into its run
+    outbox = SweepingOutbox(stack)
+    stack.dispatcher._channels = {**stack.dispatcher._channels, "email": outbox}
+    mark = str(mark_key("birthday", "1990-11-24"))
+    assert stack.runtime.enter_on_date("birthday", "ann", mark, as_of)
+    assert len(outbox.sent) == 1
+    assert [(step, channel) for _, step, channel in stack.outbox("ann")] == [("gift", "email")]
