@@ -46,10 +46,15 @@ def parse_rate(value: Any) -> float:
         rate = float(found.group(1)) / _PER[found.group(2)]
     if rate <= 0:
         raise ValueError(f"a rate must be above zero, got {value!r}")
+    if rate < SLOWEST_PACE:
+        raise ValueError(f"a pace must be at least 1/min, got {value!r}")
     return rate
 
 
 Rate = Annotated[float, BeforeValidator(parse_rate)]
+# A send waits for its pace after it is claimed; the sweeper takes a claimed send that waited
+# minutes for an interrupted one, so no send may wait longer than a minute or so for its turn.
+SLOWEST_PACE = 1 / 60
 
 
 class InvalidBroadcast(ValueError):

@@ -33,7 +33,7 @@ from chalicelib.paging.kinds import Pass, Work
 from chalicelib.paging.sources import IndexQuery, shards
 from chalicelib.runtime import parallel
 from chalicelib.runtime.contacts import ContactSnapshot, load_snapshots, with_window
-from chalicelib.runtime.dispatch import FAILED, HELD, PENDING, SKIPPED
+from chalicelib.runtime.dispatch import FAILED, HELD, PENDING, SKIPPED, STUCK_AFTER
 from chalicelib.runtime.runner import Entered, Runtime, first_message_key, message_id_of
 from chalicelib.runtime.scheduler import Wakeup
 from chalicelib.storage.models import Broadcast as BroadcastRow
@@ -45,7 +45,18 @@ SENT, HELD_BACK, SKIPPED_OVER, FAILED_SEND = "sent", "held", "skipped", "failed"
 HANDED_OVER = "handed_over"
 PAGE_SIZE = 100
 LONGEST_PACE_WAIT = 3600.0  # seconds one send may wait for its channel's pace
+PACED_PAGE = STUCK_AFTER / 2  # how long a paced page's sends may take
 WORKERS = parallel.WORKERS  # a page's reads, sends and wake-ups run on this many threads
+
+
+def paced_page(broadcast: Broadcast) -> int:
+    """Contacts per page: as many as the slowest pace sends in PACED_PAGE. A page's sends are
+    claimed when it starts and wait for their turn after: a page that outlasted STUCK_AFTER
+    would have its last sends taken by the sweeper for interrupted ones and sent twice."""
+    rates = broadcast.pace_per_second().values()
+    if not rates:
+        return PAGE_SIZE
+    return max(1, min(PAGE_SIZE, int(min(rates) * PACED_PAGE.total_seconds())))
 
 
 def members_source() -> IndexQuery:
@@ -104,7 +115,8 @@ class BroadcastSend:
         self._paces: dict[tuple[str, str], TokenBucket] = {}
 
     def passes(self, work: Work) -> Sequence[Pass]:
-        return [Pass("contacts", members_source(), self.send, page_size=PAGE_SIZE)]
+        broadcast, _ = self.definitions.of(work)
+        return [Pass("contacts", members_source(), self.send, page_size=paced_page(broadcast))]
 
     def finish(self, work: Work) -> None:
         if self.finished is not None:

@@ -74,6 +74,9 @@ def test_problems_are_named_in_the_broadcasts_own_fields() -> None:
         ("pace.email", "bad rate 'fast': write it like '50/s', '600/min' or '2000/h'")
     ]
     assert problems({**SALE, "pace": {"email": "0/s"}})[0][0] == "pace.email"
+    assert problems({**SALE, "pace": {"sms": "30/h"}}) == [
+        ("pace.sms", "a pace must be at least 1/min, got '30/h'")
+    ]
 
 
 def test_the_send_honours_consent_topics_and_the_contacts_own_night() -> None:
