@@ -1,6 +1,7 @@
 """Capacity and cost, all-in: DynamoDB units per returning visitor's event and per sent funnel
 message (from the trigger to the provider call: through the outbox, then through a provider
-whose callbacks carry our message id), and $ per million at AWS's list prices.
+whose callbacks carry our message id), per provider status on a sent message (SendGrid's
+`delivered` and `open`, through the signed event webhook), and $ per million at AWS's list prices.
 
 Everything goes through the real routes (chalice.test.Client), the event log's stream worker
 (the funnels, analytics), and the step runner on DynamoDB Local; every DynamoDB call is metered
@@ -26,7 +27,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from autofunnel import dynamodb_local
+from bench.bench_sendgrid import public_key, signed
 from bench.capacity import CapacityMeter, Usage
 
 WRITE_KEY = "bench-write-key"
@@ -174,11 +178,13 @@ class Provider:
 
     def __init__(self) -> None:
         self.sent = 0
+        self.unreported: list[str] = []  # sent, no status posted yet
 
     def send(self, message: Any) -> Any:
         from chalicelib.channels.base import SendResult
 
         self.sent += 1
+        self.unreported.append(message.message_id)
         return SendResult(provider_id=f"provider-{message.message_id}")
 
 
@@ -200,6 +206,76 @@ def messages_scenario(harness: Harness, prefix: str = "user") -> tuple[Usage, Us
     usage = harness.meter.take()
     usage.add(trigger)
     return usage, trigger
+
+
+STATUSES = ("delivered", "open")  # what SendGrid reports of nearly every email, in order
+
+
+class SendGrid:
+    """SendGrid's event webhook: after each step's sends, one signed POST per kind with that
+    kind's event for every message just sent (SendGrid batches what it has; a step of 100
+    contacts makes posts of 100), each drained by the worker."""
+
+    def __init__(self, harness: Harness, provider: Provider, key: Any) -> None:
+        self.harness = harness
+        self.provider = provider
+        self.key = key
+        self.usage = Usage()
+        self.statuses = 0
+        self.reported: list[str] = []
+
+    def report(self) -> None:
+        """Post the statuses of what went out since the last report; their usage is kept
+        apart from the sends'."""
+        sends = self.harness.meter.take()
+        ids, self.provider.unreported = self.provider.unreported, []
+        self.reported += ids
+        at = int(self.harness.stack.clock().timestamp())
+        for kind in STATUSES:
+            events = [
+                {
+                    "email": f"{message_id}@example.com",
+                    "timestamp": at,
+                    "event": kind,
+                    "sg_event_id": uuid.uuid4().hex,
+                    "sg_message_id": f"provider-{message_id}.filter0001",
+                    "message_id": message_id,
+                }
+                for message_id in ids
+            ]
+            body = json.dumps(events)
+            with self.harness.meter.lambda_time(http_requests=1):
+                response = self.harness.client.http.post(
+                    "/webhooks/sendgrid/events", headers=signed(self.key, body), body=body
+                )
+            assert response.status_code == 200, response.body
+            self.harness.drain()
+            self.statuses += len(events)
+        self.usage.add(self.harness.meter.take())
+        self.harness.meter.usage = sends  # the sends' usage goes on as if nothing happened
+
+
+def statuses_scenario(harness: Harness, provider: Provider, key: Any) -> tuple[Usage, int]:
+    """The three-step funnel through the provider, SendGrid reporting each send's statuses
+    while the contact waits for the next step (after the last, its enrollment has ended)."""
+    sendgrid = SendGrid(harness, provider, key)
+    users = [f"reader-{n}" for n in range(CONTACTS)]
+    for n, user in enumerate(users):  # the sign-up (not measured)
+        harness.post("/v1/identify", {"userId": user, "traits": {"email": f"r{n}@example.com"}})
+    harness.drain()
+    for user in users:
+        harness.post("/v1/track", {"userId": user, "event": "signed_up"})
+    harness.drain()
+    sendgrid.report()
+    for delta in (timedelta(hours=1), timedelta(days=1)):
+        harness.advance(delta)
+        sendgrid.report()
+    from chalicelib.storage.models import Message
+
+    opened = sum(1 for m in Message.batch_get(sendgrid.reported) if m.status == "opened")
+    assert opened == len(sendgrid.reported), f"{opened} of {len(sendgrid.reported)} opened"
+    harness.meter.take()
+    return sendgrid.usage, sendgrid.statuses
 
 
 def without_local_scheduler(usage: Usage) -> Usage:
@@ -240,6 +316,7 @@ def main() -> None:
     parser.add_argument("--drain-each", action="store_true", help="one request per batch")
     arguments = parser.parse_args()
     emulator = dynamodb_local.start()
+    key = ec.generate_private_key(ec.SECP256R1())
     start = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
     try:
         os.environ.update(
@@ -249,6 +326,7 @@ def main() -> None:
             AUTOFUNNEL_WRITE_KEY=WRITE_KEY,
             AUTOFUNNEL_SIGNING_SECRET="bench-secret",
             AUTOFUNNEL_PUBLIC_URL="https://af.example",
+            SENDGRID_WEBHOOK_PUBLIC_KEY=public_key(key),
         )
         stack, _ = setup(start)
         from chalice.test import Client
@@ -282,6 +360,12 @@ def main() -> None:
             assert provider.sent == 3 * CONTACTS, f"{provider.sent} went out"
             label = "  the same, sent through a provider"
             results.append((label, usage, provider.sent, harness.wakeups * 1e-6))
+            # What each of those sends brings back later: its provider statuses.
+            provider.unreported = []
+            usage, statuses = statuses_scenario(harness, provider, key)
+            usage = without_local_scheduler(usage)
+            assert statuses == len(STATUSES) * 3 * CONTACTS, f"{statuses} statuses posted"
+            results.append(("provider status on a sent message", usage, statuses, 0.0))
         meter.uninstall()
     finally:
         emulator.stop()
