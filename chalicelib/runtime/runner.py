@@ -222,12 +222,16 @@ class Runtime:
             _Contact(wakeup.contact_id, now), wakeup.enrollment_key, TimerInput(wakeup.token)
         )
 
-    def handle_statuses(self, updates: Sequence[MessageStatusUpdate]) -> None:
-        """A delivery, open, click or reply reaches the enrollment that sent the message."""
+    def handle_statuses(
+        self,
+        updates: Sequence[MessageStatusUpdate],
+        find: Callable[[str], Message | None] | None = None,
+    ) -> None:
+        """A delivery, open, click or reply reaches the enrollment that sent the message.
+        `find`: the message as the caller has it (the worker's copy, read once per batch)."""
         for update in updates:
-            try:
-                message = Message.get(update.message_id)
-            except Message.DoesNotExist:
+            message = (find or _find_message)(update.message_id)
+            if message is None:
                 continue
             if not (message.enrollment_key and message.step_id):
                 continue
@@ -816,3 +820,10 @@ def _sequence(enrollment_key: str) -> int:
 
 def _wake_shard(enrollment_key: str) -> str:
     return f"w{int(hashlib.sha256(enrollment_key.encode()).hexdigest()[:8], 16) % WAKE_SHARDS}"
+
+
+def _find_message(message_id: str) -> Message | None:
+    try:
+        return Message.get(message_id)
+    except Message.DoesNotExist:
+        return None

@@ -41,8 +41,13 @@ def find(message_id: str) -> Message | None:
 
 
 def find_by_provider_id(provider_id: str) -> Message | None:
+    message_id = id_by_provider_id(provider_id)
+    return find(message_id) if message_id is not None else None
+
+
+def id_by_provider_id(provider_id: str) -> str | None:
     for key in Message.by_provider_id.query(provider_id, limit=1):
-        return find(key.message_id)
+        return key.message_id
     return None
 
 

@@ -32,20 +32,21 @@ from chalicelib.statuses import MessageStatusUpdate
 from chalicelib.storage.models import Message, Receipt
 from chalicelib.tracking import identities, message_status
 from chalicelib.webhooks import windows
+from chalicelib.worker.messages import BatchMessages
 
 META_WINDOW = timedelta(hours=24)
 
 
-def message_of(entry: Entry) -> Message | None:
+def message_of(entry: Entry, messages: BatchMessages) -> Message | None:
     if entry.subject.startswith(MESSAGE):
-        return message_status.find(entry.subject.removeprefix(MESSAGE))
+        return messages.get(entry.subject.removeprefix(MESSAGE))
     if entry.subject.startswith(PROVIDER):
-        return message_status.find_by_provider_id(entry.subject.removeprefix(PROVIDER))
+        return messages.by_provider_id(entry.subject.removeprefix(PROVIDER))
     return None
 
 
-def contact_of(entry: Entry) -> str | None:
-    message = message_of(entry)
+def contact_of(entry: Entry, messages: BatchMessages) -> str | None:
+    message = message_of(entry, messages)
     return message.contact_id if message is not None else None
 
 
@@ -87,18 +88,25 @@ def refile(entry: Entry, contact_id: str) -> None:
 Figures = list[tuple[Entry, Tally]]
 
 
-def apply(entries: Sequence[Entry], contact_id: str, runtime: Any, now: datetime) -> Figures:
-    """Returns what each entry adds to the counters."""
+def apply(
+    entries: Sequence[Entry],
+    contact_id: str,
+    runtime: Any,
+    now: datetime,
+    messages: BatchMessages,
+) -> Figures:
+    """Returns what each entry adds to the counters. `messages`: the batch's copies of the
+    messages its entries name, handed on to the runtime."""
     updates: list[MessageStatusUpdate] = []
     figures: Figures = []
     for entry in sorted(entries, key=lambda e: (e.timestamp, e.position)):
         found: list[tuple[Message, MessageStatusUpdate]] = []
         if entry.type == STATUS:
-            found = _status(entry)
+            found = _status(entry, messages)
         elif entry.type == CONSENT and entry.verified:
-            found = _opt_out_reaches_message(entry, contact_id)
+            found = _opt_out_reaches_message(entry, contact_id, messages)
         elif entry.verified and isinstance(entry.context.get("chat"), dict):
-            found = _chat(entry, contact_id)
+            found = _chat(entry, contact_id, messages)
         for message, update in found:
             tally = step_figures.reaction_figures(message, update.status, entry.event_id)
             if entry.type == STATUS and entry.properties.get("count_click"):
@@ -106,7 +114,7 @@ def apply(entries: Sequence[Entry], contact_id: str, runtime: Any, now: datetime
             figures.append((entry, tally))
             updates.append(update)
     if updates:
-        runtime.handle_statuses(updates)
+        runtime.handle_statuses(updates, messages.get)
     return figures
 
 
@@ -117,8 +125,8 @@ def _recorded(
     return [(message, MessageStatusUpdate(message.message_id, status, entry.timestamp, details))]
 
 
-def _status(entry: Entry) -> list[tuple[Message, MessageStatusUpdate]]:
-    message = message_of(entry)
+def _status(entry: Entry, messages: BatchMessages) -> list[tuple[Message, MessageStatusUpdate]]:
+    message = message_of(entry, messages)
     if message is None:
         return []
     details = {k: v for k, v in entry.properties.items() if k not in _FLAGS and v is not None}
@@ -157,17 +165,19 @@ def _opt_out(entry: Entry, message: Message) -> None:
 
 
 def _opt_out_reaches_message(
-    entry: Entry, contact_id: str
+    entry: Entry, contact_id: str, messages: BatchMessages
 ) -> list[tuple[Message, MessageStatusUpdate]]:
     """An unsubscribe link names its message; a STOP text answers our latest text."""
     if entry.name != "unsubscribed":
         return []
     message = None
     if entry.properties.get("message_id"):
-        message = message_status.find(str(entry.properties["message_id"]))
+        message = messages.get(str(entry.properties["message_id"]))
     elif entry.properties.get("keyword") and entry.lookup:  # a STOP text from this number
         number = split_key(entry.lookup[-1])[1]
         message = message_status.latest_to(contact_id, ("sms", "whatsapp"), number)
+        if message is not None:
+            messages.keep(message)
     if message is None:
         return []
     details = {
@@ -177,7 +187,9 @@ def _opt_out_reaches_message(
     return _recorded(message, "unsubscribed", entry, details)
 
 
-def _chat(entry: Entry, contact_id: str) -> list[tuple[Message, MessageStatusUpdate]]:
+def _chat(
+    entry: Entry, contact_id: str, messages: BatchMessages
+) -> list[tuple[Message, MessageStatusUpdate]]:
     chat: dict[str, Any] = entry.context["chat"]
     channel, address = str(chat.get("channel") or ""), str(chat.get("address") or "")
     if chat.get("window") and chat.get("identity"):
@@ -189,4 +201,5 @@ def _chat(entry: Entry, contact_id: str) -> list[tuple[Message, MessageStatusUpd
     latest = message_status.latest_to(contact_id, channels, address, before=entry.timestamp)
     if latest is None:
         return []
+    messages.keep(latest)
     return _recorded(latest, "replied", entry, {"text": reply})

@@ -30,6 +30,7 @@ from chalicelib.ingest.profile import opt_in_channels
 from chalicelib.storage import contacts
 from chalicelib.storage.models import Event
 from chalicelib.worker import contact_entries, feedback
+from chalicelib.worker.messages import BatchMessages
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,8 @@ class Worker:
         resolver.prefetch(
             key for entry in entries if _by_identity(entry) for key in entry.keys + entry.lookup
         )
+        messages = BatchMessages()  # what provider feedback is about, read together
+        messages.prefetch(entries)
         groups: dict[str, list[Entry]] = defaultdict(list)
         failed: list[str] = []
         # Entries that only look a person up (an inbound text, a chat's consent) go after those
@@ -122,7 +125,7 @@ class Worker:
             if entry.subject.startswith(TALLY):
                 continue
             try:
-                owner, changes = self._owner(entry, resolver)
+                owner, changes = self._owner(entry, resolver, messages)
             except Exception:
                 log.exception("could not resolve %s/%s", entry.subject, entry.event_id)
                 failed.append(entry.position)
@@ -134,14 +137,20 @@ class Worker:
             correlation = next((entry.correlation for entry in group if entry.correlation), "")
             try:
                 with observability.correlate(correlation or None):
-                    figures += self._contact(contact_id, group, contact_id in resolver.created, now)
+                    created = contact_id in resolver.created
+                    figures += self._contact(contact_id, group, created, now, messages)
             except Exception:
                 log.exception("entries of contact %s failed", contact_id)
                 failed.extend(entry.position for entry in group)
         return failed
 
     def _contact(
-        self, contact_id: str, group: list[Entry], created: bool, now: datetime
+        self,
+        contact_id: str,
+        group: list[Entry],
+        created: bool,
+        now: datetime,
+        messages: BatchMessages,
     ) -> list[tuple[str, Tally]]:
         handled = contact_entries.apply(contact_id, group, created, now)
         stored = handled.events
@@ -161,17 +170,19 @@ class Worker:
                 (event.position, tally) for event, tally in zip(stored, tallies, strict=True)
             ]
         self.runtime.handle(stored, handled.listening)
-        for entry, tally in feedback.apply(group, contact_id, self.runtime, now):
+        for entry, tally in feedback.apply(group, contact_id, self.runtime, now, messages):
             figures.append((entry.position, tally))
         return figures
 
-    def _owner(self, entry: Entry, resolver: Resolver) -> tuple[str | None, bool]:
+    def _owner(
+        self, entry: Entry, resolver: Resolver, messages: BatchMessages
+    ) -> tuple[str | None, bool]:
         """The contact the entry is about, and whether its traits and consents may change it."""
         if entry.subject.startswith(CONTACT):
             found = contacts.resolve(entry.subject.removeprefix(CONTACT))
             return (found.contact_id if found else None), True
         if entry.subject.startswith((MESSAGE, PROVIDER)):
-            return feedback.contact_of(entry), True
+            return feedback.contact_of(entry, messages), True
         if entry.subject.startswith(ORDER):
             keys = feedback.order_buyer(entry)
             if keys:  # filed again under the buyer: their timeline, funnels and analytics
