@@ -6,6 +6,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+# A message record's own states, before and around its send (chalicelib.runtime.dispatch)
+PENDING, SENDING, SENT, FAILED, SKIPPED = "pending", "sending", "sent", "failed", "skipped"
+HELD = "held"
+
 STATUSES = ("delivered", "opened", "clicked", "bounced", "replied", "unsubscribed", "failed")
 
 

@@ -20,8 +20,8 @@ from chalicelib.analytics import keys
 from chalicelib.analytics.tally import Tally
 from chalicelib.core.decisions import IMPLIED, MESSAGE_STATUSES, Trace
 from chalicelib.core.state import ACTIVE, COMPLETED, CONVERTED, EXITED, EnrollmentState
+from chalicelib.statuses import SKIPPED
 
-PENDING, SKIPPED = "pending", "skipped"  # message statuses at creation (runtime.dispatch)
 REACTIONS = MESSAGE_STATUSES
 ENDINGS = {CONVERTED: "converted", EXITED: "exited", COMPLETED: "completed"}
 

@@ -42,6 +42,7 @@ from chalicelib.onsite import inbox as onsite_inbox
 from chalicelib.runtime import sends
 from chalicelib.runtime.clock import Clock
 from chalicelib.runtime.observer import NoObserver, RuntimeObserver
+from chalicelib.statuses import FAILED, HELD, PENDING, SENDING, SENT, SKIPPED
 from chalicelib.storage.models import Message
 
 if TYPE_CHECKING:  # the senders' machinery loads at the first send, not with the worker's graph
@@ -50,8 +51,6 @@ if TYPE_CHECKING:  # the senders' machinery loads at the first send, not with th
 log = logging.getLogger(__name__)
 
 SHARDS = 4
-PENDING, SENDING, SENT, FAILED, SKIPPED = "pending", "sending", "sent", "failed", "skipped"
-HELD = "held"
 # A double opt-in's confirmation (chalicelib.tracking.opt_in) carries in its content the number
 # it goes to (not yet a send address) and the channels a YES to it grants; both are kept.
 TO, OPT_IN = "to", "opt_in"
@@ -186,19 +185,18 @@ class Dispatcher:
             return False
         if message.not_before and message.not_before > now:
             return False
-        if message.status == SENDING and now - message.created_at < STUCK_AFTER:
-            return False  # stamped anew by a redelivered input since the index was read
-        if message.status == SENDING:
+        if message.status == SENDING:  # a send a crash (or a lost race) left behind
+            if now - message.created_at < STUCK_AFTER:
+                return False  # stamped anew by a redelivered input since the index was read
             committed = sends.verdict(message, now)
             if committed is False:
                 sends.drop_orphan(message)  # no commit named it, and none ever will
             if not committed:
                 return False
-        if message.status == SENDING and message.attempts >= MAX_ATTEMPTS:
-            self._finish(message, FAILED, error="interrupted while sending, twice")
-            log.error("message %s failed: interrupted while sending", message.message_id)
-            return True
-        if message.status == SENDING:
+            if message.attempts >= MAX_ATTEMPTS:
+                self._finish(message, FAILED, error="interrupted while sending, twice")
+                log.error("message %s failed: interrupted while sending", message.message_id)
+                return True
             try:  # not if an input stamped it anew meanwhile, to commit and send it itself
                 message.update(
                     actions=[Message.status.set(PENDING)],

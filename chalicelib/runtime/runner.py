@@ -225,12 +225,12 @@ class Runtime:
     def handle_statuses(
         self,
         updates: Sequence[MessageStatusUpdate],
-        find: Callable[[str], Message | None] | None = None,
+        find: Callable[[str], Message | None],
     ) -> None:
         """A delivery, open, click or reply reaches the enrollment that sent the message.
         `find`: the message as the caller has it (the worker's copy, read once per batch)."""
         for update in updates:
-            message = (find or _find_message)(update.message_id)
+            message = find(update.message_id)
             if message is None:
                 continue
             if not (message.enrollment_key and message.step_id):
@@ -820,10 +820,3 @@ def _sequence(enrollment_key: str) -> int:
 
 def _wake_shard(enrollment_key: str) -> str:
     return f"w{int(hashlib.sha256(enrollment_key.encode()).hexdigest()[:8], 16) % WAKE_SHARDS}"
-
-
-def _find_message(message_id: str) -> Message | None:
-    try:
-        return Message.get(message_id)
-    except Message.DoesNotExist:
-        return None

@@ -28,10 +28,10 @@ from datetime import datetime, timedelta
 
 from pynamodb.exceptions import DeleteError
 
+from chalicelib.statuses import SENDING
 from chalicelib.storage.errors import ConflictError, conflicts_as_domain_errors
 from chalicelib.storage.models import Contact, Enrollment, Message
 
-SENDING = "sending"
 UNDECIDED_FOR = timedelta(days=1)  # stream and scheduler redeliveries stop within a day
 PUT_ATTEMPTS = 3  # a record the sweeper deleted between our put and our read: put again
 MERGE_HOPS = 8
