@@ -18,7 +18,6 @@ nothing else.
 
 from __future__ import annotations
 
-from collections import Counter as Tally
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,7 +36,7 @@ from chalicelib.runtime.dispatch import STUCK_AFTER
 from chalicelib.storage import messages
 from chalicelib.storage.models import Contact, ContactStats, Identity, Message
 from tests.integration.paging.conftest import dynamodb_calls  # noqa: F401 (fixture)
-from tests.integration.paging.faults import CallCounter, Killed
+from tests.integration.paging.faults import CallCounter, CountingProvider, Killed
 
 AT = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # 10:00 in Berlin: no quiet hours
 WELCOME = """
@@ -50,23 +49,10 @@ steps:
 """
 
 
-class Provider:
-    """The email channel: every call reaches here (what a person would receive)."""
-
-    name = "provider"
-
-    def __init__(self) -> None:
-        self.sent: Tally[str] = Tally()
-
-    def send(self, message: OutgoingMessage) -> SendResult:
-        self.sent[message.message_id] += 1
-        return SendResult(provider_id=f"p-{message.message_id}")
-
-
 @dataclass
 class World:
     stack: Stack
-    provider: Provider
+    provider: CountingProvider
     calls: CallCounter
     ids: Iterator[int] = field(default_factory=lambda: iter(range(1, 10**6)))
 
@@ -102,7 +88,7 @@ class World:
 
 @pytest.fixture
 def world(settings: Settings, dynamodb_calls: CallCounter) -> World:  # noqa: F811
-    provider = Provider()
+    provider = CountingProvider()
     stack = Stack.build(AT, channels={"email": provider})
     stack.publish("welcome_now.yaml", WELCOME)
     return World(stack, provider, dynamodb_calls)
@@ -261,7 +247,7 @@ def test_a_batch_killed_at_every_dynamodb_call_ends_as_if_never_killed(
     assert len(resent) <= 2, resent  # the result's write (and its re-read after a conflict)
 
 
-class RefusingProvider(Provider):
+class RefusingProvider(CountingProvider):
     """A provider that refuses every message for good (a rejected address, a banned sender)."""
 
     def send(self, message: OutgoingMessage) -> SendResult:

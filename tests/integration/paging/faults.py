@@ -4,8 +4,11 @@ to record or clean up anything."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+from chalicelib.channels.base import OutgoingMessage, SendResult
 
 
 class Killed(BaseException):
@@ -45,3 +48,16 @@ class CallCounter:
             yield
         finally:
             self._kill_after_job_write = None
+
+
+class CountingProvider:
+    """A channel that counts every send it takes: what a person would receive."""
+
+    name = "provider"
+
+    def __init__(self) -> None:
+        self.sent: Counter[str] = Counter()
+
+    def send(self, message: OutgoingMessage) -> SendResult:
+        self.sent[message.message_id] += 1
+        return SendResult(provider_id=f"p-{message.message_id}")

@@ -14,6 +14,7 @@ from chalicelib.identity.erase import erase
 from chalicelib.runtime.date_triggers import mark_key
 from chalicelib.runtime.dispatch import STUCK_AFTER
 from chalicelib.storage.models import Contact, DateMark
+from tests.integration.paging.faults import CountingProvider
 
 BIRTHDAY = """
 name: birthday
@@ -90,20 +91,17 @@ def test_erasing_a_contact_removes_its_date_marks(stack: Stack) -> None:
     assert list(DateMark.query("birthday#11-24")) == []
 
 
-class SweepingOutbox:
-    """An outbox whose provider call is slow enough for the sweeper to run meanwhile."""
-
-    name = "outbox"
+class SweepingProvider(CountingProvider):
+    """A provider whose first call is slow enough for the sweeper to run meanwhile."""
 
     def __init__(self, stack: Stack) -> None:
+        super().__init__()
         self.stack = stack
-        self.sent: list[str] = []
 
     def send(self, message: OutgoingMessage) -> SendResult:
-        self.sent.append(message.message_id)
-        if len(self.sent) == 1:
+        if not self.sent:
             self.stack.run_job("sweeper")
-        return SendResult(provider_id=f"outbox-{message.message_id}")
+        return super().send(message)
 
 
 def test_a_long_date_trigger_run_is_not_swept_while_it_sends(stack: Stack) -> None:
@@ -112,9 +110,9 @@ def test_a_long_date_trigger_run_is_not_swept_while_it_sends(stack: Stack) -> No
     identify(stack, "ann", "ann@example.com", first_name="Ann", birthday="1990-11-24")
     as_of = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
     stack.clock.now = as_of + STUCK_AFTER * 5  # the job reaches Ann ten minutes into its run
-    outbox = SweepingOutbox(stack)
-    stack.dispatcher._channels = {**stack.dispatcher._channels, "email": outbox}
+    provider = SweepingProvider(stack)
+    stack.dispatcher._channels = {**stack.dispatcher._channels, "email": provider}
     mark = str(mark_key("birthday", "1990-11-24"))
     assert stack.runtime.enter_on_date("birthday", "ann", mark, as_of)
-    assert len(outbox.sent) == 1
+    assert list(provider.sent.values()) == [1]
     assert [(step, channel) for _, step, channel in stack.outbox("ann")] == [("gift", "email")]

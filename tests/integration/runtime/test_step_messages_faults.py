@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections import Counter as Tally
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -32,7 +31,7 @@ from chalicelib.runtime.runner import SWEEP_GRACE
 from chalicelib.storage.messages import message_id_of, of_contact
 from chalicelib.storage.models import Enrollment, Message, Wakeup
 from tests.integration.paging.conftest import dynamodb_calls  # noqa: F401 (fixture)
-from tests.integration.paging.faults import CallCounter, Killed
+from tests.integration.paging.faults import CallCounter, CountingProvider, Killed
 
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # 10:00 in Berlin: no quiet hours
 # One a day, like rfm_winback: a redelivered attempt must not be capped by its own record.
@@ -59,21 +58,8 @@ steps:
 """
 
 
-class Provider:
-    """The email channel: what a person would receive."""
-
-    name = "provider"
-
-    def __init__(self) -> None:
-        self.sent: Tally[str] = Tally()
-
-    def send(self, message: OutgoingMessage) -> SendResult:
-        self.sent[message.message_id] += 1
-        return SendResult(provider_id=f"p-{message.message_id}")
-
-
-def build(settings: Settings) -> tuple[Stack, Provider]:
-    provider = Provider()
+def build(settings: Settings) -> tuple[Stack, CountingProvider]:
+    provider = CountingProvider()
     stack = Stack.build(START, settings=settings, channels={"email": provider})
     stack.publish("reminders.yaml", REMINDERS)
     stack.publish("thanks.yaml", THANKS)
@@ -111,7 +97,11 @@ def _timeless(delta: dict[str, Decimal]) -> dict[str, Decimal]:
 
 
 def journey(
-    stack: Stack, provider: Provider, calls: CallCounter, contact_id: str, kill_at: int | None
+    stack: Stack,
+    provider: CountingProvider,
+    calls: CallCounter,
+    contact_id: str,
+    kill_at: int | None,
 ) -> tuple[dict[str, Any], int, str]:
     """A cart, its first reminder's wake-up killed at call `kill_at` and delivered again, the
     sweeper, the second reminder. Returns what the person and the figures show, the calls of
@@ -174,12 +164,8 @@ def test_a_wakeup_killed_at_every_dynamodb_call_sends_each_reminder_once(
     assert len(resent) <= 2, resent
 
 
-def test_a_redelivered_attempt_killed_before_its_commit_still_sends_under_a_one_a_day_cap(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    stack, provider = build(settings)
-    stack.contact("ann", email="ann@example.com")
-    stack.event("ann", "cart_updated", total=70.0)
+def first_reminder_killed_before_its_commit(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first reminder's wake-up dies between its message's put and the step's commit."""
     put_before = sends.put_before
 
     def killed_after_the_put(*args: Any) -> Any:
@@ -190,6 +176,15 @@ def test_a_redelivered_attempt_killed_before_its_commit_still_sends_under_a_one_
     with pytest.raises(Killed):
         stack.advance(timedelta(minutes=30))
     monkeypatch.setattr(sends, "put_before", put_before)
+
+
+def test_a_redelivered_attempt_killed_before_its_commit_still_sends_under_a_one_a_day_cap(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack, provider = build(settings)
+    stack.contact("ann", email="ann@example.com")
+    stack.event("ann", "cart_updated", total=70.0)
+    first_reminder_killed_before_its_commit(stack, monkeypatch)
     assert Message.get(message_of("ann", "r1")).status == "sending"  # written, not committed
     assert of_contact("ann") == []  # and not counted by the cap
     stack.advance(timedelta(0))  # delivered again
@@ -249,16 +244,8 @@ def test_a_redelivery_that_commits_while_the_sweeper_looks_at_its_record_sends_o
     stack, provider = build(settings)
     stack.contact("ann", email="ann@example.com")
     stack.event("ann", "cart_updated", total=70.0)
-    put_before, verdict = sends.put_before, sends.verdict
-
-    def killed_after_the_put(*args: Any) -> Any:
-        put_before(*args)
-        raise Killed("between the message's put and the step's commit")
-
-    monkeypatch.setattr(sends, "put_before", killed_after_the_put)
-    with pytest.raises(Killed):
-        stack.advance(timedelta(minutes=30))
-    monkeypatch.setattr(sends, "put_before", put_before)
+    first_reminder_killed_before_its_commit(stack, monkeypatch)
+    verdict = sends.verdict
     stack.clock.now += STUCK_AFTER + timedelta(seconds=1)
 
     in_flight, release = threading.Event(), threading.Event()
@@ -300,7 +287,7 @@ def wakeup_payload() -> dict[str, Any]:
     return dict(row.payload)
 
 
-class CrashingProvider(Provider):
+class CrashingProvider(CountingProvider):
     """Killed at its first call for the listed messages, before taking them."""
 
     def __init__(self) -> None:
