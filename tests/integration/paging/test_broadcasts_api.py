@@ -21,14 +21,17 @@ from autofunnel.timetravel import Stack
 from chalicelib import jobs, wiring
 from chalicelib.analytics import segment_store
 from chalicelib.analytics.contact_stats import CONTACT_SHARDS, shard
+from chalicelib.channels.ratelimit import TokenBucket
 from chalicelib.core import trust
 from chalicelib.core.segments import parse_segment
 from chalicelib.eventlog.entry import STATUS, VERIFIED, Entry, message_subject
 from chalicelib.paging.runner import Budget
+from chalicelib.runtime import broadcast_jobs
 from chalicelib.storage import messages as message_store
 from chalicelib.storage.models import Contact, ContactStats, Enrollment, Identity, Message
 from tests.conftest import ADMIN_KEY, SERVER_KEY
 from tests.integration.ingest_helpers import basic, post
+from tests.integration.paging.faults import CountingProvider
 
 NOW = datetime(2026, 3, 4, 10, 0, tzinfo=UTC)  # 11:00 in Berlin, 19:00 in Tokyo, 05:00 in NYC
 VIPS = {"condition": {"attributes": {"vip": True}}}
@@ -384,6 +387,40 @@ def test_sends_keep_the_broadcasts_pace(
     jobs.drain()
     assert time.monotonic() - started >= 0.5  # 11 sends, one every 50 ms after the first
     assert get(api, admin_headers, "/admin/broadcasts/paced")["counts"]["sent"] == 11
+
+
+def test_a_slow_pace_never_lets_the_sweeper_send_a_waiting_message_again(
+    api: Client, admin_headers: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 1/min, the sends of a page wait for their turn after they are claimed; the sweeper,
+    running while they wait, takes a claimed send older than STUCK_AFTER for an interrupted one.
+    Pages hold what the pace sends in PACED_PAGE, so none waits that long: each member gets the
+    message once (with pages of 100, the sweeper sent the third and later ones again)."""
+    provider = CountingProvider()
+    stack = Stack.build(NOW, channels={"email": provider})
+    one_shard = [
+        cid for cid in (f"p{n:02d}" for n in range(99)) if shard(cid, "c", CONTACT_SHARDS) == "c2"
+    ]
+    people(stack, {cid: {"email": f"{cid}@example.com"} for cid in one_shard[:4]})  # one page
+    monkeypatch.setattr(broadcast_jobs, "WORKERS", 1)  # one send at a time: time is the stack's
+
+    def wait_and_sweep(seconds: float) -> None:  # the pace's wait, with the sweeper running
+        stack.clock.now += timedelta(seconds=seconds)
+        stack.run_job("sweeper")
+
+    class HandPace(TokenBucket):
+        def __init__(self, rate: float, capacity: float | None = None) -> None:
+            super().__init__(
+                rate, capacity, clock=lambda: stack.clock().timestamp(), sleep=wait_and_sweep
+            )
+
+    monkeypatch.setattr(broadcast_jobs, "TokenBucket", HandPace)
+    paced = {**SALE, "channels": ["email"], "pace": {"email": "1/min"}}
+    assert put(api, admin_headers, "slow", paced).status_code == 202
+    jobs.drain()
+    assert stack.clock() - NOW >= timedelta(minutes=3)  # the last send waited its turn
+    assert sorted(provider.sent.values()) == [1, 1, 1, 1]
+    assert get(api, admin_headers, "/admin/broadcasts/slow")["counts"]["sent"] == 4
 
 
 def test_autofunnel_broadcast_sends_with_a_progress_bar(
