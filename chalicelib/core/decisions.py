@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+UNSUBSCRIBED = "unsubscribed"  # a status that ends the enrollment that sent the message
 MESSAGE_STATUSES = (
     "delivered",
     "opened",

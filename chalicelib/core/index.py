@@ -10,6 +10,7 @@
     matches_trigger(funnel, event, contact) -> bool
     matches_date_trigger(funnel, contact, now) -> bool   # run once a day per contact
     may_enter(funnel, past_enrollments: list[(started_at, status)], now) -> bool
+    hears_statuses(funnel) -> bool   # a status on its sends may change an enrollment
 
 Segment triggers listen to the runtime's `segment_entered {segment}` event and
 `exit: entered_funnel` to `funnel_entered {funnel}`.
@@ -32,6 +33,7 @@ from chalicelib.core.funnel import (
     WaitReplyStep,
     WaitUntilStep,
 )
+from chalicelib.core.funnel_conditions import reads_reactions
 from chalicelib.core.matching import matches
 from chalicelib.core.state import ACTIVE, ContactView, PastEvent, utc
 
@@ -59,6 +61,13 @@ def condition_driven(funnel: Funnel) -> bool:
     """Its conditions (a wait's, an exit's) may change on any event: it listens to all."""
     waits = any(isinstance(s, WaitUntilStep) and s.condition for s in funnel.steps)
     return waits or any(rule.condition for rule in funnel.exit)
+
+
+def hears_statuses(funnel: Funnel) -> bool:
+    """Whether a provider status (other than an unsubscribe, which ends any enrollment) on one
+    of its sends can change an enrollment of this version: it looks at reactions, or its
+    conditions may change on any input. Other versions' enrollments keep no reactions."""
+    return reads_reactions(funnel) or condition_driven(funnel)
 
 
 class TriggerIndex:

@@ -19,7 +19,6 @@ from chalicelib.core import figures, flow, hosts, templates
 from chalicelib.core.funnel import (
     END,
     STEP_KINDS,
-    BranchStep,
     Content,
     Funnel,
     GotoStep,
@@ -29,6 +28,7 @@ from chalicelib.core.funnel import (
     WaitUntilStep,
     WebhookStep,
 )
+from chalicelib.core.funnel_conditions import every_condition
 from chalicelib.core.problems import (
     FunnelValidationError,
     Loc,
@@ -143,41 +143,12 @@ def _structure(funnel: Funnel) -> Iterator[Finding]:
             yield ("exit", j, "entered_funnel"), "a funnel cannot exit on entering itself", None
 
 
-def _conditions(funnel: Funnel) -> Iterator[tuple[Loc, Any]]:
-    """Every (location, condition) in the funnel, nested ones included."""
-    roots: list[tuple[Loc, Any]] = []
-    if funnel.trigger.condition is not None:
-        roots.append((("trigger", "condition"), funnel.trigger.condition))
-    roots += [
-        (("exit", j, "condition"), r.condition)
-        for j, r in enumerate(funnel.exit)
-        if r.condition is not None
-    ]
-    for i, step in enumerate(funnel.steps):
-        if isinstance(step, BranchStep):
-            roots += [(("steps", i, "cases", j, "when"), k.when) for j, k in enumerate(step.cases)]
-        elif isinstance(step, WaitUntilStep) and step.condition is not None:
-            roots.append((("steps", i, "condition"), step.condition))
-    for loc, cond in roots:
-        yield from _nested(loc, cond)
-
-
-def _nested(loc: Loc, cond: Any) -> Iterator[tuple[Loc, Any]]:
-    yield loc, cond
-    if isinstance(cond, c.AllCond | c.AnyCond):
-        key, parts = ("all", cond.all_) if isinstance(cond, c.AllCond) else ("any", cond.any_)
-        for k, part in enumerate(parts):
-            yield from _nested((*loc, key, k), part)
-    elif isinstance(cond, c.NotCond):
-        yield from _nested((*loc, "not"), cond.not_)
-
-
 def _reactions(funnel: Funnel) -> Iterator[Finding]:
     sends = {s.id for s in funnel.steps if isinstance(s, SendStep)}
     for i, step in enumerate(funnel.steps):
         if isinstance(step, WaitUntilStep) and step.message and step.message not in sends:
             yield ("steps", i, "message"), f"{step.message!r} is not a send step", None
-    for loc, cond in _conditions(funnel):
+    for loc, cond in every_condition(funnel):
         if isinstance(cond, c.ReactionCond):
             if loc[0] == "trigger":
                 yield loc, "reaction conditions only make sense inside the funnel", None
@@ -193,7 +164,7 @@ def _fields(funnel: Funnel) -> Iterator[Finding]:
     unknown sub-field, or, when the funnel declares sample.contact, an undeclared attribute)."""
     sample = funnel.sample
     known = set(templates.SAMPLE_CONTACT) | set(sample.contact) if sample else None
-    for loc, cond in _conditions(funnel):
+    for loc, cond in every_condition(funnel):
         if isinstance(cond, c.AttributesCond):
             for path in cond.attributes:
                 problem = figures.unknown_field(path, known)

@@ -30,6 +30,7 @@ from pynamodb.transactions import TransactWrite
 from chalicelib.core import engine, trust
 from chalicelib.core.clock import cap_window
 from chalicelib.core.decisions import (
+    UNSUBSCRIBED,
     CallWebhook,
     CancelWakeup,
     EnrollInFunnel,
@@ -44,6 +45,7 @@ from chalicelib.core.decisions import (
 from chalicelib.core.funnel import FUNNEL_ENTERED, Cap, Funnel
 from chalicelib.core.index import (
     condition_driven,
+    hears_statuses,
     matches_date_trigger,
     matches_trigger,
     may_enter,
@@ -235,12 +237,25 @@ class Runtime:
                 continue
             if not (message.enrollment_key and message.step_id):
                 continue
+            if not self._hears(message, update.status):
+                continue  # no read, no write: the enrollment would only note the reaction
             contact = _Contact(message.contact_id, self.clock())
             self._advance(
                 contact,
                 message.enrollment_key,
                 MessageStatusInput(message.step_id, update.status, update.at),
             )
+
+    def _hears(self, message: Message, status: str) -> bool:
+        """Whether a status on `message` can change the enrollment that sent it: an unsubscribe
+        ends any; other statuses only one of a version that hears them (core.index)."""
+        if status == UNSUBSCRIBED or message.funnel is None or message.funnel_version is None:
+            return True
+        try:
+            funnel = self.funnels.version(message.funnel, int(message.funnel_version))
+        except UnknownFunnel:
+            return True  # the enrollment's own read decides
+        return hears_statuses(funnel)
 
     def enroll(self, funnel_name: str, contact_id: str) -> bool:
         """Enroll by API or from another funnel (`goto` a funnel); re-entry rules apply."""
