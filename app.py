@@ -43,7 +43,7 @@ from chalicelib.api import (
     stats,
     tracking,
 )
-from chalicelib.config import events_stream_arn
+from chalicelib.config import enrollments_stream_arn, events_stream_arn
 
 app = Chalice(app_name="autofunnel")
 if "AWS_LAMBDA_FUNCTION_NAME" in os.environ:  # JSON lines for CloudWatch; plain text locally
@@ -102,6 +102,20 @@ def step_runner(event: dict[str, Any], context: Any) -> dict[str, str]:
 )
 def worker(event: Any) -> dict[str, Any]:
     return wiring.app().handle_events(event.to_dict())
+
+
+# The enrollments' stream: each committed step's figures, written on its enrollment, summed into
+# one tally per batch (chalicelib/analytics/step_tallies.py); configured after deploy like
+# `worker`.
+@app.on_dynamodb_record(
+    stream_arn=enrollments_stream_arn(),
+    batch_size=100,
+    starting_position="TRIM_HORIZON",
+    maximum_batching_window_in_seconds=5,
+    name="step_tallies",
+)
+def step_tallies(event: Any) -> dict[str, Any]:
+    return wiring.app().handle_enrollments(event.to_dict())
 
 
 # Periodic jobs (chalicelib/jobs.py; `make run` runs the same ones locally): each schedule starts

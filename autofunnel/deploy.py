@@ -32,7 +32,12 @@ from typing import Any
 
 from autofunnel import package, stack
 from autofunnel.stack import DeployError
-from chalicelib.config import EVENTS_STREAM_ARN, PROVIDER_PREFIXES, Settings
+from chalicelib.config import (
+    ENROLLMENTS_STREAM_ARN,
+    EVENTS_STREAM_ARN,
+    PROVIDER_PREFIXES,
+    Settings,
+)
 from chalicelib.secrets import SSM_PREFIX, weak_secrets
 
 Echo = Callable[[str], None]
@@ -44,6 +49,7 @@ OUTPUT_VARIABLES = {
     "DeadLetterQueueArn": "AUTOFUNNEL_DEAD_LETTER_QUEUE_ARN",
     "StepRunnerArn": "AUTOFUNNEL_STEP_RUNNER_ARN",
     "EventsStreamArn": EVENTS_STREAM_ARN,
+    "EnrollmentsStreamArn": ENROLLMENTS_STREAM_ARN,
     "WorkerFailureQueueArn": "AUTOFUNNEL_WORKER_FAILURE_QUEUE_ARN",
 }
 REQUIRED = ("AUTOFUNNEL_ADMIN_KEY", "AUTOFUNNEL_SIGNING_SECRET")
@@ -145,6 +151,7 @@ def deploy(
     env[BUILD] = build_digest(project_dir)
     import_env = {
         EVENTS_STREAM_ARN: env.get(EVENTS_STREAM_ARN, ""),
+        ENROLLMENTS_STREAM_ARN: env.get(ENROLLMENTS_STREAM_ARN, ""),
         "AUTOFUNNEL_STAGE": stage,
         "AWS_DEFAULT_REGION": aws.region,
     }

@@ -4,9 +4,10 @@
   to the step runner. The message body is the schedule's input; redriving invokes the step
   runner with it (a wake-up is guarded by the enrollment's token: a late or repeated one is a
   no-op, never a second send).
-- `worker` (`autofunnel-{stage}-worker-failures`): event batches the stream worker gave up on.
-  The message names the batch (shard and sequence range), not its records: redriving reads the
-  records back from the stream (kept 24 hours) and invokes the worker with them.
+- `worker` (`autofunnel-{stage}-worker-failures`): batches the stream workers gave up on (the
+  event log's `worker`, the enrollments' `step_tallies`). The message names the batch (stream,
+  shard and sequence range), not its records: redriving reads the records back from the stream
+  (kept 24 hours) and invokes the function of that stream with them.
 
 A message is deleted only once its redrive succeeded; anything else stays for the next look.
 """
@@ -20,6 +21,7 @@ from typing import Any
 
 QUEUES = {"wakeups": "wakeup-dlq", "worker": "worker-failures"}
 FUNCTIONS = {"wakeups": "step_runner", "worker": "worker"}
+STREAM_FUNCTIONS = {"enrollments": "step_tallies"}  # by table; any other stream: `worker`
 LOOK_SECONDS = 30  # a listed message is hidden this long, then released at once
 
 
@@ -77,12 +79,11 @@ def redrive(
 ) -> tuple[int, int]:
     """Redrive up to `limit` messages; returns (redriven, kept)."""
     url = queue_url(sqs, stage, queue)
-    function = f"autofunnel-{stage}-{FUNCTIONS[queue]}"
     redriven = kept = 0
     for letter in _receive(sqs, url, queue, limit):
         try:
             payload = letter.body if queue == "wakeups" else _stream_batch(streams, letter.body)
-            _invoke(lambda_, function, payload)
+            _invoke(lambda_, f"autofunnel-{stage}-{_function(queue, letter.body)}", payload)
         except RedriveError as error:
             kept += 1
             echo(f"kept {letter.message_id}: {error}")
@@ -172,6 +173,13 @@ def _stream_batch(streams: Any, body: dict[str, Any]) -> dict[str, Any]:
     if not records:
         raise RedriveError("the stream returned none of the batch's records")
     return _event(records, batch["streamArn"])
+
+
+def _function(queue: str, body: dict[str, Any]) -> str:
+    """The function a letter goes back to: a stream batch's, by the table of its stream."""
+    arn = str((body.get("DDBStreamBatchInfo") or {}).get("streamArn") or "")
+    table = arn.partition(":table/")[2].split("/", 1)[0]
+    return STREAM_FUNCTIONS.get(table.rsplit("-", 1)[-1], FUNCTIONS[queue])
 
 
 def _event(records: list[dict[str, Any]], stream_arn: str) -> dict[str, Any]:

@@ -39,7 +39,7 @@ from py_compile import PycInvalidationMode
 from typing import Any
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-STREAM_PLACEHOLDER = "/stream/not-deployed"  # chalicelib.config.events_stream_arn() off AWS
+STREAM_PLACEHOLDER = "/stream/not-deployed"  # chalicelib.config's stream ARNs off AWS
 CACHE_DIR = PROJECT_DIR / ".cache" / "lambda-vendor"
 PYTHON_VERSION = "3.11"  # the `python3.11` runtime Chalice deploys to (see its Runtime)
 LAMBDA_ROOT = "/var/task"  # where Lambda unpacks the package
@@ -326,14 +326,18 @@ def complete_template(
         for event in resource["Properties"].get("Events", {}).values():
             if event["Type"] == "DynamoDB":
                 event["Properties"].update(stream_failure_options(settings, stage))
-                if str(event["Properties"]["Stream"]).endswith(STREAM_PLACEHOLDER):
+                stream = str(event["Properties"]["Stream"])
+                if stream.endswith(STREAM_PLACEHOLDER):
                     # Packaged without a deployed stack at hand: the infra stack exports it.
-                    event["Properties"]["Stream"] = {"Fn::ImportValue": stream_export(stage)}
+                    table = stream.partition(":table/")[2].split("/", 1)[0]  # {prefix}-events
+                    export = stream_export(stage, table.rsplit("-", 1)[-1])
+                    event["Properties"]["Stream"] = {"Fn::ImportValue": export}
     return sam
 
 
-def stream_export(stage: str) -> str:
-    return f"autofunnel-{stage}-EventsStreamArn"
+def stream_export(stage: str, table: str = "events") -> str:
+    """The infra stack's export of a table's stream ARN (`events`, `enrollments`)."""
+    return f"autofunnel-{stage}-{table.capitalize()}StreamArn"
 
 
 def stream_failure_options(settings: Mapping[str, Any], stage: str) -> dict[str, Any]:

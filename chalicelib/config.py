@@ -338,6 +338,13 @@ current = _Current()
 
 
 EVENTS_STREAM_ARN = "AUTOFUNNEL_EVENTS_STREAM_ARN"
+ENROLLMENTS_STREAM_ARN = "AUTOFUNNEL_ENROLLMENTS_STREAM_ARN"
+
+
+def enrollments_stream_arn(env: Mapping[str, str] | None = None) -> str:
+    """The enrollments table's stream, the `step_tallies` worker's event source (set and
+    stood in for like `events_stream_arn`)."""
+    return _stream_arn(ENROLLMENTS_STREAM_ARN, "enrollments", env)
 
 
 def events_stream_arn(env: Mapping[str, str] | None = None) -> str:
@@ -348,12 +355,16 @@ def events_stream_arn(env: Mapping[str, str] | None = None) -> str:
     the functions' environment). Elsewhere (tests, `chalice local`, a bare `chalice package`) a
     placeholder of the same shape keeps app.py importable; `autofunnel deploy` never uses it.
     """
+    return _stream_arn(EVENTS_STREAM_ARN, "events", env)
+
+
+def _stream_arn(variable: str, table: str, env: Mapping[str, str] | None) -> str:
     env = os.environ if env is None else env
-    arn = env.get(EVENTS_STREAM_ARN, "").strip()
+    arn = env.get(variable, "").strip()
     if arn:
         return arn
     stage = env.get("AUTOFUNNEL_STAGE", "dev")
     prefix = env.get("AUTOFUNNEL_TABLE_PREFIX") or f"autofunnel-{stage}"
     region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
     # autofunnel/package.py recognises the suffix (its SAM template imports the real ARN).
-    return f"arn:aws:dynamodb:{region}:000000000000:table/{prefix}-events/stream/not-deployed"
+    return f"arn:aws:dynamodb:{region}:000000000000:table/{prefix}-{table}/stream/not-deployed"

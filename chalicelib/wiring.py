@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # the adapters are imported when first built: a route pays on
 
     from chalicelib.analytics.fold import Ledger
     from chalicelib.analytics.sink import AnalyticsSink
+    from chalicelib.analytics.step_tallies import StepTallies
     from chalicelib.channels.base import Channel
     from chalicelib.eventlog.local import LocalStreams
     from chalicelib.runtime.clock import Clock
@@ -173,14 +174,29 @@ class App:
         )
 
     @cached_property
+    def step_tallies(self) -> StepTallies:
+        """The enrollments' stream worker (the `step_tallies` Lambda; polled locally)."""
+        from chalicelib.analytics.step_tallies import StepTallies
+
+        return StepTallies(self.ledger, self.now)
+
+    @cached_property
     def streams(self) -> LocalStreams:
-        """DynamoDB Local's streams, polled into the handlers the Lambdas run (make run, tests)."""
+        """DynamoDB Local's streams, polled into the handlers the Lambdas run (make run, tests):
+        the enrollments' first (their tallies go to the log), then the log's."""
         from chalicelib.eventlog.local import LocalStreams
-        from chalicelib.storage.models import Event
+        from chalicelib.storage.models import Enrollment, Event
         from chalicelib.storage.tables import dynamodb_client, streams_client
 
-        handlers = {str(Event.Meta.table_name): self.handle_events}
+        handlers = {
+            str(Enrollment.Meta.table_name): self.handle_enrollments,
+            str(Event.Meta.table_name): self.handle_events,
+        }
         return LocalStreams(dynamodb_client(self.settings), streams_client(self.settings), handlers)
+
+    def handle_enrollments(self, event: Any, context: Any = None) -> dict[str, Any]:
+        """One batch of the enrollments' stream: the committed steps' figures, as one tally."""
+        return self.step_tallies.handle(event, context)
 
     def handle_events(self, event: Any, context: Any = None) -> dict[str, Any]:
         """One batch of the log's stream. The metrics are flushed here as well as by app.py's
@@ -193,7 +209,8 @@ class App:
             observability.metrics.flush()
 
     def drain(self) -> int:
-        """Run the stream workers until every record is handled (local and tests)."""
+        """Run the stream workers until every record is handled (local and tests): both
+        streams, in turn, until neither has any left."""
         return self.streams.drain()
 
 

@@ -7,9 +7,10 @@ under "tally:{lane}" with an id naming the work.
   record's tally (the stream carries the old and the new figures) instead of adding a second.
   A batch counts only its records before the first one it failed: those from there on come
   back in the next delivery, which counts them.
-- A committed funnel step, and a send that fails for good, put theirs in the same transaction
-  as the change they count (named after the enrollment's version, the message): a change
-  commits, with its figures, once.
+- A committed funnel step writes its figures on the enrollment it commits; the enrollments'
+  stream worker puts one tally per batch of them (chalicelib.analytics.step_tallies), named
+  the same way. A send that fails for good puts its tally in the same transaction as the
+  failure (named after the message): it commits, with its figures, once.
 
 Stage 2, the *fold*: the worker hands the tallies it reads on the stream to the counters. A lane
 is one log partition, so its tallies arrive in order; each counter has one write shard per lane
@@ -76,9 +77,10 @@ def tally_entry(key: str, tally: Tally, now: datetime) -> Entry:
 class Ledger:
     """Where the runtime and the worker put their tallies (the event log)."""
 
-    def put(self, key: str, tally: Tally, now: datetime) -> None:
-        """Unconditional: a redelivered batch's tally replaces the earlier attempt's."""
-        if any(True for _ in tally.items()):
+    def put(self, key: str, tally: Tally, now: datetime, empty_too: bool = False) -> None:
+        """Unconditional: a redelivered batch's tally replaces the earlier attempt's (`empty_too`:
+        also when its figures cancel out, so that it replaces one that did not)."""
+        if empty_too or any(True for _ in tally.items()):
             item_of(tally_entry(key, tally, now), now).save()
 
     def put_in(self, transaction: TransactWrite, key: str, tally: Tally, now: datetime) -> None:

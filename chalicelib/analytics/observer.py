@@ -1,6 +1,7 @@
-"""The runtime's observer: committed enrollment steps (one, or a broadcast's chunk) and sends
-that failed for good put their figures (see step_figures) into the change's own transaction, as
-a tally the stream worker folds into the counters (chalicelib.analytics.fold)."""
+"""The runtime's observer: a committed enrollment step's figures (see step_figures), written on
+the enrollment by its commit and counted off the enrollments' stream (chalicelib.analytics.
+step_tallies); a send that failed for good puts its tally into the failure's transaction, which
+the events stream worker folds into the counters (chalicelib.analytics.fold)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,8 @@ from typing import Any
 
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.analytics import step_figures
+from chalicelib.analytics import keys, step_figures, step_tallies
 from chalicelib.analytics.fold import Ledger
-from chalicelib.analytics.tally import Tally
 from chalicelib.runtime.observer import Committed
 from chalicelib.storage.models import Message
 
@@ -23,13 +23,9 @@ class AnalyticsObserver:
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
 
-    def count_in(self, transaction: TransactWrite, key: str, steps: Sequence[Committed]) -> None:
-        """One tally for all of them (a page of a broadcast: one item, not one per step)."""
-        tally = Tally()
-        for step in steps:
-            tally.update(step_figures.step_committed(*step))
-        if steps:
-            self.ledger.put_in(transaction, key, tally, steps[0].now)
+    def figures(self, step: Committed) -> dict[str, Any] | None:
+        own = keys.funnel_scope(step.after.funnel, step.after.version)
+        return step_tallies.encode(step_figures.step_committed(*step), own)
 
     def send_failed(
         self,

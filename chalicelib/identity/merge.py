@@ -168,9 +168,13 @@ def _move_enrollments(absorbed: str, survivor: str) -> int:
 
 def _rekey(enrollment: Enrollment, survivor: str) -> None:
     """Put the same item (every attribute, version included) under the survivor and delete the
-    old one in one transaction, guarded by the old item's version."""
+    old one in one transaction, guarded by the old item's version. The copy leaves out the last
+    commit's figures: they were counted when that commit wrote them (chalicelib.analytics.
+    step_tallies), and a copy bringing them again would count them again."""
     connection = Enrollment._get_connection()
     attributes = enrollment.serialize()
+    attributes.pop("figures", None)
+    attributes.pop("figures_of", None)
     attributes.pop("contact_id")
     range_key = attributes.pop("enrollment_key")["S"]
     put = connection.get_operation_kwargs(

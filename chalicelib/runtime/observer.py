@@ -1,10 +1,11 @@
 """What the runtime tells analytics about the changes it commits.
 
-The runtime calls the observer inside the change's transaction, before it commits: what the
-observer adds to the transaction (its figures, one item) commits with the change or not at all,
-so a duplicated or stale input, which commits nothing, is never counted, and a crash cannot
-count a change twice or lose it. An observer that fails to add its figures must not stop the
-change: the runtime logs it.
+A step's figures are written on the enrollment by the commit itself: what the observer returns
+for a step about to commit is stored with it (`Enrollment.figures`) and counted off the
+enrollments' stream (chalicelib.analytics.step_tallies), so a duplicated or stale input, which
+commits nothing, is never counted, and a crash cannot count a change twice or lose it. A send
+that fails for good is counted inside the failure's transaction. An observer that fails must not
+stop the change: the runtime logs it.
 """
 
 from __future__ import annotations
@@ -31,10 +32,9 @@ class Committed(NamedTuple):
 
 
 class RuntimeObserver(Protocol):
-    def count_in(self, transaction: TransactWrite, key: str, steps: Sequence[Committed]) -> None:
-        """Add the figures of steps about to commit (one, or a broadcast's chunk) to their
-        transaction, as one item. `key` names the commit (a redelivered input that commits
-        again could not reuse it: the enrollment's version moved)."""
+    def figures(self, step: Committed) -> dict[str, Any] | None:
+        """What a step about to commit adds to the counters, as its enrollment keeps it (None:
+        nothing)."""
         ...
 
     def send_failed(
@@ -49,8 +49,8 @@ class RuntimeObserver(Protocol):
 
 
 class NoObserver:
-    def count_in(self, transaction: TransactWrite, key: str, steps: Sequence[Committed]) -> None:
-        pass
+    def figures(self, step: Committed) -> dict[str, Any] | None:
+        return None
 
     def send_failed(
         self,

@@ -1,16 +1,18 @@
 """The step runner: feeds events, wake-ups and message statuses to the pure engine and carries out
 its decisions, exactly once.
 
-Every change to an enrollment is one DynamoDB transaction: the enrollment (guarded by its version
-attribute) and the step's tally. The messages the step decided are written just before it (their
-ids derived from the engine's idempotency keys, stamped with the version decided on) and the
-commit names them on the enrollment (chalicelib.runtime.sends); a broadcast's batch entry writes
-them in its transaction. A duplicate or late input either finds nothing to do (the engine
-ignores stale wake-ups) or loses the race and retries on the fresh state, so a person never gets
-the same message twice and never misses one: a message no commit named is never sent (nor
+Every change to an enrollment is one conditional write of the enrollment (guarded by its version
+attribute), which carries the step's figures (counted off the enrollments' stream: chalicelib.
+analytics.step_tallies); a transaction only where more must commit with it (a message with
+nothing to send, a broadcast's chunk of entries). The messages the step decided are written just
+before it (their ids derived from the engine's idempotency keys, stamped with the version decided
+on) and the commit names them on the enrollment (chalicelib.runtime.sends); a broadcast's batch
+entry writes them in its transaction. A duplicate or late input either finds nothing to do (the
+engine ignores stale wake-ups) or loses the race and retries on the fresh state, so a person
+never gets the same message twice and never misses one: a message no commit named is never sent (nor
 counted by a cap) and the sweeper deletes it. The messages are created claimed ("sending",
 attempt 1): only the input whose commit names them sends them, so no claim write is needed.
-Side effects that cannot join the transaction (wake-ups, profile updates, sends) come after it
+Side effects that cannot join the commit (wake-ups, profile updates, sends) come after it
 and are idempotent; the sweeper repairs what a crash in between left undone (an interrupted
 send is retried once).
 """
@@ -23,6 +25,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from pynamodb.connection import Connection
 from pynamodb.transactions import TransactWrite
@@ -85,10 +88,10 @@ WAKE_SHARDS = 4
 MAX_ATTEMPTS = 8  # optimistic-locking retries when inputs race for one enrollment
 MAX_INLINE_DEPTH = 20  # chained short waits run inline up to this depth, then get scheduled
 TRANSACTION_ITEMS = 100  # DynamoDB's limit of items in one TransactWriteItems
-ROW_ITEMS = TRANSACTION_ITEMS - 1  # enrollments and messages of a batch entry; 1: their tally
 PAUSE_RETRY = timedelta(minutes=5)  # a paused funnel's wake-ups come back this often
 SWEEP_GRACE = timedelta(minutes=2)  # a wake-up this overdue was lost: the sweeper runs it
 DATE_TRIGGER_QUIET = timedelta(hours=20)  # one date-triggered entry per funnel and day
+Figures = dict[str, Any]  # what a step adds to the counters, as its enrollment keeps it
 
 
 @dataclass(frozen=True)
@@ -351,11 +354,12 @@ class Runtime:
         staged = parallel.each(stage, [cid for cid in ids if cid not in found], workers)
         index = self.funnels.index()  # does any funnel react to entering this one?
         announce = bool(index.candidates(FUNNEL_ENTERED) or index.entry_candidates(FUNNEL_ENTERED))
-        for chunk in _chunks(staged, ROW_ITEMS):
-            steps = [
-                Committed(None, outcome.state, outcome.trace, messages, now)
-                for _, _, outcome, messages in chunk
-            ]
+        for chunk in _chunks(staged, TRANSACTION_ITEMS):
+            for _, row, outcome, messages in chunk:
+                # Each enrollment carries its figures (a page handled again after a crash finds
+                # its enrollments: nothing counts twice).
+                step = Committed(None, outcome.state, outcome.trace, messages, now)
+                _carry_figures(row, self._observed(lambda step=step: self.observer.figures(step)))
             try:
                 with (
                     conflicts_as_domain_errors(f"enter {funnel.name}"),
@@ -363,14 +367,6 @@ class Runtime:
                 ):
                     for _, row, _, messages in chunk:
                         _write(transaction, row, messages)
-                    # The figures commit with the steps they count, as one tally (a page
-                    # handled again after a crash finds its enrollments: nothing counts twice).
-                    figures = _chunk_key([row.enrollment_id for _, row, _, _ in chunk])
-                    self._observe(
-                        lambda transaction=transaction, figures=figures, steps=steps: (
-                            self.observer.count_in(transaction, figures, steps)
-                        )
-                    )
             except ConflictError:
                 for contact, _, _, _ in chunk:  # one of them was entered meanwhile
                     contact.forget()
@@ -639,7 +635,6 @@ class Runtime:
         contact: _Contact,
         depth: int,
     ) -> None:
-        key = f"step:{row.enrollment_id}:{row.version or 0}"  # the version this commit replaces
         messages = self._stage(row, outcome, contact)
         for message in messages:  # claimed by the commit that names them: no claim write
             if message.status == PENDING:
@@ -652,14 +647,16 @@ class Runtime:
         if written:
             row.committed_sends = {*(row.committed_sends or ()), *map(sends.send_name, written)}
         step = Committed(before, outcome.state, outcome.trace, messages, contact.now)
-        with (
-            conflicts_as_domain_errors(f"advance {row.contact_id}/{row.enrollment_key}"),
-            TransactWrite(connection=self.connection) as transaction,
-        ):
-            _write(transaction, row, [m for m in messages if m.status != SENDING])
-            # Its figures commit with it: a duplicated or stale input commits (and counts)
-            # nothing, and a crash cannot count it twice or lose it.
-            self._observe(lambda: self.observer.count_in(transaction, key, [step]))
+        # Its figures commit with it, on the enrollment: a duplicated or stale input commits (and
+        # counts) nothing, and a crash cannot count it twice or lose it.
+        _carry_figures(row, self._observed(lambda: self.observer.figures(step)))
+        unsent = [m for m in messages if m.status != SENDING]  # nothing to send: written with it
+        with conflicts_as_domain_errors(f"advance {row.contact_id}/{row.enrollment_key}"):
+            if unsent:
+                with TransactWrite(connection=self.connection) as transaction:
+                    _write(transaction, row, unsent)
+            else:
+                row.save()  # its version attribute guards it (a new row: "does not exist")
         contact.committed(row)
         if outcome.state.status != ACTIVE and self._listened(row):
             listening.unmark(row.contact_id, [row.enrollment_key])
@@ -780,16 +777,25 @@ class Runtime:
             recorded_for=None if routable else row.contact_id,
         )
 
-    def _observe(self, report: Callable[[], None]) -> None:
+    def _observed(self, report: Callable[[], Figures | None]) -> Figures | None:
         try:
-            report()
+            return report()
         except Exception:  # analytics must never stop a funnel
             log.exception("runtime observer failed")
+            return None
 
 
 def first_message_key(enrollment_id: str, step_id: str) -> str:
     """The idempotency key of a step's first send in an enrollment (engine.SendMessage)."""
     return f"{enrollment_id}:{step_id}:1"
+
+
+def _carry_figures(row: Enrollment, figures: Figures | None) -> None:
+    """The step's figures on the row its commit writes, naming the version it writes (the
+    stream worker counts a record whose `figures_of` is new: chalicelib.analytics.step_tallies).
+    """
+    row.figures = figures
+    row.figures_of = int(row.version or 0) + 1 if figures else None
 
 
 def _write(transaction: TransactWrite, row: Enrollment, messages: Sequence[Message]) -> None:
@@ -818,12 +824,6 @@ def _chunks(
         size += items
     if chunk:
         yield chunk
-
-
-def _chunk_key(enrollment_ids: Sequence[str]) -> str:
-    """Names a batch entry's chunk of new enrollments (its tally)."""
-    digest = hashlib.sha256("|".join(sorted(enrollment_ids)).encode()).hexdigest()[:24]
-    return f"steps:{digest}"
 
 
 def _sequence(enrollment_key: str) -> int:

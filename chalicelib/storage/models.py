@@ -43,6 +43,7 @@ Table names are placeholders until `chalicelib.storage.binding.bind(settings)` s
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -61,7 +62,15 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
-STREAM_VIEW = "NEW_AND_OLD_IMAGES"  # a tally replaced by a redelivery: its old and new figures
+
+class CompactJSONAttribute(JSONAttribute):
+    """JSON without the spaces after separators: an item is billed per KB."""
+
+    def serialize(self, value: Any) -> str | None:
+        return None if value is None else json.dumps(value, separators=(",", ":"))
+
+
+STREAM_VIEW = "NEW_AND_OLD_IMAGES"  # the old image: a replaced tally's figures, a commit's token
 
 
 class _Meta:
@@ -197,6 +206,7 @@ class DueEnrollments(GlobalSecondaryIndex["Enrollment"]):
 class Enrollment(Model):
     class Meta(_Meta):
         table_name = "enrollments"
+        stream_view_type = STREAM_VIEW  # a commit's figures are told from the item's old ones
 
     contact_id = UnicodeAttribute(hash_key=True)
     enrollment_key = UnicodeAttribute(range_key=True)  # "{funnel}#{started iso}#{suffix}"
@@ -213,6 +223,11 @@ class Enrollment(Model):
     # before the commit (chalicelib.runtime.sends), and the sweeper sends a stuck one only
     # when its enrollment names it.
     committed_sends = UnicodeSetAttribute(null=True)
+    # What the commit that wrote this version adds to the counters ({scope: {metric: amount}},
+    # chalicelib.analytics.step_tallies) and the version it names: the enrollments' stream
+    # worker counts them once, when a write brings a new `figures_of`. None: nothing to count.
+    figures = CompactJSONAttribute(null=True)
+    figures_of = NumberAttribute(null=True)
     started_at = UTCDateTimeAttribute()
     ended_at = UTCDateTimeAttribute(null=True)
     version = VersionAttribute()

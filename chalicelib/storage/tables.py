@@ -36,8 +36,6 @@ def create_tables(settings: Settings) -> list[str]:
     created = []
     for model in ALL_MODELS:
         name = settings.table_name(logical_name(model))
-        if name in existing:
-            continue
         properties = table_properties(model)
         ttl = properties.pop("TimeToLiveSpecification", None)
         if "StreamSpecification" in properties:  # CloudFormation's shape has no StreamEnabled
@@ -45,6 +43,9 @@ def create_tables(settings: Settings) -> list[str]:
                 "StreamEnabled": True,
                 **properties["StreamSpecification"],
             }
+        if name in existing:
+            _add_stream(client, name, properties.get("StreamSpecification"))
+            continue
         client.create_table(TableName=name, **properties)
         client.get_waiter("table_exists").wait(
             TableName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 100}
@@ -53,6 +54,16 @@ def create_tables(settings: Settings) -> list[str]:
             client.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
         created.append(name)
     return created
+
+
+def _add_stream(client: Any, name: str, stream: dict[str, Any] | None) -> None:
+    """A table from before its stream (a `make run` data folder): the stream added in place, as
+    CloudFormation does to a deployed stage's table."""
+    if stream is None:
+        return
+    table = client.describe_table(TableName=name)["Table"]
+    if not table.get("StreamSpecification", {}).get("StreamEnabled"):
+        client.update_table(TableName=name, StreamSpecification=stream)
 
 
 def delete_tables(settings: Settings) -> None:

@@ -72,6 +72,13 @@ def test_chalice_package_output_passes_cfn_lint(tmp_path: Path) -> None:
         [tick] = functions["JobRunner"]["Events"].values()
         assert tick["Properties"]["Schedule"] == "rate(1 minute)"
         assert all(f.get("ReservedConcurrentExecutions") for f in functions.values())
+        # Both stream workers read the stream the infra stack exports, failures handled alike.
+        for function, table in (("Worker", "Events"), ("StepTallies", "Enrollments")):
+            [source] = functions[function]["Events"].values()
+            stream = source["Properties"]
+            assert stream["Stream"] == {"Fn::ImportValue": f"autofunnel-{stage}-{table}StreamArn"}
+            assert stream["BisectBatchOnFunctionError"] is True
+            assert stream["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
         templates.append(str(out / "sam.json"))
     # One cfn-lint for both stages: its start-up is most of its time.
     result = subprocess.run([BIN / "cfn-lint", *templates], capture_output=True, text=True)
