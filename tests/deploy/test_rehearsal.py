@@ -93,6 +93,7 @@ def test_deploy_redeploy_destroy_on_moto(tmp_path: Path) -> None:
             assert variables["AUTOFUNNEL_PUBLIC_URL"] == public_url, name
             assert variables["AUTOFUNNEL_TABLE_PREFIX"] == f"autofunnel-{STAGE}"
             assert variables["AUTOFUNNEL_EVENTS_STREAM_ARN"] == outputs["EventsStreamArn"]
+            assert variables["AUTOFUNNEL_ENROLLMENTS_STREAM_ARN"] == outputs["EnrollmentsStreamArn"]
             assert variables["AUTOFUNNEL_SIGNING_SECRET"] == "rehearsal-signing-secret-of-32-chars"
             assert variables["TWILIO_AUTH_TOKEN"] == "rehearsal-twilio-token"
             assert "AUTOFUNNEL_ALARM_EMAIL" not in variables
@@ -110,27 +111,35 @@ def test_deploy_redeploy_destroy_on_moto(tmp_path: Path) -> None:
         statements = {s["Sid"]: s for s in policy["Statement"]}
         assert statements["Tables"]["Resource"][0].endswith(f"table/autofunnel-{STAGE}-*")
         assert "dynamodb:GetRecords" in statements["EventLog"]["Action"]
+        assert [arn.split("/")[1] for arn in statements["EventLog"]["Resource"]] == [
+            f"autofunnel-{STAGE}-events",
+            f"autofunnel-{STAGE}-enrollments",
+        ]
         assert statements["WorkerFailures"]["Resource"].endswith(
             f"autofunnel-{STAGE}-worker-failures"
         )
         assert "Scan" not in json.dumps(policy)
 
-        worker = functions[f"autofunnel-{STAGE}-worker"]["FunctionArn"]
-        mappings = [
-            m
-            for m in lambda_.list_event_source_mappings()["EventSourceMappings"]
-            if m["FunctionArn"] == worker
-        ]
-        assert len(mappings) == 1
-        mapping = mappings[0]
-        assert mapping["EventSourceArn"] == outputs["EventsStreamArn"]
-        assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-        assert mapping["BisectBatchOnFunctionError"] is True
-        assert mapping["MaximumRetryAttempts"] == 10
-        assert (
-            mapping["DestinationConfig"]["OnFailure"]["Destination"]
-            == (outputs["WorkerFailureQueueArn"])
-        )
+        for function, stream in (
+            ("worker", "EventsStreamArn"),
+            ("step_tallies", "EnrollmentsStreamArn"),
+        ):
+            arn = functions[f"autofunnel-{STAGE}-{function}"]["FunctionArn"]
+            mappings = [
+                m
+                for m in lambda_.list_event_source_mappings()["EventSourceMappings"]
+                if m["FunctionArn"] == arn
+            ]
+            assert len(mappings) == 1, function
+            mapping = mappings[0]
+            assert mapping["EventSourceArn"] == outputs[stream]
+            assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+            assert mapping["BisectBatchOnFunctionError"] is True
+            assert mapping["MaximumRetryAttempts"] == 10
+            assert (
+                mapping["DestinationConfig"]["OnFailure"]["Destination"]
+                == (outputs["WorkerFailureQueueArn"])
+            )
 
         apigateway = aws(endpoint, "apigateway")
         api_id = rest_api["rest_api_id"]

@@ -18,7 +18,7 @@ from moto import mock_aws
 from autofunnel import dlq
 
 STAGE = "prod"
-TABLE = f"dlq-test-{uuid.uuid4().hex[:8]}-events"
+TABLE = f"dlq-test-{uuid.uuid4().hex[:8]}"
 OPTIONS = {"region_name": "us-east-1", "aws_access_key_id": "x", "aws_secret_access_key": "x"}
 
 
@@ -103,15 +103,20 @@ def test_a_failing_redrive_keeps_the_message(aws: dict[str, Any]) -> None:
     assert len(dlq.peek(aws["sqs"], url, "wakeups", 10)) == 1
 
 
-def test_a_failed_stream_batch_is_read_back_and_replayed_to_the_worker(
-    aws: dict[str, Any], dynamodb: Any
+@pytest.mark.parametrize(
+    ("table", "function"), [("events", "worker"), ("enrollments", "step_tallies")]
+)
+def test_a_failed_stream_batch_is_read_back_and_replayed_to_its_worker(
+    aws: dict[str, Any], dynamodb: Any, table: str, function: str
 ) -> None:
-    """The stream of DynamoDB Local (moto's stream API answers 'not yet implemented')."""
+    """The stream of DynamoDB Local (moto's stream API answers 'not yet implemented'). Both
+    stream functions share the failure queue: a batch goes back to its stream's function."""
+    name = f"{TABLE}-{table}"
     local = {**OPTIONS, "endpoint_url": dynamodb.endpoint}
     aws = {**aws, "dynamodb": boto3.client("dynamodb", **local)}
     aws["dynamodbstreams"] = boto3.client("dynamodbstreams", **local)
-    table = aws["dynamodb"].create_table(
-        TableName=TABLE,
+    created = aws["dynamodb"].create_table(
+        TableName=name,
         KeySchema=[
             {"AttributeName": "contact_id", "KeyType": "HASH"},
             {"AttributeName": "event_key", "KeyType": "RANGE"},
@@ -123,10 +128,10 @@ def test_a_failed_stream_batch_is_read_back_and_replayed_to_the_worker(
         BillingMode="PAY_PER_REQUEST",
         StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
     )["TableDescription"]
-    stream_arn = table["LatestStreamArn"]
+    stream_arn = created["LatestStreamArn"]
     for key in ("e1", "e2", "e3"):
         aws["dynamodb"].put_item(
-            TableName=TABLE,
+            TableName=name,
             Item={"contact_id": {"S": "c1"}, "event_key": {"S": key}},
         )
     shard = aws["dynamodbstreams"].describe_stream(StreamArn=stream_arn)["StreamDescription"][
@@ -156,7 +161,15 @@ def test_a_failed_stream_batch_is_read_back_and_replayed_to_the_worker(
         lambda params, **_: seen.append(json.loads(params["Payload"])),
     )
     with Stubber(lambda_) as stub:
-        stub.add_response("invoke", answer({"batchItemFailures": []}))
+        stub.add_response(
+            "invoke",
+            answer({"batchItemFailures": []}),
+            {
+                "FunctionName": f"autofunnel-{STAGE}-{function}",
+                "InvocationType": "RequestResponse",
+                "Payload": pytest.importorskip("botocore.stub").ANY,
+            },
+        )
         redriven, kept = dlq.redrive(
             STAGE, "worker", aws["sqs"], lambda_, aws["dynamodbstreams"], 10, print
         )
@@ -165,4 +178,4 @@ def test_a_failed_stream_batch_is_read_back_and_replayed_to_the_worker(
     keys = [record["dynamodb"]["Keys"]["event_key"]["S"] for record in event["Records"]]
     assert keys == ["e2", "e3"]  # the failed batch, no more, no less
     assert all(record["eventSourceARN"] == stream_arn for record in event["Records"])
-    aws["dynamodb"].delete_table(TableName=TABLE)
+    aws["dynamodb"].delete_table(TableName=name)
