@@ -9,8 +9,9 @@ under "tally:{lane}" with an id naming the work.
   back in the next delivery, which counts them.
 - A committed funnel step writes its figures on the enrollment it commits; the enrollments'
   stream worker puts one tally per batch of them (chalicelib.analytics.step_tallies), named
-  the same way. A send that fails for good puts its tally in the same transaction as the
-  failure (named after the message): it commits, with its figures, once.
+  after the batch's first record that counts. A send that fails for good puts its tally in
+  the same transaction as the failure (named after the message): it commits, with its
+  figures, once.
 
 Stage 2, the *fold*: the worker hands the tallies it reads on the stream to the counters. A lane
 is one log partition, so its tallies arrive in order; each counter has one write shard per lane

@@ -109,7 +109,8 @@ class StepTallies:
 
     def handle(self, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
         """The Lambda entry point. A failed put raises: the batch is delivered again (whole, or
-        bisected), and its tally, put again under its first record's name, replaces this one."""
+        bisected), and its tally, put again under its first counting record's name, replaces this
+        one."""
         tally, first = Tally(), ""
         for record in records_of(event):
             figures = counted(record)

@@ -664,7 +664,7 @@ class Runtime:
 
     def _stage(self, row: Enrollment, outcome: engine.Outcome, contact: _Contact) -> list[Message]:
         """The enrollment row as the outcome leaves it, and the records of the messages it
-        decided: what one transaction writes."""
+        decided: what its commit writes (with the messages that have nothing to send)."""
         state = outcome.state
         active = state.status == ACTIVE
         row.status = state.status

@@ -1,7 +1,7 @@
-"""A step's messages, written before the transaction that commits the step.
+"""A step's messages, written before the write that commits the step.
 
-The step transaction holds the enrollment (guarded by its version) and its tally; the messages
-the step decided are put just before it, each under its deterministic id (the engine's
+The step commit writes the enrollment (guarded by its version, carrying the step's figures); the
+messages the step decided are put just before it, each under its deterministic id (the engine's
 idempotency key), claimed ("sending", attempt 1) and stamped with the enrollment version the
 step was decided on (`decided_on`). The commit names them on the enrollment
 (`committed_sends`: "{step}:{visit}"). So a message record exists that no commit named when:
