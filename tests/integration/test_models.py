@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -19,7 +20,8 @@ from chalicelib.storage.models import (
     Receipt,
     Wakeup,
 )
-from chalicelib.storage.tables import dynamodb_client
+from chalicelib.storage.schema import table_properties
+from chalicelib.storage.tables import create_tables, delete_tables, dynamodb_client
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -185,3 +187,30 @@ def test_receipts_and_wakeups(settings: Settings) -> None:
     Wakeup("w-soon", due_at="2026-11-23T12:01:00+00:00", payload={"t": 1}).save()
     due = Wakeup.by_due.query("due", Wakeup.due_at <= "2026-11-23T12:30:00+00:00")
     assert [w.name for w in due] == ["w-soon"]
+
+
+def test_a_table_from_before_its_stream_gets_it_in_place(settings: Settings) -> None:
+    """`make run`'s data folder from before the enrollments' stream: the table stays (with its
+    enrollments) and gets the stream, as CloudFormation adds it to a deployed stage's table."""
+    older = dataclasses.replace(settings, table_prefix=f"{settings.table_prefix}-older")
+    client = dynamodb_client(older)
+    name = older.table_name("enrollments")
+    properties = table_properties(Enrollment)
+    properties.pop("StreamSpecification")
+    client.create_table(TableName=name, **properties)
+    client.put_item(
+        TableName=name, Item={"contact_id": {"S": "ann"}, "enrollment_key": {"S": "cart#00001"}}
+    )
+    try:
+        created = create_tables(older)
+        assert name not in created
+        table = client.describe_table(TableName=name)["Table"]
+        assert table["StreamSpecification"] == {
+            "StreamEnabled": True,
+            "StreamViewType": "NEW_AND_OLD_IMAGES",
+        }
+        assert client.get_item(
+            TableName=name, Key={"contact_id": {"S": "ann"}, "enrollment_key": {"S": "cart#00001"}}
+        ).get("Item")
+    finally:
+        delete_tables(older)
