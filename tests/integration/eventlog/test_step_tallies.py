@@ -11,16 +11,22 @@ test, and must equal a clean run's.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+import pytest
+
 from autofunnel.timetravel import Stack
+from chalicelib import wiring
 from chalicelib.analytics import counters, keys
 from chalicelib.analytics.fold import Ledger
 from chalicelib.analytics.tally import Tally
 from chalicelib.config import Settings
+from chalicelib.eventlog import local
 from chalicelib.eventlog.append import append
 from chalicelib.eventlog.entry import VERIFIED, Entry, contact_subject
 from chalicelib.identity.erase import erase
@@ -260,3 +266,25 @@ def test_workers_killed_at_every_dynamodb_call_count_each_step_once(
     assert sum("PutItem events" in kill for kill in killed) >= 2
     assert tallies_killed.kills  # the enrollments' worker, at its put, then delivered again
     assert any("UpdateItem counters" in kill for kill in killed)
+
+
+def test_make_run_restarted_resumes_the_enrollments_stream_where_it_stopped(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both streams' positions are kept in `make run`'s data folder: a restart does not hand the
+    day of enrollment records DynamoDB Local still holds to `step_tallies` again."""
+    monkeypatch.setattr(local, "_positions_file", None)
+    positions = tmp_path / "stream-positions.json"
+    local.keep_positions_in(positions)
+    stack = build(settings)
+    before = figures()
+    journey(stack, ["ann"])
+    once = delta(before, figures())
+    assert any("-enrollments/stream/" in arn for arn in json.loads(positions.read_text()))
+
+    # A new process: nothing in memory. (Emptied in place, not replaced: the clean-up after the
+    # test moves the process's positions past this test's records, for the tests after it.)
+    local._handled.clear()
+    local.keep_positions_in(positions)
+    assert wiring.bootstrap(settings).drain() == 0
+    assert delta(before, figures()) == once
