@@ -165,7 +165,7 @@ def parse_broadcast(name: str, data: Any) -> Broadcast:
             [
                 (
                     ".".join(str(p) for p in e["loc"]) or "body",
-                    e["msg"].removeprefix("Value error, "),
+                    plain.message(e),
                 )
                 for e in error.errors()
             ]
@@ -186,7 +186,7 @@ def parse_broadcast(name: str, data: Any) -> Broadcast:
 
 
 def _pydantic(error: Any) -> tuple[str, str]:
-    return _field(error["loc"]) or "body", error["msg"].removeprefix("Value error, ")
+    return _field(error["loc"]) or "body", plain.message(error)
 
 
 def _field(loc: Any) -> str:

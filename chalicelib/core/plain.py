@@ -354,6 +354,22 @@ def dump(value: Any) -> Any:
 # --- validation: pydantic over the same classes -------------------------------------------
 
 
+# What pydantic says of a dataclass, in the words it uses for a model (as before the language
+# became dataclasses: API clients and tests read them).
+_MESSAGES = {
+    "unexpected_keyword_argument": "Extra inputs are not permitted",
+    "dataclass_type": "Input should be a valid dictionary or instance of {class_name}",
+}
+
+
+def message(error: Any) -> str:
+    """The message of one of a ValidationError's `errors()`, without "Value error, "."""
+    found = _MESSAGES.get(error["type"])
+    if found is not None:
+        return found.format(**error.get("ctx", {}))
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
 @cache
 def adapter(tp: Any) -> Any:
     """pydantic's TypeAdapter of `tp` (built once): `validate_python`, `json_schema`."""

@@ -55,7 +55,7 @@ def parse_segment(name: str, data: Any) -> SegmentDefinition:
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
-        raise InvalidSegment(f"{where}: {first['msg']}") from error
+        raise InvalidSegment(f"{where}: {plain.message(first)}") from error
     for cond in c.walk(definition.condition):
         if isinstance(cond, c.ReactionCond):
             raise InvalidSegment("`reaction` belongs to a funnel's own messages, not a segment")

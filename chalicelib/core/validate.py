@@ -77,7 +77,7 @@ def parse_funnel(text: str, filename: str) -> Funnel:
 
 def _pydantic_problem(err: Any, root: yaml.Node | None, filename: str) -> Problem:
     loc = err["loc"]
-    msg = err["msg"].removeprefix("Value error, ")
+    msg = plain.message(err)
     if err["type"] == "union_tag_invalid":
         msg = f"unknown step kind {err['ctx']['tag']!r} (known: {', '.join(STEP_KINDS)})"
     elif err["type"] == "union_tag_not_found":
