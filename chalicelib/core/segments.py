@@ -72,7 +72,9 @@ def parse_segment(name: str, data: Any) -> SegmentDefinition:
 
 
 def stored_segment(name: str, data: dict[str, Any]) -> SegmentDefinition:
-    """A definition `parse_segment` accepted, as stored: read without validating again."""
+    """A definition `parse_segment` accepted, as stored (the condition as written): read
+    without validating again, its shorthands (one name for a list, `where` values, durations)
+    expanded as the validator expands them."""
     return plain.load(SegmentDefinition, {**data, "name": name})
 
 
