@@ -44,13 +44,12 @@ def _as_list(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
-def _one_or_many(item: Any) -> Any:
-    return Annotated[list[item], Before(_as_list, json_input=item | list[item])]
-
-
-OneOrManyReactions = _one_or_many(Reaction)
-OneOrManyChannels = _one_or_many(Channel)
-OneOrManyNames = _one_or_many(str)
+# A name or a list of them, read as a list (`segment: vip` or `segment: [vip, loyal]`)
+OneOrManyNames = Annotated[list[str], Before(_as_list, json_input=str | list[str])]
+OneOrManyChannels = Annotated[list[Channel], Before(_as_list, json_input=Channel | list[Channel])]
+OneOrManyReactions = Annotated[
+    list[Reaction], Before(_as_list, json_input=Reaction | list[Reaction])
+]
 AtLeastOne = Annotated[int, Check(ge=1)]
 
 

@@ -185,9 +185,8 @@ def _chat_filters(model: Any, chat: MessageMatch | None, field: str = "reply") -
     and the index see plain events and the stored definition needs no shorthand."""
     where = dict(model.where)
     if chat is not None:
-        text = {k: v for k, v in (("keyword", chat.keyword), ("regex", chat.regex)) if v}
-        if text:
-            where["text"] = Match(**text)
+        if chat.keyword or chat.regex:
+            where["text"] = Match(keyword=chat.keyword or None, regex=chat.regex or None)
         if chat.channel:
             where["channel"] = Match(in_=list(chat.channel))
         object.__setattr__(model, "event", MESSAGE_RECEIVED)

@@ -36,6 +36,7 @@ def alias(name: str) -> str:
     return name[:-1] if name.endswith("_") else name
 
 
+@typing.dataclass_transform(frozen_default=True, kw_only_default=True)
 def model(cls: type[T]) -> type[T]:
     """A frozen, keyword-only dataclass that pydantic validates strictly (extra keys are
     errors, as are fields given by their Python name only where no alias applies)."""
@@ -181,7 +182,9 @@ def reader(tp: Any) -> Reader:
         pass
     if dataclasses.is_dataclass(tp):
         fields: dict[str, tuple[str, Reader]] = {}
-        _readers[tp] = found = _dataclass_reader(tp, fields)  # first: the language recurses
+        _readers[tp] = found = _dataclass_reader(
+            typing.cast(type, tp), fields
+        )  # first: it recurses
         hints = typing.get_type_hints(tp, include_extras=True)
         for field in dataclasses.fields(tp):
             if field.init:
