@@ -212,6 +212,9 @@ compiled_sources.install()
 import app
 from chalicelib import wiring
 wiring.app().worker
+from chalicelib.core import funnel, plain, segments
+plain.reader(funnel.Funnel)  # how stored funnels and segments are read: their type hints
+plain.reader(segments.SegmentDefinition)
 print(compiled_sources.record())
 """
 

@@ -12,7 +12,7 @@ the runtime's SDK (`tests/deploy/test_package.py`), the way Lambda puts `/var/ta
     python -I -S bench/cold_start_probe.py --path /tmp/unpacked --path /tmp/runtime USER_ID
 
 Prints one JSON line: the milliseconds (wall and CPU) spent importing, answering and in the
-worker, the status and the body.
+worker, the status and the body; with `--worker`, the top-level packages loaded by then.
 The environment carries the settings (tables, write key), as the function's environment does.
 """
 
@@ -185,6 +185,8 @@ def main() -> None:
         result["worker_records"] = len(batch)
         result["worker_ms"] = round((time.perf_counter() - handed) * 1000, 1)
         result["worker_cpu_ms"] = round((time.process_time() - handed_cpu) * 1000, 1)
+        # the worker reads stored funnels without pydantic (validation is where they are written)
+        result["worker_loaded"] = sorted({name.split(".")[0] for name in sys.modules})
     print(json.dumps(result))
 
 

@@ -2,13 +2,14 @@
 
 `@dataclass` writes each method it generates (`__init__`, `__repr__`, `__eq__`, and for a frozen
 class `__setattr__`, `__delattr__`, `__hash__`) as source text and compiles it: some 500 texts
-for the worker's graph and pydantic. typing compiles each string annotation it resolves, and
-pydantic resolves every field's: some 300 more. Parsing and compiling them was about 280M
-instructions of the worker's cold start (bench/bench_startup.py). Like the `.pyc` files beside
-the modules, the package carries their code objects, compiled when it is built
-(autofunnel/package.py runs `record`) and keyed by the exact text: a text the cache does not
-hold is compiled as before, and a cache written by another Python's bytecode is ignored. Without
-the file (a source checkout) nothing changes but the lookups.
+for the worker's graph. typing compiles each string annotation it resolves, and the funnel
+language's loader (chalicelib/core/plain.py) resolves every field's: some 300 more. Parsing and
+compiling them was about 280M instructions of the worker's cold start (bench/bench_startup.py).
+Like the `.pyc` files beside the modules, the package carries their code objects, compiled when
+it is built (autofunnel/package.py runs `record` once the worker's graph and the loader's are
+built) and keyed by the exact text: a text the cache does not hold is compiled as before, and a
+cache written by another Python's bytecode is ignored. Without the file (a source checkout)
+nothing changes but the lookups.
 """
 
 from __future__ import annotations

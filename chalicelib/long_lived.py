@@ -1,9 +1,10 @@
 """Building what lives as long as the container, out of the cyclic garbage collector's way.
 
-A cold start builds large graphs once: the worker's funnel runtime (~45 pydantic models, the
-engine, the dispatcher, analytics), the DynamoDB client (botocore's endpoint table and service
-model, ~100,000 objects). The collector would walk them over and over while they are made, a
-full collection among them included (~60 ms of the worker's cold start; bench/bench_startup.py).
+A cold start builds large graphs once: the worker's funnel runtime (the language's ~45
+dataclasses, the engine, the dispatcher, analytics), the DynamoDB client (botocore's endpoint
+table and service model, ~100,000 objects). The collector would walk them over and over while
+they are made, a full collection among them included (~60 ms of the worker's cold start;
+bench/bench_startup.py).
 So the collector is paused while one is built, and what exists then is frozen out of later
 collections, as app.py does for its own import.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
-from chalicelib.core.segments import SegmentDefinition, parse_segment
+from chalicelib.core.segments import SegmentDefinition, stored_segment
 from chalicelib.storage.models import SavedSegment
 
 TTL_SECONDS = 30.0
@@ -51,7 +51,7 @@ def definitions(fresh: bool = False) -> list[SegmentDefinition]:
     table = str(SavedSegment.Meta.table_name)
     if fresh or _cache is None or _cache[0] != table or time.monotonic() - _cache[1] > TTL_SECONDS:
         found = [
-            parse_segment(row.name, {"condition": row.condition, "description": row.description})
+            stored_segment(row.name, {"condition": row.condition, "description": row.description})
             for row in rows()
         ]
         _cache = (table, time.monotonic(), found)

@@ -1,9 +1,12 @@
 """The pure funnel core: the funnel language, the engine, validation and the simulator.
 
 Nothing here imports AWS, HTTP or Chalice code (tests/unit/core/test_purity.py enforces it):
-only the standard library, pydantic, PyYAML and python-liquid.
+only the standard library, pydantic, PyYAML and python-liquid. pydantic only validates (where
+funnels, broadcasts and segments are written): the language is plain dataclasses, which the
+engine and the stream worker read without it.
 
-    funnel.py      the language (pydantic models), to_dict/from_dict, JSON Schema
+    plain.py       @model dataclasses, their markers, load/dump, pydantic's TypeAdapter over them
+    funnel.py      the language (frozen dataclasses), to_dict/from_dict, JSON Schema
     conditions.py  condition models (branch `when`, wait_until, exit rules, trigger)
     matching.py    property filters (`where:`)
     durations.py   "1d12h" and "09:30" types

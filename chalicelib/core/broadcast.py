@@ -15,12 +15,14 @@ opened, clicked, unsubscribed, attributed revenue), and nobody can enter it twic
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
+from chalicelib.core import plain
 from chalicelib.core.conditions import Channel
 from chalicelib.core.funnel import ID_PATTERN, Content, Funnel, Goal, Policy, QuietHours, Sample
 from chalicelib.core.state import ContactView, utc
@@ -28,7 +30,7 @@ from chalicelib.core.state import ContactView, utc
 PREFIX = "broadcast-"  # the funnel a broadcast runs as: `broadcast-{name}`
 SEND_STEP = "send"
 HAND_OVER_STEP = "hand_over"
-DEFAULT_QUIET_HOURS = QuietHours.model_validate({"start": "21:00", "end": "08:00"})  # contact tz
+DEFAULT_QUIET_HOURS = plain.load(QuietHours, {"start": "21:00", "end": "08:00"})  # contact tz
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|sec|second|m|min|minute|h|hour)\s*$")
 _PER = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600}
 
@@ -111,7 +113,7 @@ class Broadcast(BaseModel):
     def funnel_definition(self) -> dict[str, Any]:
         policy = self.policy or Policy()
         if policy.quiet_hours is None:  # unless switched off (`false`), people sleep
-            policy = policy.model_copy(update={"quiet_hours": DEFAULT_QUIET_HOURS})
+            policy = dataclasses.replace(policy, quiet_hours=DEFAULT_QUIET_HOURS)
         step: dict[str, Any]
         if self.funnel is not None:
             step = {"id": HAND_OVER_STEP, "kind": "goto", "funnel": self.funnel}
@@ -128,20 +130,19 @@ class Broadcast(BaseModel):
             "tags": ["broadcast"],
             "trigger": {"api": True},
             "reentry": {"policy": "once"},
-            "policy": policy.model_dump(mode="json", exclude_none=True),
+            "policy": plain.dump(policy),
             "steps": [step],
         }
         # Revenue is attributed to the message by its opens and clicks, goal or not. A goal
         # adds conversions, and keeps each enrollment (and a wake-up) until its window closes.
         if self.goal is not None:
-            definition["goal"] = self.goal.model_dump(mode="json", exclude_none=True)
+            definition["goal"] = plain.dump(self.goal)
         if self.topic:
             definition["topic"] = self.topic
         if self.content is not None:
-            content = self.content.model_dump(mode="json", by_alias=True, exclude_none=True)
-            definition["templates"] = {"message": content}
+            definition["templates"] = {"message": plain.dump(self.content)}
         if self.sample is not None:
-            definition["sample"] = self.sample.model_dump(mode="json")
+            definition["sample"] = plain.dump(self.sample)
         return definition
 
 
@@ -164,7 +165,7 @@ def parse_broadcast(name: str, data: Any) -> Broadcast:
             [
                 (
                     ".".join(str(p) for p in e["loc"]) or "body",
-                    e["msg"].removeprefix("Value error, "),
+                    plain.message(e),
                 )
                 for e in error.errors()
             ]
@@ -172,7 +173,7 @@ def parse_broadcast(name: str, data: Any) -> Broadcast:
     from chalicelib.core.validate import semantic_checks
 
     try:
-        funnel = Funnel.model_validate(broadcast.funnel_definition())
+        funnel = plain.adapter(Funnel).validate_python(broadcast.funnel_definition())
     except ValidationError as error:
         raise InvalidBroadcast([_pydantic(e) for e in error.errors()]) from None
     problems = []
@@ -185,7 +186,7 @@ def parse_broadcast(name: str, data: Any) -> Broadcast:
 
 
 def _pydantic(error: Any) -> tuple[str, str]:
-    return _field(error["loc"]) or "body", error["msg"].removeprefix("Value error, ")
+    return _field(error["loc"]) or "body", plain.message(error)
 
 
 def _field(loc: Any) -> str:

@@ -14,12 +14,13 @@ Evaluation lives in `evaluate.py`; these are data only.
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import field
 from typing import Annotated, Any, Literal
-
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag
 
 from chalicelib.core.durations import Duration
 from chalicelib.core.matching import Where
+from chalicelib.core.plain import Before, Check, OneOf, Tag, model
 
 Channel = Literal["email", "sms", "whatsapp", "telegram", "messenger", "instagram", "onsite"]
 CHANNELS: tuple[str, ...] = Channel.__args__  # type: ignore[attr-defined]
@@ -43,60 +44,69 @@ def _as_list(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
-def _one_or_many(item: Any) -> Any:
-    return Annotated[
-        list[item], BeforeValidator(_as_list, json_schema_input_type=item | list[item])
-    ]
+# A name or a list of them, read as a list (`segment: vip` or `segment: [vip, loyal]`)
+OneOrManyNames = Annotated[list[str], Before(_as_list, json_input=str | list[str])]
+OneOrManyChannels = Annotated[list[Channel], Before(_as_list, json_input=Channel | list[Channel])]
+OneOrManyReactions = Annotated[
+    list[Reaction], Before(_as_list, json_input=Reaction | list[Reaction])
+]
+AtLeastOne = Annotated[int, Check(ge=1)]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class AttributesCond(_Model):
+@model
+class AttributesCond:
     attributes: Where
 
 
-class EventCond(_Model):
+@model
+class EventCond:
     event: str
-    where: Where = Field(default_factory=dict)
+    where: Where = field(default_factory=dict)
     within: Duration | None = None  # only events in the last `within`
     since_enrollment: bool = False  # only events since this enrollment started
-    at_least: int = Field(1, ge=1)
+    at_least: AtLeastOne = 1
 
 
-class ReactionCond(_Model):
-    reaction: _one_or_many(Reaction)  # type: ignore[valid-type]
-    messages: _one_or_many(str)  # type: ignore[valid-type]  # ids of send steps
-    at_least: int = Field(1, ge=1)  # how many of `messages` must have the reaction
+@model
+class ReactionCond:
+    reaction: OneOrManyReactions
+    messages: OneOrManyNames  # ids of send steps
+    at_least: AtLeastOne = 1  # how many of `messages` must have the reaction
 
 
-class SegmentCond(_Model):
-    segment: _one_or_many(str)  # type: ignore[valid-type]
+@model
+class SegmentCond:
+    segment: OneOrManyNames
 
 
-class RfmCond(_Model):
-    rfm: _one_or_many(str)  # type: ignore[valid-type]
+@model
+class RfmCond:
+    rfm: OneOrManyNames
 
 
-class TagCond(_Model):
-    tag: _one_or_many(str)  # type: ignore[valid-type]
+@model
+class TagCond:
+    tag: OneOrManyNames
 
 
-class ReachableCond(_Model):
-    reachable: _one_or_many(Channel)  # type: ignore[valid-type]
+@model
+class ReachableCond:
+    reachable: OneOrManyChannels
 
 
-class AllCond(_Model):
-    all_: list[Condition] = Field(alias="all", min_length=1)
+@model
+class AllCond:
+    all_: Annotated[list[Condition], Check(min_length=1)]
 
 
-class AnyCond(_Model):
-    any_: list[Condition] = Field(alias="any", min_length=1)
+@model
+class AnyCond:
+    any_: Annotated[list[Condition], Check(min_length=1)]
 
 
-class NotCond(_Model):
-    not_: Condition = Field(alias="not")
+@model
+class NotCond:
+    not_: Condition
 
 
 _KEYS = {
@@ -116,7 +126,7 @@ _TAG_OF = {cls: key for key, cls in _KEYS.items()}
 
 
 def _which(value: Any) -> str | None:
-    if isinstance(value, BaseModel):
+    if dataclasses.is_dataclass(value):
         return _TAG_OF.get(type(value))
     if isinstance(value, dict):
         found = [k for k in _KEYS if k in value]
@@ -135,15 +145,12 @@ Condition = Annotated[
     | Annotated[AllCond, Tag("all")]
     | Annotated[AnyCond, Tag("any")]
     | Annotated[NotCond, Tag("not")],
-    Discriminator(
+    OneOf(
         _which,
-        custom_error_type="condition_kind",
-        custom_error_message="a condition needs exactly one of: " + ", ".join(_KEYS),
+        error_type="condition_kind",
+        message="a condition needs exactly one of: " + ", ".join(_KEYS),
     ),
 ]
-
-for _cls in (AllCond, AnyCond, NotCond):
-    _cls.model_rebuild()
 
 
 def walk(cond: Any):

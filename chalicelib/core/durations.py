@@ -1,7 +1,7 @@
 """Durations ("30m", "1d12h") and times of day ("09:30") as they are written in funnel YAML.
 
-Both are pydantic-friendly annotated types that serialise back to the same strings, so a
-funnel survives `to_dict()` / `from_dict()` unchanged and its JSON Schema shows a pattern.
+Both are annotated types (chalicelib/core/plain.py) that serialise back to the same strings, so
+a funnel survives `to_dict()` / `from_dict()` unchanged and its JSON Schema shows a pattern.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import re
 from datetime import time, timedelta
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
+from chalicelib.core.plain import Before, Text
 
 _UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 _PART = re.compile(r"(\d+)\s*([wdhms])")
@@ -67,14 +67,20 @@ def format_time_of_day(value: time) -> str:
 
 Duration = Annotated[
     timedelta,
-    BeforeValidator(parse_duration),
-    PlainSerializer(format_duration, return_type=str),
-    WithJsonSchema({"type": "string", "pattern": DURATION_PATTERN, "examples": ["30m", "1d12h"]}),
+    Before(parse_duration),
+    Text(
+        timedelta,
+        format_duration,
+        {"type": "string", "pattern": DURATION_PATTERN, "examples": ["30m", "1d12h"]},
+    ),
 ]
 
 TimeOfDay = Annotated[
     time,
-    BeforeValidator(parse_time_of_day),
-    PlainSerializer(format_time_of_day, return_type=str),
-    WithJsonSchema({"type": "string", "pattern": r"^\d{1,2}:\d{2}$", "examples": ["09:00"]}),
+    Before(parse_time_of_day),
+    Text(
+        time,
+        format_time_of_day,
+        {"type": "string", "pattern": r"^\d{1,2}:\d{2}$", "examples": ["09:00"]},
+    ),
 ]

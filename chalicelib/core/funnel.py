@@ -1,32 +1,42 @@
-"""The funnel language: pydantic models of a funnel definition (see docs/funnels.md).
+"""The funnel language: frozen dataclasses of a funnel definition (see docs/funnels.md).
 
 Contract for the runtime:
     validate.parse_funnel(text, filename) -> Funnel   # YAML -> validated Funnel, or raises
         FunnelValidationError (.problems: list[Problem(file, line, field, message)])
     funnel.to_dict() -> dict        # JSON-safe; store it (e.g. in DynamoDB)
-    Funnel.from_dict(d) -> Funnel   # cheap: pydantic only, templates compile lazily on first use
+    Funnel.from_dict(d) -> Funnel   # cheap: no pydantic (plain.load), templates compile lazily
     funnel.name, funnel.version (int, set on upload, default 0), funnel.tags
     funnel_json_schema() -> dict    # JSON Schema of the YAML format (for editors)
 
-Models are frozen so a Funnel can be cached per Lambda container and shared safely.
+Models are frozen so a Funnel can be cached per Lambda container and shared safely. pydantic
+validates them (validate.py, `plain.adapter`) only where funnels are written or checked.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import field
 from datetime import timedelta
 from functools import cached_property
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-
-from chalicelib.core.conditions import Channel, Condition, EventCond, Reaction, _one_or_many
+from chalicelib.core import plain
+from chalicelib.core.conditions import (
+    Channel,
+    Condition,
+    EventCond,
+    OneOrManyChannels,
+    OneOrManyNames,
+    OneOrManyReactions,
+)
 from chalicelib.core.durations import Duration, TimeOfDay
 from chalicelib.core.matching import Match, Where, check_keywords, check_regex
+from chalicelib.core.plain import After, Before, Check, OneOf, model
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_\-]*$"
 END = "end"  # a reserved `next` target: finish the enrollment here
-StepId = Annotated[str, Field(pattern=ID_PATTERN)]
+StepId = Annotated[str, Check(pattern=ID_PATTERN)]
+Name64 = Annotated[str, Check(pattern=ID_PATTERN, max_length=64)]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[str, ...] = Weekday.__args__  # type: ignore[attr-defined]
 STAGES = ("lead_magnet", "tripwire", "core", "upsell", "downsell", "warmup", "winback")
@@ -42,11 +52,18 @@ ATTRIBUTE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 ONSITE_EXPIRY = timedelta(days=7)  # an on-site message not shown within this long is dropped
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+def check_timezone(value: str | None) -> str | None:
+    if value is not None:
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(value)
+        except Exception as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+    return value
 
 
-def _exactly_one(model: BaseModel, *names: str) -> None:
+def _exactly_one(model: Any, *names: str) -> None:
     given = [n for n in names if getattr(model, n) not in (None, False)]
     if len(given) != 1:
         raise ValueError(f"give exactly one of: {', '.join(names)}")
@@ -55,39 +72,39 @@ def _exactly_one(model: BaseModel, *names: str) -> None:
 # --- content --------------------------------------------------------------------------------
 
 
-class Button(_Model):
+@model
+class Button:
     """A link (`url`) or, in chats, a reply button (`id`): pressing it is `button_clicked
     {button: id}` (Telegram callback data, Messenger postback)."""
 
     text: str
     url: str | None = None
-    id: str | None = Field(None, pattern=ID_PATTERN, max_length=64)  # Telegram: 64 bytes
+    id: Name64 | None = None  # Telegram: 64 bytes
 
-    @model_validator(mode="after")
-    def _target(self) -> Button:
+    def __post_init__(self) -> None:
         _exactly_one(self, "url", "id")
-        return self
 
 
-class EmailPart(_Model):
+@model
+class EmailPart:
     subject: str
     html: str | None = None
     text: str | None = None
     preheader: str | None = None
 
-    @model_validator(mode="after")
-    def _has_body(self) -> EmailPart:
+    def __post_init__(self) -> None:
         if not self.html and not self.text:
             raise ValueError("an email needs an html or a text part")
-        return self
 
 
-class TextPart(_Model):
+@model
+class TextPart:
     text: str
-    buttons: list[Button] = Field(default_factory=list)
+    buttons: list[Button] = field(default_factory=list)
 
 
-class Capture(_Model):
+@model
+class Capture:
     """A one-field form under an on-site message: what the person types identifies them."""
 
     field: Literal["email", "phone"]
@@ -95,7 +112,8 @@ class Capture(_Model):
     button: str = "Send"
 
 
-class OnsitePart(_Model):
+@model
+class OnsitePart:
     """A message the snippet shows on the site: a centred `popup`, a `banner` along the top or
     a `chat` bubble in the corner. `html` is a body with simple markup (sanitised: p, br, b,
     strong, i, em, u, a, ul, ol, li, span, h3, h4); `text` a plain one."""
@@ -104,16 +122,15 @@ class OnsitePart(_Model):
     title: str | None = None
     text: str | None = None
     html: str | None = None
-    buttons: list[Button] = Field(default_factory=list)
+    buttons: list[Button] = field(default_factory=list)
     capture: Capture | None = None
 
-    @model_validator(mode="after")
-    def _has_body(self) -> OnsitePart:
+    def __post_init__(self) -> None:
         _exactly_one(self, "text", "html")
-        return self
 
 
-class Content(_Model):
+@model
+class Content:
     """One message in every channel it may go out on."""
 
     email: EmailPart | None = None
@@ -131,51 +148,35 @@ class Content(_Model):
 # --- policies, trigger, goal, exits --------------------------------------------------------
 
 
-class QuietHours(_Model):
+@model
+class QuietHours:
     start: TimeOfDay  # e.g. 21:00 ...
     end: TimeOfDay  # ... to 09:00 (wraps midnight when start > end)
 
 
-class Cap(_Model):
-    max: int = Field(ge=1)
+@model
+class Cap:
+    max: Annotated[int, Check(ge=1)]
     per: Duration
 
 
-class Policy(_Model):
+@model
+class Policy:
     """Send policy. On a step, an absent field inherits the funnel's; `false` switches it off."""
 
-    timezone: str | None = None  # for contacts without a known time zone
+    timezone: Annotated[str | None, After(check_timezone)] = None  # for contacts without one
     quiet_hours: QuietHours | Literal[False] | None = None
     cap: Cap | Literal[False] | None = None
 
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                ZoneInfo(value)
-            except Exception as exc:
-                raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
 
-
-class MessageMatch(_Model):
+@model
+class MessageMatch:
     """A chat message (`message_received`): its text by keywords and/or a regex, optionally
     only on some channels. Empty: any message."""
 
-    keyword: list[str] | None = None
-    regex: str | None = None
-    channel: _one_or_many(Channel) | None = None  # type: ignore[valid-type]
-
-    @field_validator("keyword", mode="before")
-    @classmethod
-    def _keywords(cls, value: Any) -> Any:
-        return check_keywords(value)
-
-    @field_validator("regex")
-    @classmethod
-    def _regex(cls, value: str | None) -> str | None:
-        return check_regex(value)
+    keyword: Annotated[list[str] | None, Before(check_keywords)] = None
+    regex: Annotated[str | None, After(check_regex)] = None
+    channel: OneOrManyChannels | None = None
 
 
 def _chat_filters(model: Any, chat: MessageMatch | None, field: str = "reply") -> None:
@@ -184,15 +185,14 @@ def _chat_filters(model: Any, chat: MessageMatch | None, field: str = "reply") -
     and the index see plain events and the stored definition needs no shorthand."""
     where = dict(model.where)
     if chat is not None:
-        text = {k: v for k, v in (("keyword", chat.keyword), ("regex", chat.regex)) if v}
-        if text:
-            where["text"] = Match.model_validate(text)
+        if chat.keyword or chat.regex:
+            where["text"] = Match(keyword=chat.keyword or None, regex=chat.regex or None)
         if chat.channel:
-            where["channel"] = Match.model_validate({"in": list(chat.channel)})
+            where["channel"] = Match(in_=list(chat.channel))
         object.__setattr__(model, "event", MESSAGE_RECEIVED)
         object.__setattr__(model, field, None)
     elif model.button is not None:
-        where["button"] = Match.model_validate({"in": list(model.button)})
+        where["button"] = Match(in_=list(model.button))
         object.__setattr__(model, "event", BUTTON_CLICKED)
         object.__setattr__(model, "button", None)
     else:
@@ -200,83 +200,85 @@ def _chat_filters(model: Any, chat: MessageMatch | None, field: str = "reply") -
     object.__setattr__(model, "where", where)
 
 
-class DateTrigger(_Model):
+@model
+class DateTrigger:
     attribute: str  # a contact attribute holding a date (YYYY-MM-DD or ISO datetime)
     offset_days: int = 0  # -3: three days before; 1: the day after
     annual: bool = False  # birthdays: match month and day every year
 
 
-class Trigger(_Model):
+@model
+class Trigger:
     """How contacts enter: an event, a chat message or button, entering a segment, a date
     attribute, or API/goto only."""
 
     event: str | None = None
     message: MessageMatch | None = None  # a chat message matching keywords / a regex
-    button: _one_or_many(str) | None = None  # type: ignore[valid-type]  # a reply button's id
+    button: OneOrManyNames | None = None  # a reply button's id
     segment: str | None = None
     date: DateTrigger | None = None
     api: bool = False
-    where: Where = Field(default_factory=dict)  # filters on the trigger event's properties
+    where: Where = field(default_factory=dict)  # filters on the trigger event's properties
     condition: Condition | None = None  # on the contact, checked at entry
 
-    @model_validator(mode="after")
-    def _one(self) -> Trigger:
+    def __post_init__(self) -> None:
         _exactly_one(self, "event", "message", "button", "segment", "date", "api")
         _chat_filters(self, self.message, "message")
-        return self
 
 
-class Reentry(_Model):
+@model
+class Reentry:
     policy: Literal["once", "once_per_period", "always"] = "once"
     period: Duration | None = None
 
-    @model_validator(mode="after")
-    def _period(self) -> Reentry:
+    def __post_init__(self) -> None:
         if (self.policy == "once_per_period") != (self.period is not None):
             raise ValueError("`period` goes with (and only with) policy once_per_period")
-        return self
 
 
-class Goal(_Model):
+@model
+class Goal:
     event: str
-    where: Where = Field(default_factory=dict)
+    where: Where = field(default_factory=dict)
     value: str | None = None  # property path of the conversion value, e.g. `total`
     within: Duration | None = None  # attribution window from enrollment start
 
 
-class ExitRule(_Model):
+@model
+class ExitRule:
     event: str | None = None
-    where: Where = Field(default_factory=dict)
+    where: Where = field(default_factory=dict)
     condition: Condition | None = None
     entered_funnel: str | None = None  # exit when the contact enters that funnel
     reason: str | None = None
 
-    @model_validator(mode="after")
-    def _one(self) -> ExitRule:
+    def __post_init__(self) -> None:
         _exactly_one(self, "event", "condition", "entered_funnel")
-        return self
 
 
-class Sample(_Model):
+@model
+class Sample:
     """Sample data the validator renders templates with (merged over built-in defaults)."""
 
-    contact: dict[str, Any] = Field(default_factory=dict)
-    event: dict[str, Any] = Field(default_factory=dict)
+    contact: dict[str, Any] = field(default_factory=dict)
+    event: dict[str, Any] = field(default_factory=dict)
 
 
 # --- steps --------------------------------------------------------------------------------
 
 
-class _Step(_Model):
+@model
+class _Step:
     id: StepId
 
 
+@model
 class SendStep(_Step):
     """Send one message: the first reachable channel of `channels` (an ordered fallback)."""
 
     kind: Literal["send"]
     channel: Channel | None = None  # shorthand for a one-element `channels`
-    channels: list[Channel] = Field(default_factory=list)  # ordered fallback
+    channels: list[Channel] = field(default_factory=list)  # ordered fallback
     template: str | None = None  # a key of the funnel's `templates`
     content: Content | None = None  # or the message inline
     stage: str | None = None  # product-matrix stage label, e.g. tripwire
@@ -284,8 +286,7 @@ class SendStep(_Step):
     expires: Duration | None = None  # on-site: not shown within this long after sending: dropped
     next: StepId | None = None
 
-    @model_validator(mode="after")
-    def _shape(self) -> SendStep:
+    def __post_init__(self) -> None:
         if self.channel is not None:
             if self.channels:
                 raise ValueError("give `channel` or `channels`, not both")
@@ -296,9 +297,9 @@ class SendStep(_Step):
         if len(set(self.channels)) != len(self.channels):
             raise ValueError("a channel is listed twice in `channels`")
         _exactly_one(self, "template", "content")
-        return self
 
 
+@model
 class WaitStep(_Step):
     """Let time pass: `duration` (from now, or from entry with anchor: enrollment), then
     optionally until the local time `at` on one of `weekdays`."""
@@ -310,24 +311,23 @@ class WaitStep(_Step):
     weekdays: list[Weekday] | None = None  # ... on one of these days
     next: StepId | None = None
 
-    @model_validator(mode="after")
-    def _shape(self) -> WaitStep:
+    def __post_init__(self) -> None:
         if self.duration is None and self.at is None:
             raise ValueError("a wait needs `duration`, `at`, or both")
         if self.weekdays is not None and self.at is None:
             raise ValueError("`weekdays` needs `at`")
-        return self
 
 
+@model
 class WaitUntilStep(_Step):
     """Wait for an event, a reaction to an earlier send, or a condition; `timeout` bounds it."""
 
     kind: Literal["wait_until"]
     event: str | None = None
     reply: MessageMatch | None = None  # shorthand: a chat message matching keywords / a regex
-    button: _one_or_many(str) | None = None  # type: ignore[valid-type]  # shorthand: a button
-    where: Where = Field(default_factory=dict)
-    reaction: _one_or_many(Reaction) | None = None  # type: ignore[valid-type]
+    button: OneOrManyNames | None = None  # shorthand: a button
+    where: Where = field(default_factory=dict)
+    reaction: OneOrManyReactions | None = None
     message: StepId | None = None  # the send step whose reaction we wait for
     condition: Condition | None = None
     timeout: Duration | None = None
@@ -335,82 +335,85 @@ class WaitUntilStep(_Step):
     on_met: StepId | None = None  # default: the next step in order
     on_timeout: StepId | None = None  # default: the next step in order
 
-    @model_validator(mode="after")
-    def _shape(self) -> WaitUntilStep:
+    def __post_init__(self) -> None:
         _exactly_one(self, "event", "reply", "button", "reaction", "condition")
         if self.anchor == "enrollment" and self.timeout is None:
             raise ValueError("`anchor: enrollment` needs a `timeout`")
         if (self.reaction is None) != (self.message is None):
             raise ValueError("`reaction` and `message` go together")
         _chat_filters(self, self.reply)
-        return self
 
 
+@model
 class WaitReplyStep(_Step):
     """Wait for the person's answer in a chat and store it as an attribute ("What is your
     email?" -> `email`), checked against `expect`; an answer that does not fit goes to
     `on_invalid` (e.g. a send that asks again) or is ignored while the wait goes on."""
 
     kind: Literal["wait_reply"]
-    store: str = Field(pattern=ATTRIBUTE_PATTERN)  # the attribute that receives the answer
+    store: Annotated[str, Check(pattern=ATTRIBUTE_PATTERN)]  # the attribute receiving the answer
     expect: Literal["text", "email", "phone", "number"] = "text"
-    channel: _one_or_many(Channel) | None = None  # type: ignore[valid-type]  # default: any
-    region: str | None = Field(None, pattern=r"^[A-Z]{2}$")  # phones written without "+"
+    channel: OneOrManyChannels | None = None  # default: any
+    region: Annotated[str, Check(pattern=r"^[A-Z]{2}$")] | None = None  # phones without "+"
     timeout: Duration | None = None
     on_met: StepId | None = None  # default: the next step in order
     on_invalid: StepId | None = None  # default: keep waiting
     on_timeout: StepId | None = None  # default: the next step in order
 
 
-class Case(_Model):
+@model
+class Case:
     """One branch case: when the condition holds, go to `next`."""
 
     when: Condition
     next: StepId
 
 
+@model
 class BranchStep(_Step):
     """First case whose `when` holds wins; otherwise `default` (or the next step)."""
 
     kind: Literal["branch"]
-    cases: list[Case] = Field(min_length=1)
+    cases: Annotated[list[Case], Check(min_length=1)]
     default: StepId | None = None  # default: the next step in order
 
 
-class Variant(_Model):
+@model
+class Variant:
     name: StepId
-    percent: float = Field(gt=0, le=100)
+    percent: Annotated[float, Check(gt=0, le=100)]
     next: StepId | None = None  # default: the next step in order
 
 
+@model
 class SplitStep(_Step):
     """Sticky random A/B/n split by percent; `holdout` percent receive nothing."""
 
     kind: Literal["split"]
-    variants: list[Variant] = Field(min_length=1)
-    holdout: float = Field(0, ge=0, lt=100)  # percent that receives nothing (measures lift)
+    variants: Annotated[list[Variant], Check(min_length=1)]
+    holdout: Annotated[float, Check(ge=0, lt=100)] = 0.0  # percent receiving nothing (lift)
 
-    @model_validator(mode="after")
-    def _sum(self) -> SplitStep:
+    def __post_init__(self) -> None:
         total = sum(v.percent for v in self.variants) + self.holdout
         if abs(total - 100) > 1e-6:
             raise ValueError(f"variant percents plus holdout must add up to 100, not {total:g}")
         if len({v.name for v in self.variants}) != len(self.variants):
             raise ValueError("variant names must be unique")
-        return self
 
 
+@model
 class UpdateStep(_Step):
     """Change the contact: set/unset attributes, add/remove tags."""
 
     kind: Literal["update"]
-    set_: dict[str, Any] = Field(default_factory=dict, alias="set")  # strings may be Liquid
-    unset: list[str] = Field(default_factory=list)
-    add_tags: list[str] = Field(default_factory=list)
-    remove_tags: list[str] = Field(default_factory=list)
+    set_: dict[str, Any] = field(default_factory=dict)  # `set`; strings may be Liquid
+    unset: list[str] = field(default_factory=list)
+    add_tags: list[str] = field(default_factory=list)
+    remove_tags: list[str] = field(default_factory=list)
     next: StepId | None = None
 
 
+@model
 class GotoStep(_Step):
     """Jump to another step, or hand the contact to another funnel (ends this one)."""
 
@@ -418,21 +421,21 @@ class GotoStep(_Step):
     step: StepId | None = None  # jump inside this funnel
     funnel: str | None = None  # or hand the contact to another funnel (ends this enrollment)
 
-    @model_validator(mode="after")
-    def _one(self) -> GotoStep:
+    def __post_init__(self) -> None:
         _exactly_one(self, "step", "funnel")
-        return self
 
 
+@model
 class WebhookStep(_Step):
     """POST a rendered JSON body to a URL."""
 
     kind: Literal["webhook"]
     url: str  # may be Liquid
-    body: dict[str, Any] = Field(default_factory=dict)  # string leaves are Liquid
+    body: dict[str, Any] = field(default_factory=dict)  # string leaves are Liquid
     next: StepId | None = None
 
 
+@model
 class ExitStep(_Step):
     """End the enrollment here."""
 
@@ -452,7 +455,7 @@ Step = Annotated[
     | GotoStep
     | WebhookStep
     | ExitStep,
-    Field(discriminator="kind"),
+    OneOf("kind"),
 ]
 STEP_KINDS = (
     "send",
@@ -472,29 +475,31 @@ WAITING_KINDS = frozenset({"wait", "wait_until", "wait_reply"})
 # --- the funnel ---------------------------------------------------------------------------
 
 
-class Funnel(_Model):
+@model
+class Funnel:
     """An Autofunnel funnel definition (see docs/funnels.md)."""
 
-    name: str = Field(pattern=ID_PATTERN)
+    name: StepId
     description: str = ""
     version: int = 0  # set on upload
-    tags: list[str] = Field(default_factory=list)  # e.g. stage: tripwire, core, winback
-    topic: str | None = Field(None, pattern=ID_PATTERN, max_length=64)  # opt-out-able, e.g. news
+    tags: list[str] = field(default_factory=list)  # e.g. stage: tripwire, core, winback
+    topic: Name64 | None = None  # opt-out-able, e.g. news
     trigger: Trigger
-    reentry: Reentry = Field(default_factory=Reentry)
+    reentry: Reentry = field(default_factory=Reentry)
     goal: Goal | None = None
-    exit: list[ExitRule] = Field(default_factory=list)
-    policy: Policy = Field(default_factory=Policy)
-    templates: dict[str, Content] = Field(default_factory=dict)
+    exit: list[ExitRule] = field(default_factory=list)
+    policy: Policy = field(default_factory=Policy)
+    templates: dict[str, Content] = field(default_factory=dict)
     sample: Sample | None = None
-    steps: list[Step] = Field(min_length=1)
+    steps: Annotated[list[Step], Check(min_length=1)]
 
     def to_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return plain.dump(self)  # type: ignore[no-any-return]
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Funnel:
-        return cls.model_validate(data)
+        """A stored (validated) definition; no pydantic: the worker's cold start."""
+        return plain.load(cls, data)
 
     # Lookups the engine needs on every call; computed once per (cached) Funnel object.
     @cached_property
@@ -528,9 +533,9 @@ class Funnel(_Model):
 def _mentions_event_condition(node: Any) -> bool:
     if isinstance(node, EventCond):
         return True
-    if isinstance(node, BaseModel):
-        fields = type(node).model_fields
-        return any(_mentions_event_condition(getattr(node, name)) for name in fields)
+    if dataclasses.is_dataclass(node):
+        fields = dataclasses.fields(node)
+        return any(_mentions_event_condition(getattr(node, f.name)) for f in fields)
     if isinstance(node, list | tuple):
         return any(_mentions_event_condition(item) for item in node)
     if isinstance(node, dict):
@@ -539,7 +544,7 @@ def _mentions_event_condition(node: Any) -> bool:
 
 
 def funnel_json_schema() -> dict[str, Any]:
-    schema = Funnel.model_json_schema(by_alias=True)
+    schema = plain.adapter(Funnel).json_schema(by_alias=True)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "Autofunnel funnel"
     return schema

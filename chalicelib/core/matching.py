@@ -18,40 +18,11 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from chalicelib.core.plain import After, Before, model
 
 Scalar = str | int | float | bool
 MAX_TEXT = 2000  # keyword/regex look at this much of a message: a long paste costs no more
 MAX_PATTERN = 500
-
-
-class Match(BaseModel):
-    """Operators for one property; every operator given must hold."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    eq: Scalar | None = None
-    ne: Scalar | None = None
-    gt: float | str | None = None
-    gte: float | str | None = None
-    lt: float | str | None = None
-    lte: float | str | None = None
-    in_: list[Scalar] | None = Field(None, alias="in")
-    not_in: list[Scalar] | None = None
-    contains: Scalar | None = None
-    exists: bool | None = None
-    keyword: list[str] | None = None  # whole words or phrases, any case (a string: one keyword)
-    regex: str | None = None  # searched case-insensitively
-
-    @field_validator("keyword", mode="before")
-    @classmethod
-    def _keywords(cls, value: Any) -> Any:
-        return check_keywords(value)
-
-    @field_validator("regex")
-    @classmethod
-    def _pattern(cls, value: str | None) -> str | None:
-        return check_regex(value)
 
 
 def check_keywords(value: Any) -> Any:
@@ -83,9 +54,28 @@ def _compiled(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern, re.IGNORECASE)
 
 
+@model
+class Match:
+    """Operators for one property; every operator given must hold."""
+
+    eq: Scalar | None = None
+    ne: Scalar | None = None
+    gt: float | str | None = None
+    gte: float | str | None = None
+    lt: float | str | None = None
+    lte: float | str | None = None
+    in_: list[Scalar] | None = None
+    not_in: list[Scalar] | None = None
+    contains: Scalar | None = None
+    exists: bool | None = None
+    # whole words or phrases, any case (a string: one keyword)
+    keyword: Annotated[list[str] | None, Before(check_keywords)] = None
+    regex: Annotated[str | None, After(check_regex)] = None  # case-insensitive
+
+
 def _shorthand(value: Any) -> Any:
     if not isinstance(value, Mapping):
-        return value  # let pydantic report "should be a mapping"
+        return value  # let validation report "should be a mapping"
     out: dict[str, Any] = {}
     for key, v in value.items():
         if v is None:
@@ -101,9 +91,7 @@ def _shorthand(value: Any) -> Any:
 
 Where = Annotated[
     dict[str, Match],
-    BeforeValidator(
-        _shorthand, json_schema_input_type=dict[str, Match | Scalar | list[Scalar] | None]
-    ),
+    Before(_shorthand, json_input=dict[str, Match | Scalar | list[Scalar] | None]),
 ]
 
 MISSING = object()

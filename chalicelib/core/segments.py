@@ -2,6 +2,7 @@
 contact, plus which events can change the answer and when time alone will.
 
     parse_segment(name, {"condition": {...}, "description": "..."}) -> SegmentDefinition
+    stored_segment(name, data) -> SegmentDefinition   # one parse_segment accepted (no pydantic)
     is_member(definition, contact, now) -> bool
     listens_to(definition) -> frozenset[str] | None   # None: any event (attributes, tags)
     next_change(definition, contact, now) -> datetime | None
@@ -18,12 +19,10 @@ Example: "viewed category X twice in 7 days and no order":
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from typing import Annotated, Any
 
 from chalicelib.core import conditions as c
-from chalicelib.core import figures
+from chalicelib.core import figures, plain
 from chalicelib.core.evaluate import Facts, holds
 from chalicelib.core.funnel import ID_PATTERN, SEGMENT_ENTERED
 from chalicelib.core.matching import matches
@@ -34,10 +33,9 @@ RFM_SEGMENT_CHANGED = "rfm_segment_changed"
 TICK = timedelta(seconds=1)  # an event `within` W counts until exactly at + W; it is out after
 
 
-class SegmentDefinition(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str = Field(pattern=ID_PATTERN, max_length=64)
+@plain.model
+class SegmentDefinition:
+    name: Annotated[str, plain.Check(pattern=ID_PATTERN, max_length=64)]
     condition: c.Condition
     description: str | None = None
 
@@ -49,12 +47,15 @@ class InvalidSegment(ValueError):
 def parse_segment(name: str, data: Any) -> SegmentDefinition:
     if not isinstance(data, dict):
         raise InvalidSegment("a segment is an object with a `condition`")
+    from pydantic import ValidationError
+
     try:
-        definition = SegmentDefinition.model_validate({**data, "name": name})
+        adapter = plain.adapter(SegmentDefinition)
+        definition: SegmentDefinition = adapter.validate_python({**data, "name": name})
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
-        raise InvalidSegment(f"{where}: {first['msg']}") from error
+        raise InvalidSegment(f"{where}: {plain.message(first)}") from error
     for cond in c.walk(definition.condition):
         if isinstance(cond, c.ReactionCond):
             raise InvalidSegment("`reaction` belongs to a funnel's own messages, not a segment")
@@ -68,6 +69,13 @@ def parse_segment(name: str, data: Any) -> SegmentDefinition:
                 if problem:
                     raise InvalidSegment(f"condition.attributes.{path}: {problem}")
     return definition
+
+
+def stored_segment(name: str, data: dict[str, Any]) -> SegmentDefinition:
+    """A definition `parse_segment` accepted, as stored (the condition as written): read
+    without validating again, its shorthands (one name for a list, `where` values, durations)
+    expanded as the validator expands them."""
+    return plain.load(SegmentDefinition, {**data, "name": name})
 
 
 def is_member(definition: SegmentDefinition, contact: ContactView, now: datetime) -> bool:

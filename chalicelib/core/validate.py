@@ -15,7 +15,7 @@ import yaml
 from pydantic import ValidationError
 
 from chalicelib.core import conditions as c
-from chalicelib.core import figures, flow, hosts, templates
+from chalicelib.core import figures, flow, hosts, plain, templates
 from chalicelib.core.funnel import (
     END,
     STEP_KINDS,
@@ -64,7 +64,7 @@ def parse_funnel(text: str, filename: str) -> Funnel:
     """Parse and fully validate a funnel YAML document."""
     data, root = load_yaml(text, filename)
     try:
-        funnel = Funnel.model_validate(data)
+        funnel: Funnel = plain.adapter(Funnel).validate_python(data)
     except ValidationError as exc:
         raise FunnelValidationError(
             [_pydantic_problem(e, root, filename) for e in exc.errors()]
@@ -77,12 +77,12 @@ def parse_funnel(text: str, filename: str) -> Funnel:
 
 def _pydantic_problem(err: Any, root: yaml.Node | None, filename: str) -> Problem:
     loc = err["loc"]
-    msg = err["msg"].removeprefix("Value error, ")
+    msg = plain.message(err)
     if err["type"] == "union_tag_invalid":
         msg = f"unknown step kind {err['ctx']['tag']!r} (known: {', '.join(STEP_KINDS)})"
     elif err["type"] == "union_tag_not_found":
         msg = f"a step needs `kind`: one of {', '.join(STEP_KINDS)}"
-    elif err["type"] == "extra_forbidden":
+    elif err["type"] in ("extra_forbidden", "unexpected_keyword_argument"):  # (dataclasses')
         msg = f"unknown field {loc[-1]!r}"
     line, field = locate(root, loc, _TAGS)
     return Problem(filename, line, field, msg)

@@ -17,6 +17,7 @@ of the broadcast's saved segment (their stored membership, one BatchGetItem per 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -93,7 +94,7 @@ class _Definitions:
             funnel = Funnel.from_dict(broadcast.funnel_definition())
             version = work.params.get("funnel_version")
             if version is not None:
-                funnel = funnel.model_copy(update={"version": int(version)})
+                funnel = dataclasses.replace(funnel, version=int(version))
             self._parsed = {work.job_id: (broadcast, funnel)}  # one job at a time here
         return self._parsed[work.job_id]
 

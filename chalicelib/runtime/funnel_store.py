@@ -7,6 +7,7 @@ own changes.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from dataclasses import dataclass
@@ -67,7 +68,7 @@ class FunnelStore:
         if head is not None and head.checksum == checksum:
             return Published(funnel.name, int(head.latest_version or 0), created=False)
         version = int(head.latest_version or 0) + 1 if head else 1
-        definition = funnel.model_copy(update={"version": version}).to_dict()
+        definition = dataclasses.replace(funnel, version=version).to_dict()
         row = FunnelRow(
             funnel.name,
             version,

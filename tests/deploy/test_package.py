@@ -164,6 +164,7 @@ def test_the_unpacked_package_answers_a_track_call(
     answer = json.loads(result.stdout.strip().splitlines()[-1])
     assert answer["status"] == 200, answer
     assert json.loads(answer["body"])["stored"] == 1
+    assert "pydantic" not in answer["worker_loaded"]  # it validates where funnels are written
     lines = [json.loads(line) for line in result.stdout.splitlines()[:-1] if line.startswith("{")]
     assert any(line.get("_aws", {}).get("CloudWatchMetrics") for line in lines)  # EMF
     assert any(line.get("message") == "request" and line["status"] == 200 for line in lines)

@@ -74,7 +74,7 @@ def test_importing_the_app_loads_no_heavy_library() -> None:
 
 
 def test_the_workers_graph_and_the_dynamodb_client_are_built_out_of_the_collectors_way() -> None:
-    """The worker Lambda's first batch builds the funnel runtime (pydantic models, the engine,
+    """The worker Lambda's first batch builds the funnel runtime (the language, the engine,
     the dispatcher), the first request the DynamoDB client (botocore's endpoint table): each is
     frozen out of the cyclic collector once built, the collector left on; and the worker's
     graph goes without the phone-number library that only a phone number needs, without the

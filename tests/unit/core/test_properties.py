@@ -31,6 +31,7 @@ from chalicelib.core.engine import (
 )
 from chalicelib.core.funnel import Funnel, SendStep
 from chalicelib.core.index import matches_trigger
+from chalicelib.core.plain import adapter
 from chalicelib.core.state import ContactView, EnrollmentState
 
 from .conftest import T0, funnel, load
@@ -449,3 +450,14 @@ def random_funnels(draw: st.DrawFn) -> Funnel:
 @given(random_funnels(), CONTACTS, INPUTS)
 def test_random_funnels_hold_the_invariants(f: Funnel, contact: ContactView, raw: list) -> None:
     run_property(f, contact, raw)
+
+
+@settings(max_examples=50, deadline=None)
+@given(random_funnels())
+def test_the_plain_loader_reads_what_pydantic_validates(f: Funnel) -> None:
+    """`from_dict` (no pydantic, the worker) builds the funnel the validator builds from the
+    same stored data, and both write it back alike."""
+    data = json.loads(json.dumps(f.to_dict()))
+    validated = adapter(Funnel).validate_python(data)
+    assert validated == f == Funnel.from_dict(data)
+    assert validated.to_dict() == data

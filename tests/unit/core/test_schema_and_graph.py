@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from chalicelib.core import plain
 from chalicelib.core.funnel import STEP_KINDS, Funnel, funnel_json_schema
 from chalicelib.core.graph import to_mermaid
 
@@ -34,6 +35,21 @@ def test_to_dict_is_json_safe_and_round_trips(name: str) -> None:
     again = Funnel.from_dict(data)
     assert again == funnel
     assert again.to_dict() == data
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_stored_funnels_load_without_pydantic_as_pydantic_validates_them(name: str) -> None:
+    """One definition, two readers: the worker's plain loader and the validator agree."""
+    data = json.loads(json.dumps(load(name).to_dict()))
+    validated = plain.adapter(Funnel).validate_python(data)
+    assert Funnel.from_dict(data) == validated
+    assert (
+        validated.to_dict()
+        == data
+        == plain.adapter(Funnel).dump_python(
+            validated, mode="json", by_alias=True, exclude_none=True
+        )
+    )
 
 
 @pytest.mark.parametrize("name", EXAMPLES)
