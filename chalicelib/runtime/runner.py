@@ -738,7 +738,11 @@ class Runtime:
         row.state = state.to_dict()
         row.wake_token = state.token
         row.wake_at = state.wake_at if active else None
-        row.wake_shard = _wake_shard(row.enrollment_key) if active and state.wake_at else None
+        if not (active and state.wake_at):
+            row.wake_shard = None
+        elif _pending(outcome) is not None:  # a new wake-up: in by_wake unless scheduled first
+            row.wake_shard = _wake_shard(row.enrollment_key)
+        # else the wake-up it had is still pending: its by_wake entry (or none) stays as it is
         row.ended_at = state.ended_at
         return [
             self._message_row(d, row, contact)
