@@ -25,9 +25,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pynamodb.connection import Connection
@@ -642,7 +643,7 @@ class Runtime:
                     row.enrollment_key,
                     state.token,
                     state.wake_at,
-                    fires_at=contact.now + PAUSE_RETRY,
+                    fires_at=_retry_at(contact.now),
                 )
             )
             return True
@@ -916,6 +917,16 @@ def _sequence(enrollment_key: str) -> int:
         return int(enrollment_key.rsplit("#", 1)[1])
     except (IndexError, ValueError):
         return 0
+
+
+def _retry_at(now: datetime) -> datetime:
+    """A held wake-up's next try: the first multiple of PAUSE_RETRY (since the epoch) at least
+    PAUSE_RETRY from now. On that grid the retries of one wake-up share their names, so the
+    chain of retries and the sweeper's (or a duplicate delivery's) do not multiply, and a retry
+    is never named like the schedule that is firing."""
+    step = PAUSE_RETRY.total_seconds()
+    due = math.ceil((now + PAUSE_RETRY).timestamp() / step) * step
+    return datetime.fromtimestamp(due, UTC)
 
 
 def _pending(outcome: engine.Outcome) -> ScheduleWakeup | None:

@@ -284,3 +284,35 @@ def test_a_paused_funnel_holds_a_wakeup_and_sends_once_after_it_resumes(
     assert sent(provider, "ann", "r1") == 1
     stack.drain()
     the_rest_once(stack, provider, "ann")
+
+
+SOON = """
+name: soon
+trigger: {event: viewed}
+templates:
+  n: {email: {subject: "Still there?", text: "Come back"}}
+steps:
+  - {id: wait, kind: wait, duration: 10m}
+  - {id: nudge, kind: send, channel: email, template: n}
+"""
+
+
+def test_a_held_wakeup_the_sweeper_also_finds_does_not_multiply(settings: Settings) -> None:
+    """A near wake-up stays in by_wake, so while its funnel is paused both its chain of retries
+    and every sweep hold it again: on one grid their retries share names."""
+    stack, provider = build(settings)
+    stack.publish("soon.yaml", SOON)
+    stack.contact("bob", email="bob@example.com")
+    stack.event("bob", "viewed")
+    stack.funnels.set_state("soon", "paused")
+    for i in range(12):  # an hour paused, a sweep every 5 minutes at drifting times
+        stack.advance(timedelta(minutes=2, seconds=i))
+        stack.run_job("sweeper")
+        stack.advance(timedelta(minutes=3, seconds=-i))
+        assert len(schedules("bob")) <= 2, schedules("bob")
+    stack.funnels.set_state("soon", "active")
+    stack.advance(timedelta(minutes=10))
+    stack.run_job("sweeper")
+    stack.advance(timedelta(minutes=10))
+    assert provider.sent[message_id_of("bob:soon:1:nudge:1")] == 1
+    assert schedules("bob") == []
