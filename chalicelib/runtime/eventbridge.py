@@ -33,7 +33,7 @@ class EventBridgeScheduler:
         }
 
     def schedule(self, wakeup: Wakeup) -> None:
-        due = wakeup.due_at.astimezone(UTC).replace(tzinfo=None, microsecond=0)
+        due = (wakeup.fires_at or wakeup.due_at).astimezone(UTC).replace(tzinfo=None, microsecond=0)
         # A ConflictException means this very wake-up was scheduled before (names are derived).
         with contextlib.suppress(self._client.exceptions.ConflictException):
             self._client.create_schedule(
@@ -49,6 +49,8 @@ class EventBridgeScheduler:
             )
 
     def cancel(self, wakeup: Wakeup) -> None:
-        # Not found: it already fired (and deleted itself) or was never created.
-        with contextlib.suppress(self._client.exceptions.ResourceNotFoundException):
-            self._client.delete_schedule(Name=wakeup.name, GroupName=self._group)
+        # Not found: it already fired (and deleted itself) or was never created. A wake-up the
+        # previous release scheduled has its older name (the token only).
+        for name in (wakeup.name, wakeup.legacy_name):
+            with contextlib.suppress(self._client.exceptions.ResourceNotFoundException):
+                self._client.delete_schedule(Name=name, GroupName=self._group)

@@ -23,12 +23,13 @@ class LocalScheduler:
     def schedule(self, wakeup: Wakeup) -> None:
         WakeupRow(
             wakeup.name,
-            due_at=_sortable(wakeup.due_at),
+            due_at=_sortable(wakeup.fires_at or wakeup.due_at),
             payload=wakeup.payload(),
         ).save()
 
     def cancel(self, wakeup: Wakeup) -> None:
         WakeupRow(wakeup.name).delete()
+        WakeupRow(wakeup.legacy_name).delete()  # scheduled by the previous release
 
     def run_due(self, handler: Callable[[dict[str, Any]], Any], now: datetime) -> int:
         """Hand every wake-up due by `now` to `handler`, then forget it. Returns how many ran.

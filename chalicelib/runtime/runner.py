@@ -12,9 +12,12 @@ engine ignores stale wake-ups) or loses the race and retries on the fresh state,
 never gets the same message twice and never misses one: a message no commit named is never sent (nor
 counted by a cap) and the sweeper deletes it. The messages are created claimed ("sending",
 attempt 1): only the input whose commit names them sends them, so no claim write is needed.
-Side effects that cannot join the commit (wake-ups, profile updates, sends) come after it
+Side effects that cannot join the commit (profile updates, sends, near wake-ups) come after it
 and are idempotent; the sweeper repairs what a crash in between left undone (an interrupted
-send is retried once).
+send is retried once; a near wake-up is found overdue in `by_wake`). A wake-up due later than
+SCHEDULE_FIRST_AFTER goes to the scheduler before the commit that records it and needs no
+`by_wake` entry: a schedule whose commit never landed (a crash, a lost race) fires at a token or
+a due time the enrollment does not wait for and changes nothing (`handle_wakeup`).
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pynamodb.connection import Connection
@@ -54,7 +58,7 @@ from chalicelib.core.index import (
     may_enter,
     mentioned,
 )
-from chalicelib.core.state import ACTIVE, ContactView, EnrollmentState
+from chalicelib.core.state import ACTIVE, ContactView, EnrollmentState, to_ms
 from chalicelib.events import StoredEvent
 from chalicelib.runtime import date_triggers, listening, parallel, sends
 from chalicelib.runtime.clock import Clock
@@ -90,6 +94,9 @@ MAX_INLINE_DEPTH = 20  # chained short waits run inline up to this depth, then g
 TRANSACTION_ITEMS = 100  # DynamoDB's limit of items in one TransactWriteItems
 PAUSE_RETRY = timedelta(minutes=5)  # a paused funnel's wake-ups come back this often
 SWEEP_GRACE = timedelta(minutes=2)  # a wake-up this overdue was lost: the sweeper runs it
+# A wake-up due later than this is scheduled before its commit (no `by_wake` entry): Lambda's
+# longest run, so it cannot fire before the commit that records it has landed or never will.
+SCHEDULE_FIRST_AFTER = timedelta(minutes=15)
 DATE_TRIGGER_QUIET = timedelta(hours=20)  # one date-triggered entry per funnel and day
 Figures = dict[str, Any]  # what a step adds to the counters, as its enrollment keeps it
 
@@ -224,7 +231,10 @@ class Runtime:
         wakeup = Wakeup.from_payload(dict(payload))
         now = max(self.clock(), wakeup.due_at)
         self._advance(
-            _Contact(wakeup.contact_id, now), wakeup.enrollment_key, TimerInput(wakeup.token)
+            _Contact(wakeup.contact_id, now),
+            wakeup.enrollment_key,
+            TimerInput(wakeup.token),
+            due_at=wakeup.due_at,
         )
 
     def handle_statuses(
@@ -536,10 +546,18 @@ class Runtime:
 
     # --- advancing one enrollment ---------------------------------------------------------
 
-    def _advance(self, contact: _Contact, key: str, input: Input, depth: int = 0) -> None:
+    def _advance(
+        self,
+        contact: _Contact,
+        key: str,
+        input: Input,
+        depth: int = 0,
+        due_at: datetime | None = None,
+    ) -> None:
         # A wake-up reads its enrollment eventually consistent (half the units): the commit is
         # guarded by the version anyway, and an answer that would change nothing (gone, ended,
         # a token moved on) is read again, consistent, before it is believed.
+        # `due_at`: a scheduled wake-up's; it acts only if the enrollment waits until then.
         consistent = not isinstance(input, TimerInput)
         for _ in range(MAX_ATTEMPTS):
             row = self._load(contact, key, consistent)
@@ -550,6 +568,13 @@ class Runtime:
                 return
             funnel = self.funnels.version(row.funnel, int(row.funnel_version))
             state = EnrollmentState.from_dict(row.state)
+            if due_at is not None and not _waits_until(state, due_at):
+                # A stray schedule (its attempt never committed), or a stale copy: believed
+                # only once read consistent.
+                if consistent:
+                    return
+                consistent = True
+                continue
             held = self._held_by_funnel_state(row, state, input, contact)
             if held:
                 return
@@ -609,10 +634,16 @@ class Runtime:
         if not isinstance(input, TimerInput) or input.token != state.token:
             return False
         funnel_state = self.funnels.state_of(row.funnel)
-        if funnel_state == PAUSED:
+        if funnel_state == PAUSED and state.wake_at is not None:
+            # Due when the enrollment says (what `handle_wakeup` checks), fired again later; a
+            # failing schedule fails this delivery, which the scheduler retries.
             self.scheduler.schedule(
                 Wakeup(
-                    contact.contact_id, row.enrollment_key, state.token, contact.now + PAUSE_RETRY
+                    contact.contact_id,
+                    row.enrollment_key,
+                    state.token,
+                    state.wake_at,
+                    fires_at=_retry_at(contact.now),
                 )
             )
             return True
@@ -636,6 +667,13 @@ class Runtime:
         depth: int,
     ) -> None:
         messages = self._stage(row, outcome, contact)
+        first = self._far_wakeup(row, outcome, contact, depth)
+        if first is not None:
+            # Scheduled before the commit that records it, which then needs no `by_wake`
+            # entry: a failure here leaves nothing committed (the input is delivered again);
+            # a crash or a lost race after it leaves a stray that changes nothing.
+            self.scheduler.schedule(first)
+            row.wake_shard = None
         for message in messages:  # claimed by the commit that names them: no claim write
             if message.status == PENDING:
                 message.status, message.attempts = SENDING, 1
@@ -660,7 +698,36 @@ class Runtime:
         contact.committed(row)
         if outcome.state.status != ACTIVE and self._listened(row):
             listening.unmark(row.contact_id, [row.enrollment_key])
-        self._carry_out(row, outcome.decisions, messages, contact, depth, claimed=True)
+        cancelled = before if before is not None and before.wake_at is not None else None
+        self._carry_out(
+            row,
+            outcome.decisions,
+            messages,
+            contact,
+            depth,
+            claimed=True,
+            cancelled=cancelled,
+            scheduled=first,
+        )
+
+    def _far_wakeup(
+        self, row: Enrollment, outcome: engine.Outcome, contact: _Contact, depth: int
+    ) -> Wakeup | None:
+        """The wake-up the outcome leaves pending, when it is due late enough to be scheduled
+        before the commit (SCHEDULE_FIRST_AFTER); None when there is none, or it is run
+        inline or scheduled after the commit (kept in `by_wake` for the sweeper)."""
+        pending = _pending(outcome)
+        # As of the later of the step's time and the clock (a paged job's step is dated when
+        # the job started): a wake-up that could fire before the commit keeps `by_wake`.
+        if pending is None or pending.at <= max(contact.now, self.clock()) + SCHEDULE_FIRST_AFTER:
+            return None
+        if self._inline(pending, contact, depth):
+            return None
+        return Wakeup(row.contact_id, row.enrollment_key, pending.token, pending.at)
+
+    def _inline(self, decision: ScheduleWakeup, contact: _Contact, depth: int) -> bool:
+        """Due sooner than the scheduler could fire it: run now, as of its due time."""
+        return decision.at <= contact.now + self.scheduler.precision and depth < MAX_INLINE_DEPTH
 
     def _stage(self, row: Enrollment, outcome: engine.Outcome, contact: _Contact) -> list[Message]:
         """The enrollment row as the outcome leaves it, and the records of the messages it
@@ -672,7 +739,11 @@ class Runtime:
         row.state = state.to_dict()
         row.wake_token = state.token
         row.wake_at = state.wake_at if active else None
-        row.wake_shard = _wake_shard(row.enrollment_key) if active and state.wake_at else None
+        if not (active and state.wake_at):
+            row.wake_shard = None
+        elif _pending(outcome) is not None:  # a new wake-up: in by_wake unless scheduled first
+            row.wake_shard = _wake_shard(row.enrollment_key)
+        # else the wake-up it had is still pending: its by_wake entry (or none) stays as it is
         row.ended_at = state.ended_at
         return [
             self._message_row(d, row, contact)
@@ -689,12 +760,23 @@ class Runtime:
         depth: int,
         before_send: Callable[[Message], None] | None = None,
         claimed: bool = False,
+        cancelled: EnrollmentState | None = None,
+        scheduled: Wakeup | None = None,
     ) -> None:
+        """`cancelled`: the state before the step, whose pending wake-up a CancelWakeup of its
+        token deletes (named by its due time); `scheduled`: the wake-up that went to the
+        scheduler before the commit."""
         for decision in decisions:
             if isinstance(decision, CancelWakeup):
-                self.scheduler.cancel(
-                    Wakeup(row.contact_id, row.enrollment_key, decision.token, contact.now)
+                # Only the stored wake-up was ever scheduled (one decided and cancelled within
+                # this step was not); a stray left uncancelled fires and changes nothing.
+                if cancelled is None or decision.token != cancelled.token:
+                    continue
+                assert cancelled.wake_at is not None
+                wakeup = Wakeup(
+                    row.contact_id, row.enrollment_key, decision.token, cancelled.wake_at
                 )
+                self.scheduler.cancel(wakeup)
             elif isinstance(decision, UpdateProfile):
                 apply_profile_update(row.contact_id, decision)
                 self._mark_dates(row.contact_id, decision.set)
@@ -709,6 +791,11 @@ class Runtime:
                 self.dispatcher.dispatch(message, contact.snapshot.reach, claimed=claimed)
         for decision in decisions:
             if isinstance(decision, ScheduleWakeup):
+                if scheduled is not None and (decision.token, decision.at) == (
+                    scheduled.token,
+                    scheduled.due_at,
+                ):
+                    continue  # scheduled before the commit
                 if self._schedule(row, decision, contact, depth):
                     contact.changed()  # advanced inline, by another input
             elif isinstance(decision, EnrollInFunnel):
@@ -731,8 +818,7 @@ class Runtime:
     ) -> bool:
         """True when it ran the wake-up inline."""
         wakeup = Wakeup(row.contact_id, row.enrollment_key, decision.token, decision.at)
-        if decision.at <= contact.now + self.scheduler.precision and depth < MAX_INLINE_DEPTH:
-            # Due sooner than the scheduler could fire it: run it now, as of its due time.
+        if self._inline(decision, contact, depth):
             later = _Contact(row.contact_id, max(contact.now, decision.at))
             self._advance(later, row.enrollment_key, TimerInput(decision.token), depth + 1)
             return True
@@ -831,6 +917,37 @@ def _sequence(enrollment_key: str) -> int:
         return int(enrollment_key.rsplit("#", 1)[1])
     except (IndexError, ValueError):
         return 0
+
+
+def _retry_at(now: datetime) -> datetime:
+    """A held wake-up's next try: the first multiple of PAUSE_RETRY (since the epoch) at least
+    PAUSE_RETRY from now. On that grid the retries of one wake-up share their names, so the
+    chain of retries and the sweeper's (or a duplicate delivery's) do not multiply, and a retry
+    is never named like the schedule that is firing."""
+    step = PAUSE_RETRY.total_seconds()
+    due = math.ceil((now + PAUSE_RETRY).timestamp() / step) * step
+    return datetime.fromtimestamp(due, UTC)
+
+
+def _pending(outcome: engine.Outcome) -> ScheduleWakeup | None:
+    """The decision that scheduled the wake-up the outcome's state waits for, if any."""
+    state = outcome.state
+    if state.status != ACTIVE or state.wake_at is None:
+        return None
+    for decision in outcome.decisions:
+        if isinstance(decision, ScheduleWakeup) and decision.token == state.token:
+            return decision if _same_moment(decision.at, state.wake_at) else None
+    return None
+
+
+def _waits_until(state: EnrollmentState, due_at: datetime) -> bool:
+    """The enrollment still waits for a wake-up due then (its token is checked by the engine)."""
+    return state.wake_at is not None and _same_moment(state.wake_at, due_at)
+
+
+def _same_moment(a: datetime, b: datetime) -> bool:
+    # The state keeps milliseconds (core.state.to_ms); a payload keeps what was decided.
+    return to_ms(a) == to_ms(b)
 
 
 def _wake_shard(enrollment_key: str) -> str:

@@ -1,8 +1,11 @@
 """Wake-ups: the Scheduler interface and its two implementations' shared vocabulary.
 
 A wake-up asks the step runner to feed `TimerInput(token)` to one enrollment at `due_at`.
-Its name is derived from the enrollment and the token, so creating it twice is harmless, and a
-wake-up that fires after the enrollment moved on carries a stale token the engine ignores.
+Its name is derived from the enrollment, the token and when it fires, so creating it twice is
+harmless. A wake-up acts only while the enrollment still waits for that token at that due time
+(`Runtime.handle_wakeup`): one that fires after the enrollment moved on, or one scheduled by an
+attempt that never committed (a crash, or a lost race that decided the same token with another
+due time: the time in the name keeps the two schedules apart), changes nothing.
 """
 
 from __future__ import annotations
@@ -18,13 +21,23 @@ class Wakeup:
     contact_id: str
     enrollment_key: str
     token: int
-    due_at: datetime  # aware UTC
+    due_at: datetime  # aware UTC: the wait it ends, as the enrollment stores it
+    fires_at: datetime | None = None  # when it fires, if not at `due_at` (a paused funnel's retry)
 
     @property
     def name(self) -> str:
         # EventBridge schedule names: 1-64 chars of [0-9A-Za-z_.-]; a digest keeps any key legal.
-        digest = hashlib.sha256(f"{self.contact_id}|{self.enrollment_key}".encode()).hexdigest()
-        return f"af-{digest[:40]}-{self.token}"
+        # "af-" + 32 + "-" + token + "-" + 13 digits of epoch ms: 64 chars up to a 14-digit token.
+        fires = round((self.fires_at or self.due_at).timestamp() * 1000)
+        return f"af-{self._digest()[:32]}-{self.token}-{fires}"
+
+    @property
+    def legacy_name(self) -> str:
+        """The name the previous release gave it (the token only): cancelled under both."""
+        return f"af-{self._digest()[:40]}-{self.token}"
+
+    def _digest(self) -> str:
+        return hashlib.sha256(f"{self.contact_id}|{self.enrollment_key}".encode()).hexdigest()
 
     def payload(self) -> dict[str, Any]:
         return {

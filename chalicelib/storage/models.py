@@ -14,8 +14,10 @@ Table names are placeholders until `chalicelib.storage.binding.bind(settings)` s
   GSI by_listing (sparse, heads only) lists all funnels.
 - enrollments (contact_id, enrollment_key = "funnel#started#id"): a contact's enrollments, all or
   one funnel's by key prefix; GSI by_wake (sparse, sharded) finds overdue wake-ups for the
-  sweeper. (A funnel's figures come from the counters: no index lists a funnel's enrollments,
-  which would cost each enrollment a write when it starts and two when it ends.)
+  sweeper (those due within 15 minutes of their step: farther ones are scheduled before the
+  commit and left out, chalicelib.runtime.runner.SCHEDULE_FIRST_AFTER). (A funnel's figures
+  come from the counters: no index lists a funnel's enrollments, which would cost each
+  enrollment a write when it starts and two when it ends.)
 - messages (message_id): get by id (the idempotency record of a send); GSI by_contact (sparse:
   a contact's messages from the moment their outcome is recorded, which frequency caps count),
   GSI by_provider_id (sparse: status callbacks that name only the provider's id, SendGrid's

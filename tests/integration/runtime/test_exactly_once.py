@@ -12,6 +12,7 @@ from autofunnel.timetravel import Stack
 from chalicelib.channels.base import OutgoingMessage, SendResult
 from chalicelib.config import Settings
 from chalicelib.runtime.dispatch import STUCK_AFTER
+from chalicelib.runtime.scheduler import Wakeup as Scheduled
 from chalicelib.storage.messages import message_id_of, of_contact
 from chalicelib.storage.models import Enrollment, Message, Wakeup
 
@@ -136,10 +137,11 @@ def test_a_runner_killed_between_claim_and_send_sends_once_after_recovery(stack:
     (message,) = messages()
     assert (message.status, message.attempts) == ("sent", 2)
     assert outbox.sent == [message.message_id]
-    # The crash also lost the next wake-up (scheduled after the send): the sweeper runs it.
-    assert [w.payload["token"] for w in Wakeup.by_due.query("due")] == [1]  # only the old one
-    stack.clock.now = START + timedelta(days=1, minutes=33)
-    stack.run_job("sweeper")
+    # The next wake-up (a day away) went to the scheduler before the commit: the crash after
+    # it lost nothing. The crashed delivery's is still there, and changes nothing when it fires.
+    assert sorted(w.payload["token"] for w in Wakeup.by_due.query("due")) == [1, 2]
+    assert enrollment().wake_shard is None  # not in by_wake: the sweeper need not look
+    stack.advance(timedelta(days=1, minutes=3))
     assert [m.step_id for m in messages() if m.status == "sent"] == ["reminder_1", "reminder_2"]
 
 
@@ -160,8 +162,62 @@ def test_a_send_interrupted_twice_is_marked_failed_visibly(stack: Stack) -> None
     assert outbox.sent == []
 
 
-def test_a_lost_wakeup_is_run_by_the_sweeper(stack: Stack) -> None:
-    Wakeup(next(iter(Wakeup.by_due.query("due"))).name).delete()  # the scheduler lost it
+NUDGE = """
+name: nudge
+trigger: {event: viewed}
+templates:
+  n: {email: {subject: "Still there?", text: "Come back"}}
+steps:
+  - {id: soon, kind: wait, duration: 10m}
+  - {id: nudge, kind: send, channel: email, template: n}
+"""
+
+
+def test_a_lost_wakeup_due_soon_is_run_by_the_sweeper(stack: Stack) -> None:
+    """A wake-up due within SCHEDULE_FIRST_AFTER is scheduled after its commit (it could fire
+    before a commit still on its way): the enrollment stays in by_wake for the sweeper."""
+    stack.publish("nudge.yaml", NUDGE)
+    stack.contact("bob", email="bob@example.com")
+    stack.event("bob", "viewed")
+    (row,) = Enrollment.query("bob")
+    assert row.wake_shard is not None
+    (lost,) = [w for w in Wakeup.by_due.query("due") if w.payload["contact_id"] == "bob"]
+    lost.delete()  # the scheduler lost it (or a crash came before it was scheduled)
+    stack.clock.now = START + timedelta(minutes=13)
+    stack.run_job("sweeper")
+    assert [(m.step_id, m.status) for m in of_contact("bob")] == [("nudge", "sent")]
+
+
+def as_the_previous_release_left_it() -> Wakeup:
+    """Ann's first wait as the previous release committed it: in by_wake, its wake-up
+    scheduled under the older name (the token only), with the same payload."""
+    (scheduled,) = list(Wakeup.by_due.query("due"))
+    assert enrollment().wake_shard is None  # scheduled before its commit: not in by_wake
+    scheduled.delete()
+    enrollment().update(actions=[Enrollment.wake_shard.set("w0")])
+    old = Scheduled.from_payload(dict(scheduled.payload)).legacy_name
+    Wakeup(old, due_at=scheduled.due_at, payload=dict(scheduled.payload)).save()
+    return Wakeup(old)
+
+
+def test_a_lost_wakeup_of_the_previous_release_is_run_by_the_sweeper(stack: Stack) -> None:
+    old = as_the_previous_release_left_it()
+    old.delete()  # the scheduler lost it
     stack.clock.now = START + timedelta(minutes=33)
     stack.run_job("sweeper")
     assert [(m.step_id, m.status) for m in messages()] == [("reminder_1", "sent")]
+    assert enrollment().wake_shard is None  # its next wait is scheduled first
+
+
+def test_a_wakeup_of_the_previous_release_fires_once_under_its_older_name(stack: Stack) -> None:
+    as_the_previous_release_left_it()
+    stack.advance(timedelta(minutes=31))
+    stack.run_job("sweeper")
+    assert [(m.step_id, m.status) for m in messages()] == [("reminder_1", "sent")]
+    stack.advance(timedelta(days=1, minutes=1))
+    stack.clock.now += timedelta(minutes=5)
+    stack.run_job("sweeper")
+    assert [(m.step_id, m.status) for m in messages()] == [
+        ("reminder_1", "sent"),
+        ("reminder_2", "sent"),
+    ]

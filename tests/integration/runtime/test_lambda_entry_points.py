@@ -48,6 +48,10 @@ def test_the_step_runner_takes_a_scheduled_wakeup(stack: Stack) -> None:
 def test_scheduled_jobs_run_and_report(stack: Stack) -> None:
     stack.clock.now = NOW + timedelta(minutes=40)  # the wake-up at +30 m was lost
     WakeupRow(next(iter(WakeupRow.by_due.query("due"))).name).delete()
+    # ...from an enrollment the previous release committed, in by_wake (a wait scheduled
+    # before its commit is not: tests/integration/runtime/test_exactly_once.py)
+    (enrollment,) = list(Enrollment.query("ann"))
+    enrollment.update(actions=[Enrollment.wake_shard.set("w0")])
     with Client(app, stage_name="local") as client:
         swept = client.lambda_.invoke("sweeper", scheduled(client))
         dated = client.lambda_.invoke("date_triggers", scheduled(client))

@@ -96,3 +96,16 @@ def test_an_open_still_moves_a_wait_for_it_on(settings: Settings) -> None:
     row = enrollment("nudge")
     assert row.state["reactions"]["m1"].keys() == {"delivered", "opened"}  # the open implies it
     assert row.status == "completed" and len(provider.sent) == 3  # drip m1, nudge m1 and m2
+
+
+def test_a_reaction_that_keeps_the_wait_keeps_it_out_of_by_wake(settings: Settings) -> None:
+    """The 3-day timeout was scheduled before its commit (no by_wake entry); a delivery is
+    recorded on the enrollment without moving the wait, and its commit adds no entry either."""
+    stack, _ = build(settings)
+    before = enrollment("nudge")
+    assert before.wake_at is not None and before.wake_shard is None
+    status(stack, "nudge", "delivered")
+    after = enrollment("nudge")
+    assert after.version != before.version  # the reaction was recorded
+    assert (after.wake_at, after.wake_token) == (before.wake_at, before.wake_token)
+    assert after.wake_shard is None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import botocore.session
 import pytest
@@ -63,7 +63,13 @@ def test_a_repeated_create_and_a_late_delete_are_harmless() -> None:
     scheduler_client = client()
     with Stubber(scheduler_client) as stub:
         stub.add_client_error("create_schedule", "ConflictException", http_status_code=409)
-        stub.add_client_error("delete_schedule", "ResourceNotFoundException", http_status_code=404)
+        for name in (WAKEUP.name, WAKEUP.legacy_name):  # the previous release's name too
+            stub.add_client_error(
+                "delete_schedule",
+                "ResourceNotFoundException",
+                http_status_code=404,
+                expected_params={"Name": name, "GroupName": "autofunnel-prod"},
+            )
         adapter(scheduler_client).schedule(WAKEUP)
         adapter(scheduler_client).cancel(WAKEUP)
         stub.assert_no_pending_responses()
@@ -78,11 +84,26 @@ def test_other_errors_surface() -> None:
 
 
 def test_schedule_names_are_legal_and_stable() -> None:
-    assert len(WAKEUP.name) <= 64
-    assert WAKEUP.name.replace("-", "").isalnum()
-    assert Wakeup("c1", WAKEUP.enrollment_key, 3, datetime.now(UTC)).name == WAKEUP.name
+    longest = Wakeup("c1", WAKEUP.enrollment_key, 10**14 - 1, datetime(2286, 11, 20, tzinfo=UTC))
+    for name in (WAKEUP.name, WAKEUP.legacy_name, longest.name):
+        assert 1 <= len(name) <= 64
+        assert name.replace("-", "").isalnum()
+    assert Wakeup("c1", WAKEUP.enrollment_key, 3, WAKEUP.due_at).name == WAKEUP.name
     assert Wakeup("c1", WAKEUP.enrollment_key, 4, WAKEUP.due_at).name != WAKEUP.name
     assert Wakeup.from_payload(WAKEUP.payload()) == WAKEUP
+
+
+def test_two_racers_with_one_token_and_two_due_times_get_two_schedules() -> None:
+    """Two inputs racing from one state decide the same token; their due times may differ by a
+    millisecond. Neither schedule may take the other's place (only the winner's due time acts:
+    Runtime.handle_wakeup)."""
+    other = Wakeup("c1", WAKEUP.enrollment_key, 3, WAKEUP.due_at + timedelta(milliseconds=1))
+    assert other.name != WAKEUP.name
+    retry = Wakeup(
+        "c1", WAKEUP.enrollment_key, 3, WAKEUP.due_at, fires_at=WAKEUP.due_at + timedelta(minutes=5)
+    )
+    assert retry.name not in (WAKEUP.name, other.name)
+    assert retry.payload() == WAKEUP.payload()  # due when the enrollment says, fired later
 
 
 @mock_aws
@@ -100,3 +121,19 @@ def test_schedule_and_cancel_round_trip_on_moto() -> None:
     scheduler.cancel(WAKEUP)
     with pytest.raises(scheduler_client.exceptions.ResourceNotFoundException):
         scheduler_client.get_schedule(Name=WAKEUP.name, GroupName="autofunnel-prod")
+
+
+@mock_aws
+def test_a_wakeup_the_previous_release_scheduled_is_cancelled_under_its_older_name() -> None:
+    scheduler_client = client()
+    scheduler_client.create_schedule_group(Name="autofunnel-prod")
+    scheduler_client.create_schedule(  # as the previous release named it (the token only)
+        Name=WAKEUP.legacy_name,
+        GroupName="autofunnel-prod",
+        ScheduleExpression="at(2026-11-23T12:30:15)",
+        FlexibleTimeWindow={"Mode": "OFF"},
+        Target={"Arn": TARGET, "RoleArn": ROLE, "Input": json.dumps(WAKEUP.payload())},
+    )
+    adapter(scheduler_client).cancel(WAKEUP)
+    with pytest.raises(scheduler_client.exceptions.ResourceNotFoundException):
+        scheduler_client.get_schedule(Name=WAKEUP.legacy_name, GroupName="autofunnel-prod")
