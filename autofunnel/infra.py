@@ -235,6 +235,21 @@ def _sum_over_functions(metric: str, period: int) -> list[dict[str, Any]]:
 SCHEDULER_LOSSES = ("InvocationDroppedCount", "InvocationsFailedToBeSentToDeadLetterCount")
 
 
+def _behind(description: str, function: str) -> dict[str, Any]:
+    """A stream consumer more than 5 minutes behind its stream, twice in a row."""
+    return _alarm(
+        description,
+        Namespace="AWS/Lambda",
+        MetricName="IteratorAge",
+        Dimensions=[{"Name": "FunctionName", "Value": _function_name(function)}],
+        Statistic="Maximum",
+        Period=300,
+        EvaluationPeriods=2,
+        Threshold=300000,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+
+
 def _queue_name(queue: str) -> dict[str, Any]:
     return {"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}
 
@@ -275,27 +290,12 @@ def _alarm_resources() -> dict[str, Any]:
             **queue_depth,
             Dimensions=[_queue_name("WorkerFailureQueue")],
         ),
-        "WorkerIteratorAgeAlarm": _alarm(
-            "The worker is more than 5 minutes behind the event log",
-            Namespace="AWS/Lambda",
-            MetricName="IteratorAge",
-            Dimensions=[{"Name": "FunctionName", "Value": _function_name(WORKER_FUNCTION)}],
-            Statistic="Maximum",
-            Period=300,
-            EvaluationPeriods=2,
-            Threshold=300000,
-            ComparisonOperator="GreaterThanThreshold",
+        "WorkerIteratorAgeAlarm": _behind(
+            "The worker is more than 5 minutes behind the event log", WORKER_FUNCTION
         ),
-        "StepTalliesIteratorAgeAlarm": _alarm(
+        "StepTalliesIteratorAgeAlarm": _behind(
             "The step figures are more than 5 minutes behind the enrollments' stream",
-            Namespace="AWS/Lambda",
-            MetricName="IteratorAge",
-            Dimensions=[{"Name": "FunctionName", "Value": _function_name(STEP_TALLIES_FUNCTION)}],
-            Statistic="Maximum",
-            Period=300,
-            EvaluationPeriods=2,
-            Threshold=300000,
-            ComparisonOperator="GreaterThanThreshold",
+            STEP_TALLIES_FUNCTION,
         ),
         "Api5xxAlarm": _alarm(
             "More than 1% of API requests answered 5xx",

@@ -11,6 +11,7 @@ import os
 import subprocess
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import botocore.client
@@ -142,6 +143,25 @@ def _test_environment(dynamodb: dynamodb_local.DynamoDBLocal) -> dict[str, str]:
         "AUTOFUNNEL_PUBLIC_URL": "https://af.example.test",
         "AUTOFUNNEL_SITE_URL": "https://shop.example",  # tracked links may go there
         "AUTOFUNNEL_SMS_COUNTRIES": "US,DE",  # texts may go there
+    }
+
+
+def fresh_process_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment of a clean interpreter (a cold-start probe, the unpacked package) that
+    runs the app against this test's tables, with the example cart funnel published."""
+    source = (
+        Path(__file__).resolve().parent.parent / "funnels" / "abandoned_cart.yaml"
+    ).read_text()
+    wiring.funnel_store().publish(source, "abandoned_cart.yaml", wiring.clock()())
+    return {
+        "AUTOFUNNEL_STAGE": "test",
+        "AUTOFUNNEL_DYNAMODB_ENDPOINT": settings.dynamodb_endpoint,
+        "AUTOFUNNEL_TABLE_PREFIX": settings.table_prefix,
+        "AUTOFUNNEL_WRITE_KEY": WRITE_KEY,
+        "AUTOFUNNEL_SIGNING_SECRET": "test-signing-secret",
+        "AUTOFUNNEL_PUBLIC_URL": "https://af.example.test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        **extra,
     }
 
 

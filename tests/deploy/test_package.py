@@ -15,9 +15,8 @@ from pathlib import Path
 import pytest
 
 from autofunnel.package import LEFT_OUT, build_package, runtime_imports, unpack_like_lambda
-from chalicelib import wiring
 from chalicelib.config import Settings
-from tests.conftest import WRITE_KEY
+from tests.conftest import WRITE_KEY, fresh_process_env
 
 pytestmark = pytest.mark.slow
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -132,19 +131,7 @@ def test_the_unpacked_package_answers_a_track_call(
     unpacked: tuple[Path, Path, Path], settings: Settings
 ) -> None:
     _, tree, runtime = unpacked
-    store = wiring.funnel_store()
-    source = (PROJECT_DIR / "funnels" / "abandoned_cart.yaml").read_text()
-    store.publish(source, "abandoned_cart.yaml", wiring.clock()())
-    env = {
-        "AUTOFUNNEL_STAGE": "test",
-        "AUTOFUNNEL_DYNAMODB_ENDPOINT": settings.dynamodb_endpoint,
-        "AUTOFUNNEL_TABLE_PREFIX": settings.table_prefix,
-        "AUTOFUNNEL_WRITE_KEY": WRITE_KEY,
-        "AUTOFUNNEL_SIGNING_SECRET": "test-signing-secret",
-        "AUTOFUNNEL_PUBLIC_URL": "https://af.example.test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_LAMBDA_FUNCTION_NAME": "autofunnel-test",
-    }
+    env = fresh_process_env(settings, AWS_LAMBDA_FUNCTION_NAME="autofunnel-test")
     user = f"packaged-{uuid.uuid4().hex[:8]}"
     result = clean_python(
         tree,

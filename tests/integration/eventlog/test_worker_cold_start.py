@@ -11,32 +11,18 @@ import sys
 import uuid
 from pathlib import Path
 
-from chalicelib import wiring
 from chalicelib.config import Settings
 from chalicelib.identity import store as identities
 from chalicelib.identity.keys import identity_key
 from chalicelib.storage.models import Enrollment
-from tests.conftest import WRITE_KEY
+from tests.conftest import WRITE_KEY, fresh_process_env
 
 PROJECT_DIR = Path(__file__).resolve().parents[3]
 PROBE = PROJECT_DIR / "bench" / "cold_start_probe.py"
 
 
 def test_the_workers_first_batch_runs_the_funnels_without_pydantic(settings: Settings) -> None:
-    store = wiring.funnel_store()
-    source = (PROJECT_DIR / "funnels" / "abandoned_cart.yaml").read_text()
-    store.publish(source, "abandoned_cart.yaml", wiring.clock()())
-    env = {
-        "AUTOFUNNEL_STAGE": "test",
-        "AUTOFUNNEL_DYNAMODB_ENDPOINT": settings.dynamodb_endpoint,
-        "AUTOFUNNEL_TABLE_PREFIX": settings.table_prefix,
-        "AUTOFUNNEL_WRITE_KEY": WRITE_KEY,
-        "AUTOFUNNEL_SIGNING_SECRET": "test-signing-secret",
-        "AUTOFUNNEL_PUBLIC_URL": "https://af.example.test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-    }
+    env = fresh_process_env(settings, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test")
     user = f"cold-{uuid.uuid4().hex[:8]}"
     command = [sys.executable, "-B", str(PROBE), "--path", str(PROJECT_DIR)]
     command += ["--write-key", WRITE_KEY, "--worker", user]
