@@ -44,6 +44,7 @@ from chalicelib.api import (
     tracking,
 )
 from chalicelib.config import enrollments_stream_arn, events_stream_arn
+from chalicelib.eventlog import stream
 
 app = Chalice(app_name="autofunnel")
 if "AWS_LAMBDA_FUNCTION_NAME" in os.environ:  # JSON lines for CloudWatch; plain text locally
@@ -95,13 +96,13 @@ def step_runner(event: dict[str, Any], context: Any) -> dict[str, str]:
 # mapping after deploy (`autofunnel deploy`): Chalice's decorator has no such options.
 @app.on_dynamodb_record(
     stream_arn=events_stream_arn(),
-    batch_size=100,
+    batch_size=stream.BATCH_SIZE,
     starting_position="TRIM_HORIZON",
-    maximum_batching_window_in_seconds=5,
+    maximum_batching_window_in_seconds=stream.BATCHING_WINDOW_SECONDS,
     name="worker",
 )
 def worker(event: Any) -> dict[str, Any]:
-    return wiring.app().handle_events(event.to_dict())
+    return wiring.app().handle_events(event.to_dict(), event.context)
 
 
 # The enrollments' stream: each committed step's figures, written on its enrollment, summed into
@@ -109,9 +110,9 @@ def worker(event: Any) -> dict[str, Any]:
 # `worker`.
 @app.on_dynamodb_record(
     stream_arn=enrollments_stream_arn(),
-    batch_size=100,
+    batch_size=stream.BATCH_SIZE,
     starting_position="TRIM_HORIZON",
-    maximum_batching_window_in_seconds=5,
+    maximum_batching_window_in_seconds=stream.BATCHING_WINDOW_SECONDS,
     name="step_tallies",
 )
 def step_tallies(event: Any) -> dict[str, Any]:

@@ -7,7 +7,7 @@ Everything goes through the real routes (chalice.test.Client), the event log's s
 (the funnels, analytics), and the step runner on DynamoDB Local; every DynamoDB call is metered
 (bench/capacity.py). Lambda time is measured around each invocation: each route request, each
 stream batch the worker handles, each wake-up. The stream is drained after each phase's requests,
-as a busy site fills the worker's batches (up to 100 records, 5 s window); `--drain-each` hands
+as a busy site fills the worker's batches (up to 1,000 records, 5 s window); `--drain-each` hands
 every request's records to the worker alone (a quiet site: one record per batch). The local
 scheduler's own table (`wakeups`) is left out: on AWS, EventBridge Scheduler holds the wake-ups
 ($1 per million fired, added per wake-up).
@@ -34,7 +34,7 @@ from bench.bench_sendgrid import public_key, signed
 from bench.capacity import CapacityMeter, Usage
 
 WRITE_KEY = "bench-write-key"
-VISITORS = 100
+VISITORS = 1000  # a busy site: a full batch of the stream (chalicelib.eventlog.stream)
 CONTACTS = 100
 SCHEDULER_PRICE = 1.00 / 1e6  # EventBridge Scheduler, per wake-up fired
 BUDGET_EVENT = (2.0, 1.0)  # WRU, RRU

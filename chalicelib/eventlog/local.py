@@ -22,12 +22,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from chalicelib.eventlog.stream import position_key
+from chalicelib.eventlog.stream import BATCH_SIZE, position_key
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Mapping[str, Any], Any], Mapping[str, Any] | None]
-BATCH_SIZE = 100
 MAX_ATTEMPTS = 5
 
 # Stream ARN -> shard id -> the sequence number of the last record handled (or skipped) there.

@@ -13,6 +13,13 @@ from typing import Any
 
 INSERT, MODIFY, REMOVE = "INSERT", "MODIFY", "REMOVE"
 
+# A batch carries a fixed cost (its tally and that tally's fold: a write each, and an
+# invocation), shared by its records: a busy site fills batches of a thousand within the window
+# (Lambda also stops a batch at 6 MB), a quiet one sends what the window gathered. The worker
+# hands back, unstarted, what its invocation's time does not allow (worker.handler).
+BATCH_SIZE = 1000
+BATCHING_WINDOW_SECONDS = 5
+
 
 @dataclass(frozen=True)
 class StreamRecord:

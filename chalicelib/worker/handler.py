@@ -7,6 +7,10 @@ What the batch adds to the counters is summed into one tally, put to the log onc
 (chalicelib.analytics.fold); the tallies the stream brings back are folded into the counters.
 A batch counts only its records before the first one it reports failed: the stream delivers
 that one and everything after it again, and the next delivery counts them.
+
+A batch holds up to a thousand records (chalicelib.eventlog.stream), and a contact's entries may
+send messages through slow providers: the worker starts no contact's entries once its
+invocation has less than `RESERVE` left, and hands them back to the stream unstarted.
 """
 
 from __future__ import annotations
@@ -33,6 +37,9 @@ from chalicelib.worker import contact_entries, feedback
 from chalicelib.worker.messages import BatchMessages
 
 log = logging.getLogger(__name__)
+
+RESERVE = 0.1  # the share of the invocation's time kept for the last contact, tally and answer
+RESERVE_AT_LEAST = 20.0  # seconds
 
 
 class Analytics(Protocol):
@@ -85,7 +92,7 @@ class Worker:
             and not record.keys_subject.startswith(TALLY)
         ]
         figures: list[tuple[str, Tally]] = []
-        failed = self.process(entries, figures) + fold.fold(tallies)
+        failed = self.process(entries, figures, _time_left(context)) + fold.fold(tallies)
         self._count(records, figures, failed)
         return failures(failed)
 
@@ -104,10 +111,14 @@ class Worker:
         self.ledger.put(f"batch:{records[0].event_id}", tally, self.clock())
 
     def process(
-        self, entries: Sequence[Entry], figures: list[tuple[str, Tally]] | None = None
+        self,
+        entries: Sequence[Entry],
+        figures: list[tuple[str, Tally]] | None = None,
+        time_left: Callable[[], float] | None = None,
     ) -> list[str]:
-        """Handle the entries; returns the positions of those that failed, and adds to `figures`
-        what each handled entry adds to the counters (position, tally)."""
+        """Handle the entries; returns the positions of those that failed or were not started
+        (`time_left`, seconds, ran short), and adds to `figures` what each handled entry adds to
+        the counters (position, tally)."""
         figures = [] if figures is None else figures
         now = self.clock()
         resolver = Resolver(now)
@@ -133,7 +144,20 @@ class Worker:
             if owner is not None:
                 # A claim the trust rules keep off this contact: stored, but changes nothing.
                 groups[owner].append(entry if changes else replace(entry, changes=False))
-        for contact_id, group in _merged_groups(groups, resolver).items():
+        # Oldest first: handing back the rest then moves the stream's checkpoint past them.
+        merged = sorted(
+            _merged_groups(groups, resolver).items(),
+            key=lambda item: min(position_key(entry.position) for entry in item[1]),
+        )
+        reserve = None if time_left is None else max(RESERVE_AT_LEAST, time_left() * RESERVE)
+        for index, (contact_id, group) in enumerate(merged):
+            if time_left is not None and reserve is not None and index > 0:
+                left = time_left()
+                if left < reserve:
+                    later = [entry.position for _, rest in merged[index:] for entry in rest]
+                    observability.records_handed_back(len(later), left)
+                    failed.extend(later)
+                    break
             correlation = next((entry.correlation for entry in group if entry.correlation), "")
             try:
                 with observability.correlate(correlation or None):
@@ -202,6 +226,12 @@ class Worker:
             changes_asked=entry.type == "identify",
         )
         return resolved.contact_id, resolved.changes
+
+
+def _time_left(context: Any) -> Callable[[], float] | None:
+    """Seconds the Lambda invocation has left (None: not in a Lambda, e.g. the local poller)."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return None if remaining is None else lambda: remaining() / 1000
 
 
 def _only_looks_up(entry: Entry) -> bool:

@@ -95,3 +95,50 @@ def test_make_run_restarted_on_its_data_is_not_handed_the_old_records_again(
     append([page("a3", "m2")], AT)
     assert restarted.drain() == 2
     assert contact_of("anon:a3").page_views == 2
+
+
+class ShortOfTime:
+    """A Lambda context whose remaining time falls by `step` seconds at each look."""
+
+    def __init__(self, start: float, step: float) -> None:
+        self.left = start
+        self.step = step
+
+    def get_remaining_time_in_millis(self) -> int:
+        left, self.left = self.left, self.left - self.step
+        return int(left * 1000)
+
+
+def test_records_the_invocation_has_no_time_for_come_back_and_count_once(
+    settings: Settings,
+) -> None:
+    """A batch of a thousand records may not fit one invocation: the worker starts no contact
+    once its time runs short, hands the rest back, and the next delivery handles and counts
+    them (once: the day's events, each visitor's page views)."""
+    from chalicelib.analytics import counters, keys
+
+    wiring.app().drain()  # what earlier tests left
+    visitors = [f"short-{n}" for n in range(4)]
+    append([page(anon, f"m-{anon}") for anon in visitors], AT)
+    stream = next(s for s in wiring.app().streams.streams if s.table.endswith("events"))
+    handle, answers = stream.handler, []
+    deliveries = iter([ShortOfTime(start=300.0, step=140.0), None, None, None])
+
+    def in_lambda(event: dict, context: object) -> dict:
+        answer = handle(event, next(deliveries, None))
+        answers.append(answer)
+        return answer
+
+    before = counters.read(keys.day_scope(AT)).get(keys.day_metric(AT, "events"), 0)
+    stream.handler = in_lambda
+    try:
+        wiring.app().drain()
+    finally:
+        stream.handler = handle
+
+    # 300 s left, 30 kept: two visitors started (the first, then at 160 s); 20 s: handed back
+    assert len(answers[0]["batchItemFailures"]) == 2
+    assert all(not answer["batchItemFailures"] for answer in answers[1:])
+    assert [contact_of(f"anon:{anon}").page_views for anon in visitors] == [1, 1, 1, 1]
+    after = counters.read(keys.day_scope(AT)).get(keys.day_metric(AT, "events"), 0)
+    assert after - before == 4

@@ -412,9 +412,7 @@ def test_a_start_whose_consent_the_stream_carries_first_still_grants_it(
     consent before the events that make the chat known: the consent must not be dropped."""
     worker = wiring.app().worker
     process = worker.process
-    monkeypatch.setattr(
-        worker, "process", lambda entries, figures=None: process(entries[::-1], figures)
-    )
+    monkeypatch.setattr(worker, "process", lambda entries, *rest: process(entries[::-1], *rest))
     visitor = str(uuid.uuid4())
     browse(api, visitor, "telegram_cta_clicked")
     assert post_telegram(api, start(visitor_link(api, visitor)["token"])).status_code == 200
