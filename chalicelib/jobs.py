@@ -9,6 +9,7 @@ the job kinds to the adapters of the composition root.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 SWEEPER, DATE_TRIGGERS, RFM = "sweeper", "date_triggers", "rfm"
 SEGMENT_BACKFILL, SEGMENT_RECHECKS = "segment_backfill", "segment_rechecks"
 BROADCAST, BROADCAST_DRY_RUN = "broadcast", "broadcast_dry_run"
+log = logging.getLogger(__name__)
 TICK_MINUTES = 1  # the `job_runner` tick that continues unfinished jobs
 
 
@@ -164,12 +166,38 @@ def lambda_budget(context: Any) -> Budget:
 
 
 def run_periodic(kind: str, budget: Budget) -> dict[str, Any]:
-    """A schedule fired: start this period's job of `kind` and do what the budget allows."""
+    """A schedule fired: start this period's job of `kind` and do what the budget allows. The
+    sweeper first replays the wake-ups EventBridge dead-lettered (in at most half the budget)."""
+    replayed = replay_dead_wakeups(budget) if kind == SWEEPER else None
     every = next(p.minutes for p in PERIODIC if p.kind == kind)
     jobs = paged_jobs()
     job = jobs.start_periodic(kind, wiring.clock()(), timedelta(minutes=every))
     after = jobs.run(job.job_id, budget)
-    return summary(_describe(after or job))
+    result = summary(_describe(after or job))
+    return result if replayed is None else {**result, "dead_wakeups": replayed}
+
+
+def replay_dead_wakeups(budget: Budget) -> dict[str, int] | None:
+    """None where wake-ups have no dead-letter queue (the local scheduler)."""
+    application = wiring.app()
+    queue_arn = application.settings.dead_letter_queue_arn
+    if not queue_arn:
+        return None
+    from chalicelib.runtime import dead_wakeups
+
+    stop_at = budget.remaining() / 2
+    try:
+        url = dead_wakeups.queue_url(application.sqs, queue_arn)
+        done = dead_wakeups.replay(
+            application.sqs,
+            url,
+            application.runtime.handle_wakeup,
+            lambda: budget.remaining() - stop_at,
+        )
+    except Exception:  # the queue unreachable: the paged sweep still runs
+        log.exception("could not read the wake-up dead-letter queue")
+        return {"replayed": 0, "kept": 0, "unreachable": 1}
+    return {"replayed": done.replayed, "kept": done.kept}
 
 
 def continue_open(budget: Budget) -> dict[str, Any]:

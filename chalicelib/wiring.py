@@ -119,6 +119,11 @@ class App:
         return AnalyticsObserver(self.ledger)
 
     @cached_property
+    def sqs(self) -> Any:
+        """The sweeper reads the wake-up dead-letter queue with it (chalicelib.jobs.sweep)."""
+        return _aws_client("sqs", self.settings)
+
+    @cached_property
     def ledger(self) -> Ledger:
         """Where figures go before the worker folds them into the counters (the event log)."""
         from chalicelib.analytics.fold import Ledger

@@ -6,9 +6,9 @@
   when a page is handled again after a crash.
 - `sweeper`: wake-ups overdue by more than the grace period (the sparse, sharded `by_wake`
   index: inline and near ones, a broadcast's entries, enrollments from the release before far
-  wake-ups were scheduled ahead of their commit; a far one lost by EventBridge waits in the
-  wake-up dead-letter queue for `autofunnel dlq redrive`), then messages left undispatched
-  by a crash (`by_dispatch`), then on-site messages nobody saw in their window
+  wake-ups were scheduled ahead of their commit; a far one EventBridge dead-lettered is
+  replayed from its queue just before this job: chalicelib.jobs.run_periodic), then messages
+  left undispatched by a crash (`by_dispatch`), then on-site messages nobody saw in their window
   (`by_onsite_expiry`). Handling any of them twice is harmless: a stale wake-up token changes
   nothing, a send is claimed by a conditional write, and an expired message has left the sparse
   index.

@@ -65,7 +65,7 @@ class PlainJSONFileLoader(JSONFileLoader):
 
 
 # The services the shared session creates clients for
-SERVICES = ("dynamodb", "scheduler")
+SERVICES = ("dynamodb", "scheduler", "sqs")
 
 
 class SharedConnection(Connection):

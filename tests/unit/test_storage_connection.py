@@ -13,7 +13,7 @@ import pytest
 from chalicelib import wiring
 from chalicelib.config import Settings
 from chalicelib.storage import binding
-from chalicelib.storage.connection import SharedConnection
+from chalicelib.storage.connection import SERVICES, SharedConnection
 
 
 def new_container_connection(monkeypatch: pytest.MonkeyPatch, region: str) -> SharedConnection:
@@ -36,9 +36,9 @@ def test_the_shared_connection_makes_dynamodb_clients_looking_only_at_the_apps_s
     assert client.meta.service_model.service_name == "dynamodb"
     assert client.meta.region_name == "eu-west-1"
     assert "PutItem" in client.meta.service_model.operation_names
-    assert listed and all("dynamodb" in path or "scheduler" in path for path in listed), listed
+    assert listed and all(any(name in path for name in SERVICES) for path in listed), listed
     loader = connection.session.get_component("data_loader")
-    assert loader.list_available_services("service-2") == ["dynamodb", "scheduler"]
+    assert loader.list_available_services("service-2") == ["dynamodb", "scheduler", "sqs"]
     assert connection.client is client  # one client for the container
 
 
