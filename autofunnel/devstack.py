@@ -108,7 +108,7 @@ def run(options: LocalOptions, on_ready: Callable[[dict[str, str]], None] | None
     # A SIGTERM (from `timeout`, a supervisor, a closed terminal) stops everything like Ctrl-C.
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)
-    emulator = dynamodb_local.start(data_dir=options.data_dir / "dynamodb")
+    emulator = dynamodb_local.start(data_dir=options.data_dir / "dynamodb", own_session=True)
     # The stream positions live beside the data, as an event source mapping's outlive a deploy.
     local_streams.keep_positions_in(options.data_dir / "stream-positions.json")
     api: subprocess.Popen[bytes] | None = None

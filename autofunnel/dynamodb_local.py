@@ -88,9 +88,14 @@ class DynamoDBLocal:
 
 
 def start(
-    data_dir: Path | None = None, port: int | None = None, cache_dir: Path = DEFAULT_CACHE
+    data_dir: Path | None = None,
+    port: int | None = None,
+    cache_dir: Path = DEFAULT_CACHE,
+    own_session: bool = False,
 ) -> DynamoDBLocal:
-    """Start DynamoDB Local; in memory unless `data_dir` is given (then it persists there)."""
+    """Start DynamoDB Local; in memory unless `data_dir` is given (then it persists there).
+    `own_session`: out of the terminal's process group, so that a Ctrl-C reaches only the
+    caller, which then stops it last (`make run`: after the threads that still use it)."""
     java = require_tool(
         "java", "Install a Java 17+ runtime, e.g. `apt install openjdk-17-jre-headless`."
     )
@@ -113,7 +118,13 @@ def start(
     ]
     # Started directly (no shell) so that our handle is java itself and stop() really stops it.
     log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the emulator; a file, not a pipe: a full pipe would stall the JVM
-    process = subprocess.Popen(command, cwd=jar_dir, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        command,
+        cwd=jar_dir,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=own_session,
+    )
     emulator = DynamoDBLocal(process, port, log)
     _wait_until_ready(emulator)
     return emulator
