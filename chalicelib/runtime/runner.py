@@ -82,6 +82,7 @@ from chalicelib.runtime.observer import Committed, NoObserver, RuntimeObserver
 from chalicelib.runtime.profile import apply_profile_update, claim_identities
 from chalicelib.runtime.scheduler import Scheduler, Wakeup
 from chalicelib.statuses import MessageStatusUpdate
+from chalicelib.storage import enrollment_state
 from chalicelib.storage.errors import ConflictError, conflicts_as_domain_errors
 from chalicelib.storage.messages import message_id_of
 from chalicelib.storage.models import Contact, Enrollment, Message
@@ -567,7 +568,7 @@ class Runtime:
             if row is None or row.status != ACTIVE:
                 return
             funnel = self.funnels.version(row.funnel, int(row.funnel_version))
-            state = EnrollmentState.from_dict(row.state)
+            state = enrollment_state.state_of(row)
             if due_at is not None and not _waits_until(state, due_at):
                 # A stray schedule (its attempt never committed), or a stale copy: believed
                 # only once read consistent.
@@ -621,9 +622,7 @@ class Runtime:
         for row in Enrollment.query(
             merged_into, Enrollment.enrollment_key.startswith(f"{funnel}#"), consistent_read=True
         ):
-            if row.enrollment_key == key or row.state.get("enrollment_id", "").startswith(
-                f"{contact.contact_id}:"
-            ):
+            if row.enrollment_key == key or row.enrollment_id.startswith(f"{contact.contact_id}:"):
                 return row
         return None
 
@@ -736,7 +735,7 @@ class Runtime:
         active = state.status == ACTIVE
         row.status = state.status
         row.current_step = state.step
-        row.state = state.to_dict()
+        row.state = enrollment_state.stored(state)
         row.wake_token = state.token
         row.wake_at = state.wake_at if active else None
         if not (active and state.wake_at):

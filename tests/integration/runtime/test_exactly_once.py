@@ -13,6 +13,7 @@ from chalicelib.channels.base import OutgoingMessage, SendResult
 from chalicelib.config import Settings
 from chalicelib.runtime.dispatch import STUCK_AFTER
 from chalicelib.runtime.scheduler import Wakeup as Scheduled
+from chalicelib.storage import enrollment_state
 from chalicelib.storage.messages import message_id_of, of_contact
 from chalicelib.storage.models import Enrollment, Message, Wakeup
 
@@ -97,7 +98,7 @@ def test_two_events_racing_for_one_enrollment_leave_one_consistent_outcome(stack
     )
     row = enrollment()
     assert row.status in ("converted", "exited")
-    assert row.state["status"] == row.status
+    assert enrollment_state.state_of(row).status == row.status
     assert row.wake_at is None and row.wake_shard is None
     stack.advance(timedelta(days=5))
     assert messages() == []
