@@ -3,7 +3,8 @@
 - `wakeups` (`autofunnel-{stage}-wakeup-dlq`): wake-ups EventBridge Scheduler could not deliver
   to the step runner. The message body is the schedule's input; redriving invokes the step
   runner with it (a wake-up is guarded by the enrollment's token: a late or repeated one is a
-  no-op, never a second send).
+  no-op, never a second send). The sweeper replays this queue itself every run
+  (chalicelib.runtime.dead_wakeups): what stays in it failed again.
 - `worker` (`autofunnel-{stage}-worker-failures`): batches the stream workers gave up on (the
   event log's `worker`, the enrollments' `step_tallies`). The message names the batch (stream,
   shard and sequence range), not its records: redriving reads the records back from the stream
