@@ -171,6 +171,58 @@ def test_a_message_stored_by_the_previous_release_keeps_its_contact(settings: Se
     assert Message.get("m-old").contact_id == "c1"
 
 
+def test_a_messages_content_is_packed_and_reads_as_written(settings: Settings) -> None:
+    """An email's HTML is stored compressed (every update of the message is billed per KB of
+    it); a short content stays plain; a message from before (a JSON string) reads as it was."""
+    client = dynamodb_client(settings)
+    html = "".join(f'<tr><td style="padding:12px">Product {n}</td></tr>' for n in range(300))
+    content = {"subject": "New in", "html": f"<table>{html}</table>", "to": None}
+    message = Message(
+        "m-packed",
+        idempotency_key="k",
+        contact_id="c1",
+        channel="email",
+        status="pending",
+        created_at=NOW,
+        content=content,
+    )
+    message.save()
+    message.update(actions=[Message.content.set({**content, "subject": "New in!"})])
+    stored = client.get_item(
+        TableName=Message.Meta.table_name, Key={"message_id": {"S": "m-packed"}}
+    )
+    assert len(stored["Item"]["content"]["B"]) < len(html) / 5
+    assert Message.get("m-packed").content == {**content, "subject": "New in!"}
+
+    Message(
+        "m-short",
+        idempotency_key="k2",
+        contact_id="c1",
+        channel="sms",
+        status="pending",
+        created_at=NOW,
+        content={"text": "Hi"},
+    ).save()
+    assert Message.get("m-short").content == {"text": "Hi"}
+
+    client.put_item(
+        TableName=Message.Meta.table_name,
+        Item={
+            "message_id": {"S": "m-json"},
+            "idempotency_key": {"S": "k3"},
+            "recipient_id": {"S": "c1"},
+            "channel": {"S": "email"},
+            "status": {"S": "sent"},
+            "created_at": {"S": "2026-11-01T09:00:00.000000+0000"},
+            "content": {"S": '{"subject": "Before", "html": "<p>Hi</p>"}'},
+        },
+    )
+    old = Message.get("m-json")
+    assert old.content == {"subject": "Before", "html": "<p>Hi</p>"}
+    old.update(actions=[Message.status.set("delivered")])
+    assert Message.get("m-json").content == {"subject": "Before", "html": "<p>Hi</p>"}
+
+
 def test_counters_add_atomically(settings: Settings) -> None:
     for _ in range(3):
         Counter("funnel#cart#1", "step#m1#sent").update(actions=[Counter.value.add(1)])
