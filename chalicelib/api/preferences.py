@@ -109,6 +109,7 @@ def _form(contact_id: str, note: str, chosen: dict[str, bool] | None = None) -> 
 
 @blueprint.route("/v/{token}", methods=["GET"])
 def view_online(token: str) -> Response:
+    from chalicelib.storage.messages import content_of
     from chalicelib.tracking import page_links
 
     settings = wiring.storage()
@@ -117,7 +118,7 @@ def view_online(token: str) -> Response:
         message = Message.get(message_id)
     except (page_links.TokenError, Message.DoesNotExist):
         return not_found()
-    content = message.content or {}
+    content = content_of(message)
     if isinstance(content.get("html"), str):
         body = content["html"]
     else:

@@ -14,8 +14,8 @@ from pynamodb.models import Model
 
 from chalicelib.eventlog.entry import contact_subject, message_subject
 from chalicelib.identity import store
-from chalicelib.storage.messages import decided_by
-from chalicelib.storage.models import Contact, DateMark, Enrollment, Event, Message
+from chalicelib.storage.messages import APART, decided_by
+from chalicelib.storage.models import Contact, DateMark, Enrollment, Event, Message, MessageBody
 
 
 def erase(contact_id: str) -> dict[str, int]:
@@ -48,6 +48,7 @@ def erase(contact_id: str) -> dict[str, int]:
             tally["events"] += _delete(Event.query(subject, consistent_read=True))
         tally["identities"] += _delete(identities)
         tally["enrollments"] += _delete(enrollments)
+        _delete(MessageBody(m.message_id) for m in messages if APART in (m.content or {}))
         tally["messages"] += _delete(messages)
         if marks := _delete(DateMark.by_contact.query(each)):  # only contacts with dates have any
             tally["date_marks"] += marks

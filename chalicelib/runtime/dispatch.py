@@ -43,7 +43,8 @@ from chalicelib.runtime import sends
 from chalicelib.runtime.clock import Clock
 from chalicelib.runtime.observer import NoObserver, RuntimeObserver
 from chalicelib.statuses import FAILED, HELD, PENDING, SENDING, SENT, SKIPPED
-from chalicelib.storage.models import Message
+from chalicelib.storage.messages import split_content
+from chalicelib.storage.models import Message, MessageBody
 
 if TYPE_CHECKING:  # the senders' machinery loads at the first send, not with the worker's graph
     from chalicelib.channels.delivery import DeliveryOutcome
@@ -296,6 +297,11 @@ class Dispatcher:
         entry = {"status": status, "at": now.isoformat()}
         if error:
             entry["error"] = error
+        kept: dict[str, Any] = {}
+        if status == SENT and sent is not None:
+            kept, apart = (dict(sent["content"]), None) if inbox else split_content(sent["content"])
+            if apart is not None:  # the long fields once, before the message names them
+                MessageBody(message.message_id, content=apart).save()
         for _ in range(3):
             # A provider callback (delivered, opened) may land before we record "sent":
             # then keep its newer status and only add what we know.
@@ -307,7 +313,7 @@ class Dispatcher:
                     Message.sent_at.set(now),
                     Message.channel.set(sent["channel"]),
                     Message.address.set(sent["address"]),
-                    Message.content.set(sent["content"]),
+                    Message.content.set(kept),
                 ]
                 # Each index entry costs a write unit: only what is looked up is indexed.
                 if sent["via"] == OUTBOX:

@@ -4,9 +4,15 @@ body never rewrites them), then fetching the items in one batch."""
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Mapping
+from typing import Any
 
-from chalicelib.storage.models import Message
+from chalicelib.storage.models import Message, MessageBody
+
+APART = "_apart"  # the names of the content's fields its MessageBody keeps
+BODY_OVER = 2048  # characters of JSON: a content this large keeps its long fields apart
+LONG = 256  # characters of JSON: a field this long goes apart (the subject stays)
 
 
 def message_id_of(idempotency_key: str) -> str:
@@ -43,3 +49,30 @@ def of_contact(
 def sent_via(sender: str, limit: int) -> list[Message]:
     keys = Message.by_via.query(sender, scan_index_forward=False, limit=limit)
     return fetch(keys, newest_first=True)
+
+
+def split_content(content: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """What a sent message keeps of its rendered content, and what its MessageBody holds
+    (None: the content is small and stays whole on the message)."""
+    if len(_json(content)) <= BODY_OVER:
+        return dict(content), None
+    apart = {name: value for name, value in content.items() if len(_json(value)) > LONG}
+    kept = {name: value for name, value in content.items() if name not in apart}
+    return {**kept, APART: sorted(apart)}, apart
+
+
+def content_of(message: Message) -> dict[str, Any]:
+    """The message's whole content: what it keeps, with the fields its body holds."""
+    content = dict(message.content or {})
+    names = content.pop(APART, None)
+    if not names:
+        return content
+    try:
+        body = MessageBody.get(message.message_id).content or {}
+    except MessageBody.DoesNotExist:
+        body = {}
+    return {**content, **{name: body[name] for name in names if name in body}}
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)

@@ -400,6 +400,19 @@ def _with_recipient(item: dict[str, Any]) -> dict[str, Any]:
     return item
 
 
+class MessageBody(Model):
+    """A sent message's long rendered fields (an email's HTML and text), apart from the message
+    and written once at the send: the message item, which its dispatch entry's removal and every
+    provider status rewrite (each billed per KB of the item), stays small. Read through
+    chalicelib.storage.messages.content_of."""
+
+    class Meta(_Meta):
+        table_name = "message_bodies"
+
+    message_id = UnicodeAttribute(hash_key=True)
+    content = PackedJSONAttribute(default=dict)
+
+
 class Counter(Model):
     class Meta(_Meta):
         table_name = "counters"
@@ -629,6 +642,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     Funnel,
     Enrollment,
     Message,
+    MessageBody,
     Counter,
     Receipt,
     Wakeup,

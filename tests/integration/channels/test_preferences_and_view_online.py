@@ -15,7 +15,7 @@ from chalicelib.config import Settings
 from chalicelib.core import trust
 from chalicelib.eventlog.entry import contact_subject
 from chalicelib.storage import messages as message_store
-from chalicelib.storage.models import Contact, Event, Identity
+from chalicelib.storage.models import Contact, Event, Identity, Message, MessageBody
 
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 DEALS = """
@@ -56,7 +56,7 @@ def stack(settings: Settings) -> Stack:
 def links_in(contact_id: str) -> dict[str, str]:
     (message,) = [m for m in message_store.of_contact(contact_id) if m.status == "sent"][-1:]
     pattern = r'<a href="https://af\.example\.test(/[pv])/([^"]+)"'
-    found = dict(re.findall(pattern, message.content["html"]))
+    found = dict(re.findall(pattern, message_store.content_of(message)["html"]))
     return {"/p": f"/p/{found['/p']}", "/v": f"/v/{found['/v']}"}
 
 
@@ -119,3 +119,27 @@ def test_view_online_shows_the_message_as_sent_and_runs_nothing(stack: Stack, ap
     assert api.http.get("/v/not-a-token").status_code == 404
     # A preferences token is no view token (and the other way round).
     assert api.http.get("/v/" + links["/p"][3:]).status_code == 404
+
+
+def test_a_long_email_keeps_its_body_apart_and_still_shows_whole(stack: Stack, api: Client) -> None:
+    """An email's HTML over 2 KB is written once to its MessageBody: the message item, which
+    each later status rewrites, keeps the subject; the browser view shows the whole email and
+    erasing the contact deletes the body too."""
+    rows = "".join(
+        f"<p>Deal {n}: trail shoes, size {36 + n % 12}, EUR {49 + n}.</p>" for n in range(80)
+    )
+    stack.publish("weekly_deals.yaml", DEALS.replace("<p>Deals for", f"{rows}<p>Deals for"))
+    stack.event("vera", "deals_ready")
+    (message,) = [m for m in message_store.of_contact("vera") if m.status == "sent"]
+    assert message.content["subject"] == "This week's deals"
+    assert "html" not in message.content and message.content[message_store.APART] == ["html"]
+    assert "Deal 79" in MessageBody.get(message.message_id).content["html"]
+
+    shown = api.http.get(links_in("vera")["/v"]).body.decode()
+    assert "Deal 0:" in shown and "Deals for Vera." in shown
+
+    from chalicelib.identity.erase import erase
+
+    erase("vera")
+    assert list(MessageBody.batch_get([message.message_id])) == []
+    assert list(Message.batch_get([message.message_id])) == []
