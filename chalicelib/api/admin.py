@@ -1,4 +1,5 @@
-"""Admin API (bearer token): look contacts up, read their profile and timeline, erase them."""
+"""Admin API (bearer token): look contacts up, read their profile and timeline, erase them;
+read one message whole (what was sent, its body included)."""
 
 from __future__ import annotations
 
@@ -72,6 +73,27 @@ def get_contact(contact_id: str):  # type: ignore[no-untyped-def]
     view = _view(contact, _limit(request.query_params or {}))
     if contact.contact_id != contact_id:
         view["requested_id"] = contact_id  # merged: this is the contact it became
+    return json_response(view)
+
+
+@blueprint.route("/admin/messages/{message_id}", methods=["GET"])
+@json_errors
+def get_message(message_id: str):  # type: ignore[no-untyped-def]
+    """The message as sent: its content whole (a contact's message list shows what the message
+    item keeps: a long email's body is in an item of its own), its status history."""
+    require_admin(blueprint.current_request)
+    from chalicelib.runtime import views
+    from chalicelib.storage.messages import content_of
+    from chalicelib.storage.models import Message
+
+    wiring.storage()
+    try:
+        message = Message.get(message_id)
+    except Message.DoesNotExist:
+        raise ApiError(404, f"no message with id {message_id!r}", field="message_id") from None
+    view = views.message_summary(message)
+    view["content"] = content_of(message)
+    view["history"] = [dict(entry) for entry in message.status_history or ()]
     return json_response(view)
 
 

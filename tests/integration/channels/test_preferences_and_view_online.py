@@ -3,6 +3,7 @@ like the unsubscribe link) and `links.view_online` shows the message in the brow
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
@@ -121,7 +122,9 @@ def test_view_online_shows_the_message_as_sent_and_runs_nothing(stack: Stack, ap
     assert api.http.get("/v/" + links["/p"][3:]).status_code == 404
 
 
-def test_a_long_email_keeps_its_body_apart_and_still_shows_whole(stack: Stack, api: Client) -> None:
+def test_a_long_email_keeps_its_body_apart_and_still_shows_whole(
+    stack: Stack, api: Client, admin_headers: dict[str, str]
+) -> None:
     """An email's HTML over 2 KB is written once to its MessageBody: the message item, which
     each later status rewrites, keeps the subject; the browser view shows the whole email and
     erasing the contact deletes the body too."""
@@ -137,6 +140,14 @@ def test_a_long_email_keeps_its_body_apart_and_still_shows_whole(stack: Stack, a
 
     shown = api.http.get(links_in("vera")["/v"]).body.decode()
     assert "Deal 0:" in shown and "Deals for Vera." in shown
+    whole = api.http.get(f"/admin/messages/{message.message_id}", headers=admin_headers)
+    assert whole.status_code == 200
+    view = json.loads(whole.body)
+    assert "Deal 79" in view["content"]["html"]
+    assert view["content"]["subject"] == "This week's deals"
+    assert [entry["status"] for entry in view["history"]] == ["sent"]
+    assert api.http.get("/admin/messages/nope", headers=admin_headers).status_code == 404
+    assert api.http.get(f"/admin/messages/{message.message_id}").status_code == 401
 
     from chalicelib.identity.erase import erase
 
