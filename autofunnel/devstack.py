@@ -21,7 +21,7 @@ from autofunnel.funnel_commands import funnel_files
 from chalicelib import jobs, wiring
 from chalicelib.core.problems import FunnelValidationError
 from chalicelib.eventlog import local as local_streams
-from chalicelib.paging.runner import Budget
+from chalicelib.paging.budget import Budget
 from chalicelib.runtime.local_scheduler import LocalScheduler
 from chalicelib.storage.tables import create_tables
 

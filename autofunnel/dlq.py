@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib import letters
+
 QUEUES = {"wakeups": "wakeup-dlq", "worker": "worker-failures"}
 FUNCTIONS = {"wakeups": "step_runner", "worker": "worker"}
 STREAM_FUNCTIONS = {"enrollments": "step_tallies"}  # by table; any other stream: `worker`
@@ -63,10 +65,10 @@ def depth(sqs: Any, url: str) -> int:
 
 def peek(sqs: Any, url: str, queue: str, limit: int) -> list[Letter]:
     """Up to `limit` messages, released again right after reading (nothing is consumed)."""
-    letters = list(_receive(sqs, url, queue, limit))
-    for letter in letters:
-        _release(sqs, url, letter.receipt)
-    return letters
+    found = list(_receive(sqs, url, queue, limit))
+    for letter in found:
+        letters.release(sqs, url, letter.receipt)
+    return found
 
 
 def redrive(
@@ -88,7 +90,7 @@ def redrive(
         except RedriveError as error:
             kept += 1
             echo(f"kept {letter.message_id}: {error}")
-            _release(sqs, url, letter.receipt)
+            letters.release(sqs, url, letter.receipt)
             continue
         sqs.delete_message(QueueUrl=url, ReceiptHandle=letter.receipt)
         redriven += 1
@@ -101,45 +103,32 @@ class RedriveError(RuntimeError):
 
 
 def _receive(sqs: Any, url: str, queue: str, limit: int) -> Iterator[Letter]:
-    seen: set[str] = set()
-    while len(seen) < limit:
-        batch = sqs.receive_message(
-            QueueUrl=url,
-            MaxNumberOfMessages=min(10, limit - len(seen)),
-            VisibilityTimeout=LOOK_SECONDS,
-            AttributeNames=["All"],
-            MessageAttributeNames=["All"],
-            WaitTimeSeconds=0,
-        ).get("Messages", [])
-        fresh = [m for m in batch if m["MessageId"] not in seen]
-        for again in (m for m in batch if m["MessageId"] in seen):  # kept earlier: show it again
-            _release(sqs, url, again["ReceiptHandle"])
-        if not fresh:
-            return
-        for message in fresh:
-            seen.add(message["MessageId"])
-            try:
-                body = json.loads(message["Body"])
-            except json.JSONDecodeError:
-                body = {"raw": message["Body"]}
-            attributes = {
-                name: value.get("StringValue", "")
-                for name, value in message.get("MessageAttributes", {}).items()
-            }
-            system = message.get("Attributes", {})
-            yield Letter(
-                queue=queue,
-                message_id=message["MessageId"],
-                receipt=message["ReceiptHandle"],
-                body=body if isinstance(body, dict) else {"raw": body},
-                attributes=attributes,
-                sent_at=system.get("SentTimestamp", ""),
-                receive_count=int(system.get("ApproximateReceiveCount", 0)),
-            )
-
-
-def _release(sqs: Any, url: str, receipt: str) -> None:
-    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=receipt, VisibilityTimeout=0)
+    for message in letters.each_once(
+        sqs,
+        url,
+        limit,
+        LOOK_SECONDS,
+        AttributeNames=["All"],
+        MessageAttributeNames=["All"],
+    ):
+        try:
+            body = json.loads(message["Body"])
+        except json.JSONDecodeError:
+            body = {"raw": message["Body"]}
+        attributes = {
+            name: value.get("StringValue", "")
+            for name, value in message.get("MessageAttributes", {}).items()
+        }
+        system = message.get("Attributes", {})
+        yield Letter(
+            queue=queue,
+            message_id=message["MessageId"],
+            receipt=message["ReceiptHandle"],
+            body=body if isinstance(body, dict) else {"raw": body},
+            attributes=attributes,
+            sent_at=system.get("SentTimestamp", ""),
+            receive_count=int(system.get("ApproximateReceiveCount", 0)),
+        )
 
 
 def _stream_batch(streams: Any, body: dict[str, Any]) -> dict[str, Any]:

@@ -135,7 +135,7 @@ class Stack:
         clock is this stack's clock too, so a killed invocation's lease runs out as time is
         moved on (an open job of the kind, e.g. a killed one, is continued, not restarted)."""
         from chalicelib import jobs
-        from chalicelib.paging.runner import Budget
+        from chalicelib.paging.budget import Budget
         from chalicelib.paging.service import PagedJobs
         from chalicelib.paging.store import OPEN, JobStore
         from chalicelib.paging.view import describe

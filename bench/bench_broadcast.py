@@ -31,7 +31,7 @@ from chalicelib import jobs, wiring
 from chalicelib.analytics import segment_store
 from chalicelib.analytics.contact_stats import CONTACT_SHARDS, shard
 from chalicelib.core.segments import parse_segment
-from chalicelib.paging.runner import Budget
+from chalicelib.paging.budget import Budget
 from chalicelib.storage.models import Contact, ContactStats, Identity
 from chalicelib.storage.tables import create_tables
 

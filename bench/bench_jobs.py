@@ -35,7 +35,7 @@ from bench_runtime import CapacityMeter
 from autofunnel import dynamodb_local
 from autofunnel.demo_seed import SHOE_BROWSERS
 from chalicelib import jobs, wiring
-from chalicelib.paging.runner import Budget
+from chalicelib.paging.budget import Budget
 from chalicelib.storage.tables import create_tables
 
 LAMBDA_LIMIT = 15 * 60  # seconds

@@ -20,8 +20,8 @@ from chalicelib import wiring
 if TYPE_CHECKING:
     from pynamodb.connection import Connection
 
+    from chalicelib.paging.budget import Budget
     from chalicelib.paging.kinds import JobKind
-    from chalicelib.paging.runner import Budget
     from chalicelib.paging.service import PagedJobs
     from chalicelib.runtime.broadcasts import Broadcasts
     from chalicelib.runtime.runner import Runtime
@@ -160,7 +160,7 @@ def broadcasts() -> Broadcasts:
 
 def lambda_budget(context: Any) -> Budget:
     """What an invocation's remaining time leaves the jobs (a reserve kept to checkpoint in)."""
-    from chalicelib.paging.runner import Budget
+    from chalicelib.paging.budget import Budget
 
     return Budget.for_lambda(context)
 
@@ -217,7 +217,7 @@ def drain(budget_seconds: float = 60.0) -> list[dict[str, Any]]:
     """Run every open job to its end here and now, invocation after invocation (the demo seed,
     tests, an operator's `autofunnel jobs drain`); stops early when no job can progress (a
     failing job waiting for its retry, a lease held elsewhere). Returns the jobs it ran."""
-    from chalicelib.paging.runner import Budget
+    from chalicelib.paging.budget import Budget
 
     paged = paged_jobs()
     seen: dict[str, dict[str, Any]] = {}

@@ -220,13 +220,10 @@ def daily_limit_reached(channel: str) -> None:
     log.warning("daily limit reached", extra={"channel": channel})
 
 
-def records_handed_back(count: int, seconds_left: float) -> None:
+def records_handed_back(count: int) -> None:
     """The worker's invocation ran short of time: records it did not start come back."""
     metrics.count("RecordsHandedBack", count)
-    log.warning(
-        "time ran short: records handed back to the stream",
-        extra={"count": count, "seconds_left": round(seconds_left, 1)},
-    )
+    log.warning("time ran short: records handed back to the stream", extra={"count": count})
 
 
 def traits_refused(limit: str, contact_id: str, event_id: str) -> None:

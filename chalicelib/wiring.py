@@ -120,7 +120,7 @@ class App:
 
     @cached_property
     def sqs(self) -> Any:
-        """The sweeper reads the wake-up dead-letter queue with it (chalicelib.jobs.sweep)."""
+        """The sweeper reads the wake-up dead-letter queue with it (jobs.replay_dead_wakeups)."""
         return _aws_client("sqs", self.settings)
 
     @cached_property

@@ -11,7 +11,8 @@ last checkpoint. See docs/jobs.md for how to write a kind.
 
     kinds.py    Source, Pass, Work, JobKind: what a kind is made of
     sources.py  IndexQuery: pages of a (sharded) GSI Query
-    runner.py   Runner and Budget: one invocation's loop
+    budget.py   Budget: how long one invocation may keep starting work
+    runner.py   Runner: one invocation's loop
     store.py    JobStore: the conditional writes on the job item
     service.py  PagedJobs: start (one open job per kind), periodic starts, the tick, reads
     view.py     describe(): the job as the API shows it

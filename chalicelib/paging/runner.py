@@ -13,47 +13,21 @@ failures in a row the job fails, visibly, with the error.
 from __future__ import annotations
 
 import logging
-import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from typing import Any
 
+from chalicelib.paging.budget import Budget
 from chalicelib.paging.kinds import JobKind, Pass, Work
 from chalicelib.paging.store import JobStore, LeaseLost
 from chalicelib.storage.models import PagedJob
 
 log = logging.getLogger(__name__)
 
-LEASE_MARGIN = 5.0  # seconds a lease outlives its invocation's last possible moment
 RETRY_AFTER = 30.0  # seconds before a failed invocation's job is tried again
 GIVE_UP_AFTER = 5  # failed invocations in a row before the job fails for good
 FIRST_PAGE = 10  # items in a pass's first page, before the time one item takes is known
-
-
-class Budget:
-    """How long one invocation may keep starting pages. `reserve` is time the invocation keeps
-    after the budget (to checkpoint, to return); its lease covers that too."""
-
-    def __init__(
-        self, seconds: float, reserve: float = 0.0, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.clock = clock
-        self._deadline = clock() + seconds
-        self.reserve = reserve
-
-    @classmethod
-    def for_lambda(cls, context: Any, keep: float = 0.1, at_least: float = 10.0) -> Budget:
-        """The Lambda's remaining time minus a reserve (10%, at least 10 s) to checkpoint in."""
-        remaining = context.get_remaining_time_in_millis() / 1000
-        reserve = max(at_least, remaining * keep)
-        return cls(max(1.0, remaining - reserve), reserve)
-
-    def remaining(self) -> float:
-        return self._deadline - self.clock()
-
-    def lease_seconds(self) -> float:
-        return max(0.0, self.remaining()) + self.reserve + LEASE_MARGIN
 
 
 class Runner:

@@ -8,8 +8,9 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from chalicelib.paging.budget import Budget
 from chalicelib.paging.kinds import JobKind
-from chalicelib.paging.runner import Budget, Runner
+from chalicelib.paging.runner import Runner
 from chalicelib.paging.store import JobStore
 from chalicelib.paging.view import describe
 from chalicelib.storage.models import PagedJob

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib import letters
+
 log = logging.getLogger(__name__)
 
 MAX_PER_RUN = 1000
@@ -45,31 +47,21 @@ def replay(
 ) -> Replayed:
     """Hand each letter's wake-up to `wake` (the runtime's handle_wakeup) while time is left;
     each letter is looked at once per run."""
-    seen: set[str] = set()
     replayed = kept = 0
-    while len(seen) < limit and time_left() > 0:
-        messages = sqs.receive_message(
-            QueueUrl=url,
-            MaxNumberOfMessages=min(10, limit - len(seen)),
-            VisibilityTimeout=HIDE_SECONDS,
-            WaitTimeSeconds=0,
-        ).get("Messages", [])
-        fresh = [message for message in messages if message["MessageId"] not in seen]
-        for again in (message for message in messages if message["MessageId"] in seen):
-            _release(sqs, url, again["ReceiptHandle"])
-        if not fresh:
+    for message in letters.each_once(sqs, url, limit, HIDE_SECONDS):
+        receipt = message["ReceiptHandle"]
+        if time_left() <= 0:
+            letters.release(sqs, url, receipt)  # the rest waits out HIDE_SECONDS
             break
-        for message in fresh:
-            seen.add(message["MessageId"])
-            try:
-                wake(_wakeup(message["Body"]))
-            except Exception:
-                log.exception("dead-lettered wake-up %s failed again: kept", message["MessageId"])
-                _release(sqs, url, message["ReceiptHandle"])
-                kept += 1
-                continue
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-            replayed += 1
+        try:
+            wake(_wakeup(message["Body"]))
+        except Exception:
+            log.exception("dead-lettered wake-up %s failed again: kept", message["MessageId"])
+            letters.release(sqs, url, receipt)
+            kept += 1
+            continue
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=receipt)
+        replayed += 1
     if replayed or kept:
         log.warning("dead-lettered wake-ups replayed", extra={"replayed": replayed, "kept": kept})
     return Replayed(replayed, kept)
@@ -80,7 +72,3 @@ def _wakeup(body: str) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise ValueError(f"not a wake-up: {body[:100]!r}")
     return payload
-
-
-def _release(sqs: Any, url: str, receipt: str) -> None:
-    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=receipt, VisibilityTimeout=0)

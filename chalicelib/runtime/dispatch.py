@@ -299,6 +299,7 @@ class Dispatcher:
             entry["error"] = error
         kept: dict[str, Any] = {}
         if status == SENT and sent is not None:
+            # An on-site message stays whole: the snippet's poll reads it from the message.
             kept, apart = (dict(sent["content"]), None) if inbox else split_content(sent["content"])
             if apart is not None:  # the long fields once, before the message names them
                 MessageBody(message.message_id, content=apart).save()

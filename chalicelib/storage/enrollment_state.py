@@ -13,8 +13,16 @@ from typing import Any
 from chalicelib.core.state import EnrollmentState, to_ms
 from chalicelib.storage.models import Enrollment
 
-ON_THE_ITEM = ("enrollment_id", "funnel", "version", "contact_id", "started_at", "status", "step")
-ON_THE_ITEM += ("token",)
+ON_THE_ITEM = (
+    "enrollment_id",
+    "funnel",
+    "version",
+    "contact_id",
+    "started_at",
+    "status",
+    "step",
+    "token",
+)
 
 
 def stored(state: EnrollmentState) -> dict[str, Any]:

@@ -10,7 +10,8 @@ that one and everything after it again, and the next delivery counts them.
 
 A batch holds up to a thousand records (chalicelib.eventlog.stream), and a contact's entries may
 send messages through slow providers: the worker starts no contact's entries once its
-invocation has less than `RESERVE` left, and hands them back to the stream unstarted.
+invocation has less than `RESERVE` of its time left, and hands them back to the stream
+unstarted.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from chalicelib.eventlog.stream import INSERT, StreamRecord, failures, position_
 from chalicelib.events import StoredEvent
 from chalicelib.identity.resolver import Resolver
 from chalicelib.ingest.profile import opt_in_channels
+from chalicelib.paging.budget import Budget
 from chalicelib.storage import contacts
 from chalicelib.storage.models import Event
 from chalicelib.worker import contact_entries, feedback
@@ -92,7 +94,7 @@ class Worker:
             and not record.keys_subject.startswith(TALLY)
         ]
         figures: list[tuple[str, Tally]] = []
-        failed = self.process(entries, figures, _time_left(context)) + fold.fold(tallies)
+        failed = self.process(entries, figures, _budget(context)) + fold.fold(tallies)
         self._count(records, figures, failed)
         return failures(failed)
 
@@ -114,11 +116,11 @@ class Worker:
         self,
         entries: Sequence[Entry],
         figures: list[tuple[str, Tally]] | None = None,
-        time_left: Callable[[], float] | None = None,
+        budget: Budget | None = None,
     ) -> list[str]:
         """Handle the entries; returns the positions of those that failed or were not started
-        (`time_left`, seconds, ran short), and adds to `figures` what each handled entry adds to
-        the counters (position, tally)."""
+        (the `budget` was spent), and adds to `figures` what each handled entry adds to the
+        counters (position, tally)."""
         figures = [] if figures is None else figures
         now = self.clock()
         resolver = Resolver(now)
@@ -149,15 +151,12 @@ class Worker:
             _merged_groups(groups, resolver).items(),
             key=lambda item: min(position_key(entry.position) for entry in item[1]),
         )
-        reserve = None if time_left is None else max(RESERVE_AT_LEAST, time_left() * RESERVE)
         for index, (contact_id, group) in enumerate(merged):
-            if time_left is not None and reserve is not None and index > 0:
-                left = time_left()
-                if left < reserve:
-                    later = [entry.position for _, rest in merged[index:] for entry in rest]
-                    observability.records_handed_back(len(later), left)
-                    failed.extend(later)
-                    break
+            if budget is not None and index > 0 and budget.remaining() <= 0:  # one at least
+                later = [entry.position for _, rest in merged[index:] for entry in rest]
+                observability.records_handed_back(len(later))
+                failed.extend(later)
+                break
             correlation = next((entry.correlation for entry in group if entry.correlation), "")
             try:
                 with observability.correlate(correlation or None):
@@ -228,10 +227,12 @@ class Worker:
         return resolved.contact_id, resolved.changes
 
 
-def _time_left(context: Any) -> Callable[[], float] | None:
-    """Seconds the Lambda invocation has left (None: not in a Lambda, e.g. the local poller)."""
-    remaining = getattr(context, "get_remaining_time_in_millis", None)
-    return None if remaining is None else lambda: remaining() / 1000
+def _budget(context: Any) -> Budget | None:
+    """The Lambda invocation's time, less the reserve (None: not in a Lambda, e.g. the local
+    poller)."""
+    if not hasattr(context, "get_remaining_time_in_millis"):
+        return None
+    return Budget.for_lambda(context, keep=RESERVE, at_least=RESERVE_AT_LEAST)
 
 
 def _only_looks_up(entry: Entry) -> bool:

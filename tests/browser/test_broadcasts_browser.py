@@ -19,7 +19,7 @@ from chalicelib.analytics.contact_stats import CONTACT_SHARDS, shard
 from chalicelib.config import Settings
 from chalicelib.core.segments import parse_segment
 from chalicelib.eventlog.entry import STATUS, VERIFIED, Entry, message_subject
-from chalicelib.paging.runner import Budget
+from chalicelib.paging.budget import Budget
 from chalicelib.storage import messages as message_store
 from chalicelib.storage.models import Contact, ContactStats, Identity
 from tests.browser.local_server import chalice_local

@@ -18,7 +18,7 @@ from chalice.test import Client
 from autofunnel.timetravel import Stack
 from chalicelib import jobs
 from chalicelib.config import Settings
-from chalicelib.paging.runner import Budget
+from chalicelib.paging.budget import Budget
 from tests.browser.local_server import chalice_local
 from tests.conftest import ADMIN_KEY
 from tests.integration.analytics.population import (

@@ -18,7 +18,7 @@ from chalicelib.channels.delivery import deliver
 from chalicelib.channels.ratelimit import RateLimiter
 from chalicelib.channels.registry import build_channels
 from chalicelib.config import Settings
-from chalicelib.paging.runner import Budget
+from chalicelib.paging.budget import Budget
 from chalicelib.paging.service import PagedJobs
 from chalicelib.runtime.contacts import load_snapshot
 from chalicelib.runtime.dispatch import Dispatcher, dispatch_shard, pending_content

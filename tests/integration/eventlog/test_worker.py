@@ -13,7 +13,9 @@ from chalicelib.config import Settings
 from chalicelib.eventlog import local
 from chalicelib.eventlog.append import append
 from chalicelib.eventlog.entry import VERIFIED, Entry
+from chalicelib.paging.budget import Budget
 from chalicelib.storage.models import Contact, Identity
+from chalicelib.worker import handler
 
 AT = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -102,20 +104,22 @@ def test_make_run_restarted_on_its_data_is_not_handed_the_old_records_again(
             process.setdefault(arn, {}).update(shards)
 
 
-class ShortOfTime:
-    """A Lambda context whose remaining time falls by `step` seconds at each look."""
-
-    def __init__(self, start: float, step: float) -> None:
-        self.left = start
-        self.step = step
+class LambdaContext:
+    def __init__(self, seconds_left: float) -> None:
+        self.seconds_left = seconds_left
 
     def get_remaining_time_in_millis(self) -> int:
-        left, self.left = self.left, self.left - self.step
-        return int(left * 1000)
+        return int(self.seconds_left * 1000)
+
+
+def test_the_worker_keeps_a_tenth_of_its_time_and_at_least_20_s() -> None:
+    assert round(handler._budget(LambdaContext(300)).remaining()) == 270
+    assert round(handler._budget(LambdaContext(60)).remaining()) == 40
+    assert handler._budget(None) is None  # the local poller: no Lambda, no limit
 
 
 def test_records_the_invocation_has_no_time_for_come_back_and_count_once(
-    settings: Settings,
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A batch of a thousand records may not fit one invocation: the worker starts no contact
     once its time runs short, hands the rest back, and the next delivery handles and counts
@@ -125,24 +129,26 @@ def test_records_the_invocation_has_no_time_for_come_back_and_count_once(
     wiring.app().drain()  # what earlier tests left
     visitors = [f"short-{n}" for n in range(4)]
     append([page(anon, f"m-{anon}") for anon in visitors], AT)
+    ticks = iter(range(1000))  # a second passes at each look at the clock
+    short = Budget(1.5, clock=lambda: float(next(ticks)))  # spent before the third visitor
+    budgets = iter([short])
+    monkeypatch.setattr(handler, "_budget", lambda context: next(budgets, None))
     stream = next(s for s in wiring.app().streams.streams if s.table.endswith("events"))
     handle, answers = stream.handler, []
-    deliveries = iter([ShortOfTime(start=300.0, step=140.0), None, None, None])
 
-    def in_lambda(event: dict, context: object) -> dict:
-        answer = handle(event, next(deliveries, None))
+    def recorded(event: dict, context: object) -> dict:
+        answer = handle(event, context)
         answers.append(answer)
         return answer
 
     before = counters.read(keys.day_scope(AT)).get(keys.day_metric(AT, "events"), 0)
-    stream.handler = in_lambda
+    stream.handler = recorded
     try:
         wiring.app().drain()
     finally:
         stream.handler = handle
 
-    # 300 s left, 30 kept: two visitors started (the first, then at 160 s); 20 s: handed back
-    assert len(answers[0]["batchItemFailures"]) == 2
+    assert len(answers[0]["batchItemFailures"]) == 2  # two visitors started, two handed back
     assert all(not answer["batchItemFailures"] for answer in answers[1:])
     assert [contact_of(f"anon:{anon}").page_views for anon in visitors] == [1, 1, 1, 1]
     after = counters.read(keys.day_scope(AT)).get(keys.day_metric(AT, "events"), 0)

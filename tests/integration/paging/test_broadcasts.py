@@ -27,7 +27,7 @@ from chalicelib.analytics import segment_store
 from chalicelib.analytics.contact_stats import CONTACT_SHARDS, shard
 from chalicelib.config import Settings
 from chalicelib.core.segments import parse_segment
-from chalicelib.paging.runner import Budget
+from chalicelib.paging.budget import Budget
 from chalicelib.paging.service import PagedJobs
 from chalicelib.paging.store import OPEN, JobStore
 from chalicelib.paging.view import describe

@@ -25,7 +25,7 @@ from chalicelib.channels.ratelimit import TokenBucket
 from chalicelib.core import trust
 from chalicelib.core.segments import parse_segment
 from chalicelib.eventlog.entry import STATUS, VERIFIED, Entry, message_subject
-from chalicelib.paging.runner import Budget
+from chalicelib.paging.budget import Budget
 from chalicelib.runtime import broadcast_jobs
 from chalicelib.storage import messages as message_store
 from chalicelib.storage.models import Contact, ContactStats, Enrollment, Identity, Message

@@ -18,7 +18,7 @@ from autofunnel.cli import main
 from autofunnel.demo_seed import SHOE_BROWSERS
 from chalicelib import jobs
 from chalicelib.analytics.contact_stats import BUYER_SHARDS, CONTACT_SHARDS, shard
-from chalicelib.paging.runner import Budget
+from chalicelib.paging.budget import Budget
 from chalicelib.storage.models import Contact, ContactStats, PagedJob
 from tests.conftest import ADMIN_KEY
 

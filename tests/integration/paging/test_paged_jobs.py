@@ -32,7 +32,7 @@ from chalicelib.config import Settings
 from chalicelib.core import rfm
 from chalicelib.core.segments import RFM_SEGMENT_CHANGED, parse_segment
 from chalicelib.eventlog.entry import contact_subject
-from chalicelib.paging.runner import Budget
+from chalicelib.paging.budget import Budget
 from chalicelib.paging.service import PagedJobs
 from chalicelib.paging.store import OPEN, JobStore
 from chalicelib.paging.view import describe

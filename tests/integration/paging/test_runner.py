@@ -11,8 +11,8 @@ import pytest
 
 from chalicelib.analytics.contact_stats import CONTACT_SHARDS, shard
 from chalicelib.config import Settings
+from chalicelib.paging.budget import Budget
 from chalicelib.paging.kinds import Pass, Work
-from chalicelib.paging.runner import Budget
 from chalicelib.paging.service import PagedJobs
 from chalicelib.paging.sources import IndexQuery, shards
 from chalicelib.paging.store import JobStore

@@ -20,7 +20,7 @@ from moto.server import ThreadedMotoServer
 from autofunnel.timetravel import Stack
 from chalicelib import jobs, wiring
 from chalicelib.config import Settings
-from chalicelib.paging.runner import Budget
+from chalicelib.paging.budget import Budget
 from chalicelib.runtime import dead_wakeups
 from chalicelib.storage.messages import message_id_of
 from chalicelib.storage.models import Wakeup
