@@ -21,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from chalicelib import observability
 from chalicelib.analytics import fold
@@ -32,11 +32,13 @@ from chalicelib.eventlog.stream import INSERT, StreamRecord, failures, position_
 from chalicelib.events import StoredEvent
 from chalicelib.identity.resolver import Resolver
 from chalicelib.ingest.profile import opt_in_channels
-from chalicelib.paging.budget import Budget
 from chalicelib.storage import contacts
 from chalicelib.storage.models import Event
 from chalicelib.worker import contact_entries, feedback
 from chalicelib.worker.messages import BatchMessages
+
+if TYPE_CHECKING:
+    from chalicelib.paging.budget import Budget
 
 log = logging.getLogger(__name__)
 
@@ -232,6 +234,8 @@ def _budget(context: Any) -> Budget | None:
     poller)."""
     if not hasattr(context, "get_remaining_time_in_millis"):
         return None
+    from chalicelib.paging.budget import Budget  # small; the worker's graph keeps paging out
+
     return Budget.for_lambda(context, keep=RESERVE, at_least=RESERVE_AT_LEAST)
 
 
